@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything the project builds, tests and deploys with, from
+# Debian's archive only. Idempotent: a second run installs nothing new.
+set -euo pipefail
+
+packages=(
+  cmake g++ make pkg-config git ca-certificates
+  libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
+  librocksdb-dev nlohmann-json3-dev libgtest-dev libgmock-dev
+  libxxhash-dev libcurl4-openssl-dev
+  curl nginx-light procps psmisc python3 iproute2
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

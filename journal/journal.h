@@ -1,0 +1,195 @@
+// The write-ahead journal: every accepted PUT and DELETE, durable before the
+// client hears success, with strictly increasing sequence numbers.
+//
+// Contract:
+// - commit_put / commit_delete return only once the record (and a PUT's whole
+//   body) is on stable storage: body files are fsync'd, their directory is
+//   fsync'd, then the record goes into RocksDB with a synced WAL write.
+//   Sequence numbers are assigned by the single committer thread in commit
+//   order, so of two acknowledged writes of one name the higher seq is later.
+//   Concurrent commits share one synced write (group commit).
+// - The index (name -> latest state) is updated in memory only after the
+//   write is durable, so a reader never sees a state that could be lost.
+// - A body is freed when a newer record of its name commits; only the latest
+//   state of each name keeps its body.
+// - mark_applied() records that the volume holds a name's state up to a seq;
+//   the applied watermark is the highest seq at or below which every record is
+//   applied or moot (coalesced away by a newer record of its name).
+// Errors are returned as a Status, never thrown across this interface.
+#pragma once
+
+#include <rocksdb/db.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "journal/record.h"
+
+namespace fsr::journal {
+
+struct Status {
+  enum class Code { kOk, kNoSpace, kIoError, kCorruption, kInvalid, kClosed };
+  Code code = Code::kOk;
+  std::string message;
+  bool ok() const { return code == Code::kOk; }
+  static Status Ok() { return {}; }
+};
+
+struct Options {
+  std::string dir;
+  size_t inline_body_max = 64 * 1024;  // bodies up to this size live inside RocksDB
+  int64_t record_retention_ms = 24LL * 3600 * 1000;  // applied records older than this are compacted
+  // Test seams for the sync-before-ack order; the defaults call fsync(2).
+  std::function<int(int fd, const std::string& path)> sync_file;
+  std::function<int(const std::string& dir)> sync_dir;
+  rocksdb::Env* env = nullptr;  // a custom RocksDB Env (tests), or the default
+};
+
+// A body being received. Small bodies stay in memory; past
+// Options::inline_body_max it spills to its own file, written as it arrives.
+class BodyWriter {
+ public:
+  ~BodyWriter();
+  Status append(const char* data, size_t size);
+  uint64_t size() const { return size_; }
+  std::string checksum();  // of everything appended; call once, after the last append
+
+ private:
+  friend class Journal;
+  BodyWriter(class Journal* journal, uint64_t id);
+  Status spill();
+  Status append_raw_for_spill(const char* data, size_t size);
+  Status finish_file();  // fsync and close the file (before commit)
+  Journal* journal_;
+  uint64_t id_;
+  uint64_t size_ = 0;
+  std::string memory_;
+  int fd_ = -1;
+  std::string path_;
+  bool committed_ = false;
+  struct HashState;
+  std::unique_ptr<HashState> hash_;
+};
+
+// A committed body to read. Holds the file open (or the inline bytes), so a
+// body freed meanwhile stays readable through this object.
+class BodyReader {
+ public:
+  BodyReader(std::string bytes) : bytes_(std::move(bytes)), size_(bytes_.size()) {}
+  BodyReader(int fd, uint64_t size) : fd_(fd), size_(size) {}
+  ~BodyReader();
+  BodyReader(const BodyReader&) = delete;
+  BodyReader& operator=(const BodyReader&) = delete;
+  uint64_t size() const { return size_; }
+  // Reads up to n bytes at offset; returns the count, 0 at the end, -1 on error.
+  long read_at(uint64_t offset, char* buf, size_t n) const;
+
+ private:
+  std::string bytes_;
+  int fd_ = -1;
+  uint64_t size_;
+};
+
+struct JournalStats {
+  uint64_t last_seq = 0;
+  uint64_t applied_seq = 0;  // the watermark
+  uint64_t pending_count = 0;
+  uint64_t pending_bytes = 0;
+  int64_t oldest_pending_age_ms = 0;
+  uint64_t names = 0;
+  uint64_t body_bytes = 0;  // bytes of retained bodies (inline and files)
+};
+
+class Journal {
+ public:
+  static Status open(Options options, std::unique_ptr<Journal>* out);
+  ~Journal();  // drains queued commits, then closes the database
+
+  std::unique_ptr<BodyWriter> new_body();
+  // Durable commit; *seq gets the record's sequence number.
+  Status commit_put(const std::string& name, std::unique_ptr<BodyWriter> body, uint64_t* seq);
+  Status commit_delete(const std::string& name, uint64_t* seq);
+
+  std::optional<IndexEntry> lookup(const std::string& name) const;
+  // nullptr when the entry has no body (DELETE, or freed).
+  std::shared_ptr<BodyReader> open_body(const IndexEntry& entry) const;
+
+  // The volume now holds `name` as of record `seq` (or a state that makes
+  // every record of name up to seq moot). Idempotent; a lower seq is ignored.
+  void mark_applied(const std::string& name, uint64_t seq);
+
+  // Names whose latest record is not applied yet, oldest first.
+  std::vector<std::pair<std::string, IndexEntry>> pending_entries() const;
+
+  uint64_t last_seq() const;
+  uint64_t applied_seq() const;
+  JournalStats stats() const;
+
+  // Called by the committer after each durable commit (outside its locks).
+  void set_commit_listener(std::function<void(const std::string& name, const IndexEntry& entry)> listener);
+
+  // Operator facts kept for after a crash: per backend, a small JSON text
+  // (role, watermark). Written without sync; last value wins.
+  void save_backend_state(const std::string& address, const std::string& json);
+  std::map<std::string, std::string> backend_states() const;
+
+  // Deletes applied records older than the retention (never the index).
+  void compact_history();
+
+  const std::string& dir() const { return options_.dir; }
+
+ private:
+  friend class BodyWriter;
+  struct CommitRequest;
+  explicit Journal(Options options);
+  Status recover();
+  void committer_loop();
+  void commit_batch(std::vector<CommitRequest*>& batch);
+  Status submit(CommitRequest* request);
+  int do_sync_file(int fd, const std::string& path) const;
+  void recompute_watermark_locked();
+  std::string body_path(uint64_t id) const;
+
+  Options options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* records_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* index_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* applied_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* bodies_cf_ = nullptr;
+  std::atomic<uint64_t> next_body_id_{1};
+
+  mutable std::mutex mu_;  // guards everything below
+  std::unordered_map<std::string, IndexEntry> index_;
+  std::set<std::pair<uint64_t, std::string>> unsettled_;  // (seq, name) of pending latest records
+  uint64_t last_seq_ = 0;
+  uint64_t applied_seq_ = 0;
+  uint64_t pending_bytes_ = 0;
+  uint64_t body_bytes_ = 0;
+  std::map<std::string, std::string> backend_states_;
+  std::function<void(const std::string&, const IndexEntry&)> listener_;
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<CommitRequest*> queue_;
+  bool stopping_ = false;
+  bool db_error_ = false;  // a write failed; Resume() before the next one
+  std::thread committer_;
+};
+
+const char* status_code_name(Status::Code code);
+
+}  // namespace fsr::journal

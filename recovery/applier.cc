@@ -1,0 +1,208 @@
+#include "recovery/applier.h"
+
+#include <random>
+
+#include "common/log.h"
+#include "router/backend_call.h"
+
+namespace fsr::recovery {
+
+using journal::Op;
+using router::GuardOp;
+using router::Outcome;
+
+namespace {
+std::chrono::milliseconds jitter(std::chrono::milliseconds base) {
+  thread_local std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int64_t> d(0, std::max<int64_t>(1, base.count() / 2));
+  return base + std::chrono::milliseconds(d(rng));
+}
+}  // namespace
+
+Applier::Applier(journal::Journal& journal, router::BackendPool& pool, router::NameGuard& guard,
+                 ApplierOptions options)
+    : journal_(journal), pool_(pool), guard_(guard), options_(options) {}
+
+Applier::~Applier() { stop(); }
+
+void Applier::start() {
+  auto pending = journal_.pending_entries();
+  for (const auto& [name, entry] : pending) enqueue(name);
+  log_info("replay_started").kv("pending", pending.size()).kv("applied_seq", journal_.applied_seq())
+      .kv("last_seq", journal_.last_seq());
+  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+void Applier::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      // already stopping or stopped
+    }
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : workers_)
+    if (t.joinable()) t.join();
+  workers_.clear();
+}
+
+void Applier::enqueue(const std::string& name) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!queued_.insert(name).second) return;
+    ready_.push_back(name);
+  }
+  cv_.notify_one();
+}
+
+size_t Applier::queued() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queued_.size();
+}
+
+void Applier::worker_loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    auto now = Clock::now();
+    while (!delayed_.empty() && delayed_.begin()->first <= now) {
+      ready_.push_back(delayed_.begin()->second);
+      delayed_.erase(delayed_.begin());
+    }
+    if (ready_.empty()) {
+      if (delayed_.empty()) cv_.wait(lock);
+      else cv_.wait_until(lock, delayed_.begin()->first);
+      continue;
+    }
+    std::string name = std::move(ready_.front());
+    ready_.pop_front();
+    queued_.erase(name);
+    lock.unlock();
+    auto again = apply_one(name);
+    lock.lock();
+    if (again && queued_.insert(name).second) {
+      if (*again <= Clock::now()) ready_.push_back(name);
+      else delayed_.emplace(*again, name);
+      cv_.notify_one();
+    }
+  }
+}
+
+std::chrono::milliseconds Applier::timeout_for(int attempts) const {
+  auto t = options_.timeout;
+  for (int i = 0; i < attempts && t < options_.timeout_max; ++i) t *= 2;
+  return std::min(t, options_.timeout_max);
+}
+
+std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& name) {
+  auto entry = journal_.lookup(name);
+  if (!entry || !entry->pending()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    attempts_.erase(name);
+    return std::nullopt;
+  }
+  router::Backend& primary = pool_.primary();
+  bool moot;
+  int attempts;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    moot = entry->op == Op::kDelete && known_absent_.count(name) && !guard_.uncertain_on(name, primary.id());
+    attempts = attempts_[name];
+  }
+  if (moot) {
+    journal_.mark_applied(name, entry->seq);
+    log_info("apply_moot").kv("seq", entry->seq).kv("name", name).kv("op", "DELETE")
+        .kv("reason", "volume does not hold the name");
+    {
+      std::lock_guard<std::mutex> applied_lock(applied_mu_);
+    }
+    applied_cv_.notify_all();
+    return Clock::now();
+  }
+
+  GuardOp op = entry->op == Op::kPut ? GuardOp::kPut : GuardOp::kDelete;
+  bool barrier = op == GuardOp::kDelete && guard_.uncertain_on(name, primary.id());
+  if (barrier) op = GuardOp::kRead;  // a DELETE could wedge against an abandoned PUT: order it with a GET first
+  Clock::time_point retry_at;
+  auto ticket = guard_.try_begin(name, primary.id(), op, &retry_at);
+  if (!ticket) return retry_at;
+  auto lease = primary.acquire(Clock::now() + std::chrono::seconds(1));
+  if (!lease) {
+    guard_.cancel(*ticket);
+    return Clock::now();
+  }
+
+  auto timeout = timeout_for(attempts);
+  auto started = Clock::now();
+  router::BackendResult result;
+  const char* op_text = barrier ? "GET(barrier)" : journal::op_name(entry->op);
+  if (barrier) {
+    result = router::backend_get(std::move(*lease), name, [](const char*, size_t) { return true; }, timeout);
+  } else if (entry->op == Op::kPut) {
+    auto body = journal_.open_body(*entry);
+    if (!body) {
+      // Superseded between lookup and open: the newer record is queued too.
+      lease->discard();
+      guard_.cancel(*ticket);
+      return Clock::now();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      known_absent_.erase(name);  // a PUT that may land counts as received
+    }
+    result = router::backend_put(
+        std::move(*lease), name, entry->size,
+        [&body](uint64_t offset, char* buf, size_t n) { return body->read_at(offset, buf, n); }, timeout);
+  } else {
+    result = router::backend_delete(std::move(*lease), name, timeout);
+  }
+  guard_.end(*ticket, result.outcome != Outcome::kUnknown);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+
+  bool applied = !barrier && result.answered() &&
+                 ((entry->op == Op::kPut && result.status == 201) || (entry->op == Op::kDelete && result.status == 200));
+  if (applied) {
+    journal_.mark_applied(name, entry->seq);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      attempts_.erase(name);
+      if (entry->op == Op::kDelete) known_absent_.insert(name);
+    }
+    {
+      std::lock_guard<std::mutex> lock(applied_mu_);
+    }
+    applied_cv_.notify_all();
+    log_info("applied").kv("seq", entry->seq).kv("name", name).kv("op", op_text)
+        .kv("backend", primary.address()).kv("status", result.status).kv("ms", ms);
+    return Clock::now();  // look again: a newer record may have arrived meanwhile
+  }
+  if (barrier && result.answered()) {
+    log_info("apply_barrier").kv("seq", entry->seq).kv("name", name).kv("backend", primary.address())
+        .kv("status", result.status).kv("ms", ms);
+    return Clock::now();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    attempts = ++attempts_[name];
+  }
+  std::chrono::milliseconds backoff;
+  if (result.answered() && result.status == 429) backoff = jitter(std::chrono::milliseconds(50));
+  else if (result.answered()) backoff = jitter(std::chrono::milliseconds(std::min(5000, 100 << std::min(attempts, 6))));
+  else backoff = jitter(std::chrono::milliseconds(std::min(5000, 50 << std::min(attempts, 6))));
+  auto line = log_warn("apply_retry");
+  line.kv("seq", entry->seq).kv("name", name).kv("op", op_text).kv("backend", primary.address())
+      .kv("attempt", attempts).kv("ms", ms);
+  if (result.answered()) line.kv("status", result.status);
+  else line.kv("outcome", result.outcome == Outcome::kNotSent ? "not_sent" : "unknown").kv("error", result.error);
+  return Clock::now() + backoff;
+}
+
+bool Applier::wait_applied(const std::string& name, uint64_t seq, Clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(applied_mu_);
+  return applied_cv_.wait_until(lock, deadline, [&] {
+    auto e = journal_.lookup(name);
+    return !e || e->applied_seq >= seq;
+  });
+}
+
+}  // namespace fsr::recovery

@@ -1,0 +1,82 @@
+// The applier: sends every acknowledged record to the primary backend, per
+// name in sequence order, and records what the volume holds.
+//
+// - Only the latest state of a name is ever sent: an older pending record is
+//   moot once a newer one of the same name is durable (coalescing). A DELETE
+//   of a name the volume is known not to hold is moot too.
+// - At most one backend operation per name at a time (NameGuard), and at
+//   most the backend cap in flight (BackendPool permits); `workers` threads
+//   keep the primary's slots full.
+// - A record is marked applied only on the backend's success (201 for PUT,
+//   200 for DELETE). 429, 5XX and connection errors are retried with backoff
+//   and jitter; a request whose outcome is unknown is retried with a longer
+//   timeout once the NameGuard allows, so a backend slower than the timeout
+//   still converges.
+// - start() replays every pending record found in the journal (after a router
+//   restart, including those in flight when it died).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <deque>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "journal/journal.h"
+#include "router/backend_pool.h"
+#include "router/name_guard.h"
+
+namespace fsr::recovery {
+
+struct ApplierOptions {
+  int workers = 10;
+  std::chrono::milliseconds timeout{5000};       // first attempt's backend timeout
+  std::chrono::milliseconds timeout_max{60000};  // doubled per unknown outcome, up to this
+};
+
+class Applier {
+ public:
+  using Clock = std::chrono::steady_clock;
+  Applier(journal::Journal& journal, router::BackendPool& pool, router::NameGuard& guard, ApplierOptions options);
+  ~Applier();
+
+  void start();  // queues every pending record, then starts the workers
+  void stop();   // lets in-flight requests finish, then joins the workers
+  void enqueue(const std::string& name);
+
+  // Waits until `name` is applied at or past `seq` (for --ack backend).
+  bool wait_applied(const std::string& name, uint64_t seq, Clock::time_point deadline);
+  size_t queued();
+
+ private:
+  void worker_loop();
+  // Returns when to look at the name again, or nullopt when it is done.
+  std::optional<Clock::time_point> apply_one(const std::string& name);
+  std::chrono::milliseconds timeout_for(int attempts) const;
+
+  journal::Journal& journal_;
+  router::BackendPool& pool_;
+  router::NameGuard& guard_;
+  ApplierOptions options_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> ready_;
+  std::multimap<Clock::time_point, std::string> delayed_;
+  std::unordered_set<std::string> queued_;
+  std::unordered_map<std::string, int> attempts_;
+  std::unordered_set<std::string> known_absent_;  // names the volume does not hold (in memory only)
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+
+  std::mutex applied_mu_;
+  std::condition_variable applied_cv_;
+};
+
+}  // namespace fsr::recovery

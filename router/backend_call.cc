@@ -1,0 +1,89 @@
+#include "router/backend_call.h"
+
+#include <vector>
+
+#include "common/names.h"
+
+namespace fsr::router {
+namespace {
+
+void set_timeouts(httplib::Client& c, std::chrono::milliseconds timeout) {
+  auto ms = timeout.count();
+  c.set_read_timeout(ms / 1000, (ms % 1000) * 1000);
+  c.set_write_timeout(ms / 1000, (ms % 1000) * 1000);
+}
+
+BackendResult finish(BackendLease& lease, const httplib::Result& result) {
+  BackendResult out;
+  if (result) {
+    out.outcome = Outcome::kAnswered;
+    out.status = result->status;
+    if (out.status == 429) lease.backend().counters().rejected_429++;
+    bool keep = result->get_header_value("Connection") != "close";
+    if (keep) {
+      // lease destructor keeps the connection for reuse
+    } else {
+      lease.discard();
+    }
+    return out;
+  }
+  out.error = httplib::to_string(result.error());
+  lease.backend().counters().errors++;
+  if (result.error() == httplib::Error::Connection) {
+    // connect() failed: nothing reached the backend.
+    out.outcome = Outcome::kNotSent;
+    lease.discard();
+  } else {
+    out.outcome = Outcome::kUnknown;
+    lease.abandon();
+  }
+  return out;
+}
+
+}  // namespace
+
+BackendResult backend_put(BackendLease lease, const std::string& name, uint64_t size, const BodySource& source,
+                          std::chrono::milliseconds timeout) {
+  auto& c = lease.client();
+  set_timeouts(c, timeout);
+  bool source_failed = false;
+  auto result = c.Put(
+      backend_path(name), httplib::Headers{}, static_cast<size_t>(size),
+      [&](size_t offset, size_t length, httplib::DataSink& sink) {
+        std::vector<char> buf(std::min<size_t>(length, 256 * 1024));
+        long n = source(offset, buf.data(), buf.size());
+        if (n <= 0) {
+          source_failed = true;
+          return false;
+        }
+        return sink.write(buf.data(), static_cast<size_t>(n));
+      },
+      "application/octet-stream");
+  BackendResult out = finish(lease, result);
+  if (source_failed && out.error.empty()) out.error = "body source failed";
+  return out;
+}
+
+BackendResult backend_delete(BackendLease lease, const std::string& name, std::chrono::milliseconds timeout) {
+  auto& c = lease.client();
+  set_timeouts(c, timeout);
+  auto result = c.Delete(backend_path(name));
+  return finish(lease, result);
+}
+
+BackendResult backend_get(BackendLease lease, const std::string& name, const BodySink& sink,
+                          std::chrono::milliseconds timeout) {
+  auto& c = lease.client();
+  set_timeouts(c, timeout);
+  int status = 0;
+  auto result = c.Get(
+      backend_path(name), httplib::Headers{},
+      [&](const httplib::Response& response) {
+        status = response.status;
+        return true;
+      },
+      [&](const char* data, size_t n) { return status != 200 || sink(data, n); });
+  return finish(lease, result);
+}
+
+}  // namespace fsr::router

@@ -1,0 +1,158 @@
+#include "router/backend_pool.h"
+
+#include <algorithm>
+
+#include "common/flags.h"
+
+namespace fsr::router {
+
+const char* role_name(Role role) { return role == Role::kPrimary ? "primary" : "replica"; }
+
+BackendLease::BackendLease(Backend* backend, std::unique_ptr<httplib::Client> client)
+    : backend_(backend), client_(std::move(client)) {}
+
+BackendLease::BackendLease(BackendLease&& other) noexcept { *this = std::move(other); }
+
+BackendLease& BackendLease::operator=(BackendLease&& other) noexcept {
+  if (this != &other) {
+    release();
+    backend_ = other.backend_;
+    client_ = std::move(other.client_);
+    other.backend_ = nullptr;
+  }
+  return *this;
+}
+
+BackendLease::~BackendLease() { release(); }
+
+void BackendLease::release() {
+  if (!backend_) return;
+  backend_->release(std::move(client_), /*keep_connection=*/true, /*hold=*/false);
+  backend_ = nullptr;
+}
+
+void BackendLease::abandon() {
+  if (!backend_) return;
+  backend_->counters().abandoned++;
+  backend_->release(std::move(client_), false, true);
+  backend_ = nullptr;
+}
+
+void BackendLease::discard() {
+  if (!backend_) return;
+  backend_->release(std::move(client_), false, false);
+  backend_ = nullptr;
+}
+
+Backend::Backend(int id, std::string host, int port, int cap, std::chrono::milliseconds abandon_hold)
+    : id_(id), host_(std::move(host)), port_(port), address_(host_ + ":" + std::to_string(port)), cap_(cap),
+      abandon_hold_(abandon_hold) {}
+
+std::unique_ptr<httplib::Client> Backend::new_client() {
+  auto c = std::make_unique<httplib::Client>(host_, port_);
+  c->set_url_encode(false);  // names are encoded by fsr::backend_path
+  c->set_keep_alive(true);
+  c->set_tcp_nodelay(true);
+  c->set_connection_timeout(2, 0);
+  return c;
+}
+
+void Backend::purge_holds_locked(Clock::time_point now) {
+  auto expired = std::remove_if(holds_.begin(), holds_.end(), [now](auto t) { return t <= now; });
+  in_use_ -= static_cast<int>(holds_.end() - expired);
+  holds_.erase(expired, holds_.end());
+}
+
+std::optional<BackendLease> Backend::acquire(Clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    auto now = Clock::now();
+    purge_holds_locked(now);
+    if (in_use_ < cap_) break;
+    if (now >= deadline) return std::nullopt;
+    auto wake = deadline;
+    if (!holds_.empty()) wake = std::min(wake, *std::min_element(holds_.begin(), holds_.end()));
+    cv_.wait_until(lock, wake);
+  }
+  ++in_use_;
+  std::unique_ptr<httplib::Client> client;
+  if (!idle_.empty()) {
+    client = std::move(idle_.back());
+    idle_.pop_back();
+  }
+  lock.unlock();
+  if (!client) client = new_client();
+  counters_.requests++;
+  return BackendLease(this, std::move(client));
+}
+
+void Backend::release(std::unique_ptr<httplib::Client> client, bool keep_connection, bool hold) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (hold) {
+      holds_.push_back(Clock::now() + abandon_hold_);
+    } else {
+      --in_use_;
+    }
+    if (keep_connection && client) {
+      idle_.push_back(std::move(client));
+    }
+  }
+  client.reset();  // closes the connection when not kept
+  cv_.notify_one();
+}
+
+int Backend::in_flight() {
+  std::lock_guard<std::mutex> lock(mu_);
+  purge_holds_locked(Clock::now());
+  return in_use_;
+}
+
+std::unique_ptr<BackendPool> BackendPool::create(const std::vector<std::string>& addresses,
+                                                 const std::string& primary, int cap,
+                                                 std::chrono::milliseconds abandon_hold, std::string* error) {
+  auto pool = std::unique_ptr<BackendPool>(new BackendPool());
+  if (addresses.empty() || addresses.size() > 5) {
+    *error = "between 1 and 5 backends are needed, got " + std::to_string(addresses.size());
+    return nullptr;
+  }
+  if (cap < 1) {
+    *error = "the backend cap must be at least 1";
+    return nullptr;
+  }
+  int primary_index = primary.empty() ? 0 : -1;
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    std::string host;
+    int port = 0;
+    if (!split_host_port(addresses[i], &host, &port)) {
+      *error = "backend address is not HOST:PORT: " + addresses[i];
+      return nullptr;
+    }
+    auto b = std::make_unique<Backend>(static_cast<int>(i), host, port, cap, abandon_hold);
+    for (auto& other : pool->backends_)
+      if (other->address() == b->address()) {
+        *error = "backend listed twice: " + b->address();
+        return nullptr;
+      }
+    if (!primary.empty() && (addresses[i] == primary || b->address() == primary)) primary_index = static_cast<int>(i);
+    pool->backends_.push_back(std::move(b));
+  }
+  if (primary_index < 0) {
+    *error = "the primary " + primary + " is not one of the backends";
+    return nullptr;
+  }
+  pool->primary_ = primary_index;
+  return pool;
+}
+
+Backend& BackendPool::primary() { return *backends_[primary_.load()]; }
+
+std::vector<Backend*> BackendPool::all() {
+  std::vector<Backend*> out;
+  for (auto& b : backends_) out.push_back(b.get());
+  return out;
+}
+
+Role BackendPool::role_of(const Backend& b) { return b.id() == primary_.load() ? Role::kPrimary : Role::kReplica; }
+
+}  // namespace fsr::router

@@ -1,0 +1,115 @@
+// The backends behind the router, and the connections to them.
+//
+// Invariant (design brief, "Backend limits"): at most `cap` TCP connections
+// open to one backend at any moment, idle keep-alive ones included, and at
+// most `cap` requests the backend may still be working on. Both are enforced
+// by one permit count per backend: a request holds a permit from before it
+// connects until the backend answered; a request the router gave up on keeps
+// its permit for `abandon_hold` longer, because the backend keeps working on
+// it (and counting it) after the connection is gone. Idle connections are only
+// kept by released permits, so in-use + idle never exceeds the cap.
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fsr::router {
+
+using Clock = std::chrono::steady_clock;
+
+enum class Role { kPrimary, kReplica };
+const char* role_name(Role role);
+
+class Backend;
+
+// Exclusive use of one connection slot of one backend.
+class BackendLease {
+ public:
+  BackendLease() = default;
+  BackendLease(Backend* backend, std::unique_ptr<httplib::Client> client);
+  BackendLease(BackendLease&& other) noexcept;
+  BackendLease& operator=(BackendLease&& other) noexcept;
+  ~BackendLease();
+
+  explicit operator bool() const { return backend_ != nullptr; }
+  Backend& backend() const { return *backend_; }
+  httplib::Client& client() const { return *client_; }
+  // The request's outcome is unknown: close the connection and keep the slot
+  // counted for a while, since the backend may still be running it.
+  void abandon();
+  // The connection failed before anything was sent (refused): free the slot now.
+  void discard();
+
+ private:
+  void release();
+  Backend* backend_ = nullptr;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+struct BackendCounters {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> rejected_429{0};
+  std::atomic<uint64_t> errors{0};
+  std::atomic<uint64_t> abandoned{0};
+};
+
+class Backend {
+ public:
+  Backend(int id, std::string host, int port, int cap, std::chrono::milliseconds abandon_hold);
+
+  int id() const { return id_; }
+  const std::string& address() const { return address_; }
+  int cap() const { return cap_; }
+
+  // Waits until a slot is free or the deadline passes.
+  std::optional<BackendLease> acquire(Clock::time_point deadline);
+  int in_flight();  // slots in use, abandoned ones included
+
+  BackendCounters& counters() { return counters_; }
+  std::atomic<bool> healthy{true};
+
+ private:
+  friend class BackendLease;
+  void release(std::unique_ptr<httplib::Client> client, bool keep_connection, bool hold);
+  void purge_holds_locked(Clock::time_point now);
+  std::unique_ptr<httplib::Client> new_client();
+
+  int id_;
+  std::string host_;
+  int port_;
+  std::string address_;
+  int cap_;
+  std::chrono::milliseconds abandon_hold_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int in_use_ = 0;  // leases out + abandoned holds
+  std::vector<Clock::time_point> holds_;
+  std::vector<std::unique_ptr<httplib::Client>> idle_;
+  BackendCounters counters_;
+};
+
+class BackendPool {
+ public:
+  // addresses: "host:port" each. primary: one of them (empty: the first).
+  static std::unique_ptr<BackendPool> create(const std::vector<std::string>& addresses, const std::string& primary,
+                                             int cap, std::chrono::milliseconds abandon_hold, std::string* error);
+  Backend& primary();
+  std::vector<Backend*> all();
+  Role role_of(const Backend& b);
+
+ private:
+  std::vector<std::unique_ptr<Backend>> backends_;
+  std::atomic<int> primary_{0};
+};
+
+}  // namespace fsr::router

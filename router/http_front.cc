@@ -1,0 +1,326 @@
+#include "router/http_front.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+#include "common/names.h"
+#include "router/backend_call.h"
+
+namespace fsr::router {
+
+using journal::Op;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+void plain(httplib::Response& res, int status, const std::string& text) {
+  res.status = status;
+  res.set_content(text + "\n", "text/plain; charset=utf-8");
+}
+
+// A body read through from a backend: in memory up to a limit, then in an
+// unlinked temporary file.
+class TempBody {
+ public:
+  TempBody(size_t memory_max, std::string dir) : memory_max_(memory_max), dir_(std::move(dir)) {}
+  ~TempBody() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool append(const char* data, size_t n) {
+    size_ += n;
+    if (fd_ < 0 && memory_.size() + n <= memory_max_) {
+      memory_.append(data, n);
+      return true;
+    }
+    if (fd_ < 0) {
+      std::string tmpl = dir_ + "/read-XXXXXX";
+      fd_ = ::mkstemp(tmpl.data());
+      if (fd_ < 0) return false;
+      ::unlink(tmpl.c_str());
+      if (!write_all(memory_.data(), memory_.size())) return false;
+      std::string().swap(memory_);
+    }
+    return write_all(data, n);
+  }
+  uint64_t size() const { return size_; }
+  bool in_memory() const { return fd_ < 0; }
+  std::string take_memory() { return std::move(memory_); }
+  int release_fd() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  bool write_all(const char* data, size_t n) {
+    while (n > 0) {
+      ssize_t w = ::write(fd_, data, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return false;
+      data += w;
+      n -= static_cast<size_t>(w);
+    }
+    return true;
+  }
+  size_t memory_max_;
+  std::string dir_;
+  std::string memory_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+};
+
+void stream_reader(httplib::Response& res, std::shared_ptr<journal::BodyReader> body) {
+  uint64_t size = body->size();
+  res.set_content_provider(
+      static_cast<size_t>(size), "application/octet-stream",
+      [body](size_t offset, size_t length, httplib::DataSink& sink) {
+        char buf[64 * 1024];
+        long n = body->read_at(offset, buf, std::min(length, sizeof buf));
+        if (n <= 0) return false;
+        return sink.write(buf, static_cast<size_t>(n));
+      });
+}
+
+}  // namespace
+
+bool is_reserved_name(const std::string& name) { return name.rfind(kReservedPrefix, 0) == 0; }
+
+HttpFront::HttpFront(journal::Journal& journal, BackendPool& pool, NameGuard& guard, recovery::Applier& applier,
+                     FrontOptions options)
+    : journal_(journal), pool_(pool), guard_(guard), applier_(applier), options_(std::move(options)) {}
+
+void HttpFront::install(httplib::Server& server) {
+  const std::string api = "/api/fileserver/.*";
+  server.Get(api, [this](const httplib::Request& req, httplib::Response& res) { handle_get(req, res); });
+  server.Put(api, [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    handle_put(req, res, reader);
+  });
+  server.Delete(api, [this](const httplib::Request& req, httplib::Response& res) { handle_delete(req, res); });
+  auto not_allowed = [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Allow", "GET, HEAD, PUT, DELETE");
+    plain(res, 405, "method not allowed: use GET, HEAD, PUT or DELETE");
+  };
+  server.Post(api, not_allowed);
+  server.Patch(api, not_allowed);
+  server.Options(api, not_allowed);
+  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { plain(res, 200, "ok"); });
+  server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    if (ready_) plain(res, 200, "ready");
+    else plain(res, 503, "recovering");
+  });
+  server.Get("/admin/status", [this](const httplib::Request&, httplib::Response& res) { handle_status(res); });
+  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.status == 404 && res.body.empty()) plain(res, 404, "not found");
+  });
+}
+
+bool HttpFront::name_of(const httplib::Request& req, httplib::Response& res, std::string* name) {
+  auto raw = raw_name_from_target(req.target);
+  if (!raw) {
+    plain(res, 404, "not found");
+    return false;
+  }
+  auto decoded = percent_decode(*raw);
+  if (!decoded) {
+    plain(res, 400, "malformed percent-encoding in file name");
+    return false;
+  }
+  std::string problem = name_problem(*decoded);
+  if (problem.empty() && is_reserved_name(*decoded)) problem = "file names starting with .fsrouter are reserved";
+  if (!problem.empty()) {
+    plain(res, 400, problem);
+    return false;
+  }
+  *name = std::move(*decoded);
+  return true;
+}
+
+bool HttpFront::serve_from_journal(const std::string& name, httplib::Response& res) {
+  // A newer commit may free the body between lookup and open: look again.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto entry = journal_.lookup(name);
+    if (!entry) return false;
+    if (entry->op == Op::kDelete) {
+      plain(res, 404, "File not found.");
+      return true;
+    }
+    auto body = journal_.open_body(*entry);
+    if (!body) continue;
+    res.status = 200;
+    if (body->size() <= 64 * 1024) {
+      std::string bytes(body->size(), '\0');
+      if (body->size() > 0 && body->read_at(0, bytes.data(), bytes.size()) != static_cast<long>(bytes.size())) continue;
+      res.set_content(std::move(bytes), "application/octet-stream");
+    } else {
+      stream_reader(res, std::move(body));
+    }
+    return true;
+  }
+  log_error("read_failed").kv("name", name).kv("reason", "journal body missing");
+  plain(res, 500, "journal body missing");
+  return true;
+}
+
+void HttpFront::handle_get(const httplib::Request& req, httplib::Response& res) {
+  std::string name;
+  if (!name_of(req, res, &name)) return;
+  if (serve_from_journal(name, res)) return;
+  read_through(name, res);
+}
+
+void HttpFront::read_through(const std::string& name, httplib::Response& res) {
+  auto deadline = Clock::now() + options_.read_wait;
+  while (Clock::now() < deadline) {
+    Backend& backend = pool_.primary();
+    auto ticket = guard_.begin(name, backend.id(), GuardOp::kRead, deadline);
+    if (!ticket) break;
+    // The name may have been written while we waited for it.
+    if (journal_.lookup(name)) {
+      guard_.cancel(*ticket);
+      serve_from_journal(name, res);
+      return;
+    }
+    auto lease = backend.acquire(deadline);
+    if (!lease) {
+      guard_.cancel(*ticket);
+      break;
+    }
+    TempBody body(options_.read_memory_max, options_.temp_dir);
+    bool sink_ok = true;
+    auto result = backend_get(
+        std::move(*lease), name, [&](const char* d, size_t n) { return sink_ok = body.append(d, n); },
+        options_.backend_timeout);
+    guard_.end(*ticket, result.outcome != Outcome::kUnknown);
+    if (result.answered() && result.status == 429) continue;
+    if (journal_.lookup(name)) {  // written while we read: the journal is newer
+      serve_from_journal(name, res);
+      return;
+    }
+    if (result.answered() && result.status == 404) {
+      plain(res, 404, "File not found.");
+      return;
+    }
+    if (result.answered() && result.status == 200 && sink_ok) {
+      res.status = 200;
+      if (body.in_memory()) {
+        res.set_content(body.take_memory(), "application/octet-stream");
+      } else {
+        auto reader = std::make_shared<journal::BodyReader>(body.release_fd(), body.size());
+        stream_reader(res, reader);
+      }
+      return;
+    }
+    log_warn("read_through_retry").kv("name", name).kv("backend", backend.address())
+        .kv("status", result.status).kv("error", result.error);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  res.set_header("Retry-After", "1");
+  plain(res, 503, "no backend could serve this file in time; retry");
+}
+
+void HttpFront::handle_put(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+  std::string name;
+  if (!name_of(req, res, &name)) {
+    res.set_header("Connection", "close");  // the unread body must not be taken for the next request
+    return;
+  }
+  auto body = journal_.new_body();
+  journal::Status write_status;
+  bool complete = reader([&](const char* data, size_t n) {
+    write_status = body->append(data, n);
+    return write_status.ok();
+  });
+  if (!write_status.ok()) {
+    log_error("put_failed").kv("name", name).kv("error", write_status.message);
+    res.set_header("Connection", "close");
+    if (write_status.code == journal::Status::Code::kNoSpace) plain(res, 507, "journal disk full; nothing was stored");
+    else plain(res, 500, "journal write failed; nothing was stored");
+    return;
+  }
+  if (!complete) {
+    // The client went away mid-upload: nothing is acknowledged, the old value stays.
+    log_info("put_incomplete").kv("name", name).kv("received", body->size());
+    plain(res, 400, "upload incomplete; nothing was stored");
+    return;
+  }
+  uint64_t seq = 0;
+  uint64_t size = body->size();
+  journal::Status s = journal_.commit_put(name, std::move(body), &seq);
+  if (!s.ok()) {
+    log_error("put_failed").kv("name", name).kv("error", s.message);
+    if (s.code == journal::Status::Code::kNoSpace) plain(res, 507, "journal disk full; nothing was stored");
+    else plain(res, 503, "journal unavailable; nothing was stored");
+    return;
+  }
+  log_debug("put_committed").kv("seq", seq).kv("name", name).kv("size", size);
+  if (options_.ack == AckMode::kBackend &&
+      !applier_.wait_applied(name, seq, Clock::now() + options_.ack_backend_wait)) {
+    res.set_header("X-Fsrouter-Seq", std::to_string(seq));
+    res.set_header("Retry-After", "5");
+    plain(res, 504, "stored in the journal but not yet applied to the backend");
+    return;
+  }
+  res.status = 201;
+  res.set_header("X-Fsrouter-Seq", std::to_string(seq));
+}
+
+void HttpFront::handle_delete(const httplib::Request& req, httplib::Response& res) {
+  std::string name;
+  if (!name_of(req, res, &name)) return;
+  uint64_t seq = 0;
+  journal::Status s = journal_.commit_delete(name, &seq);
+  if (!s.ok()) {
+    log_error("delete_failed").kv("name", name).kv("error", s.message);
+    if (s.code == journal::Status::Code::kNoSpace) plain(res, 507, "journal disk full; nothing was stored");
+    else plain(res, 503, "journal unavailable; nothing was stored");
+    return;
+  }
+  if (options_.ack == AckMode::kBackend &&
+      !applier_.wait_applied(name, seq, Clock::now() + options_.ack_backend_wait)) {
+    res.set_header("X-Fsrouter-Seq", std::to_string(seq));
+    res.set_header("Retry-After", "5");
+    plain(res, 504, "stored in the journal but not yet applied to the backend");
+    return;
+  }
+  res.status = 200;
+  res.set_header("X-Fsrouter-Seq", std::to_string(seq));
+}
+
+void HttpFront::handle_status(httplib::Response& res) {
+  auto s = journal_.stats();
+  nlohmann::json j;
+  j["ready"] = ready_.load();
+  j["last_seq"] = s.last_seq;
+  j["applied_seq"] = s.applied_seq;
+  j["pending_count"] = s.pending_count;
+  j["pending_bytes"] = s.pending_bytes;
+  j["oldest_pending_age_ms"] = s.oldest_pending_age_ms;
+  j["names"] = s.names;
+  j["body_bytes"] = s.body_bytes;
+  j["apply_queue"] = applier_.queued();
+  j["uncertain_names"] = guard_.uncertain_count();
+  j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_).count();
+  nlohmann::json backends = nlohmann::json::array();
+  for (Backend* b : pool_.all()) {
+    nlohmann::json e;
+    e["address"] = b->address();
+    e["role"] = role_name(pool_.role_of(*b));
+    e["healthy"] = b->healthy.load();
+    e["in_flight"] = b->in_flight();
+    e["cap"] = b->cap();
+    e["requests"] = b->counters().requests.load();
+    e["rejected_429"] = b->counters().rejected_429.load();
+    e["errors"] = b->counters().errors.load();
+    e["abandoned"] = b->counters().abandoned.load();
+    e["watermark"] = pool_.role_of(*b) == Role::kPrimary ? s.applied_seq : 0;
+    backends.push_back(e);
+  }
+  j["backends"] = backends;
+  res.status = 200;
+  res.set_content(j.dump(2) + "\n", "application/json");
+}
+
+}  // namespace fsr::router

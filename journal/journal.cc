@@ -506,7 +506,8 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
     last_seq_ = seq;
     recompute_watermark_locked();
     for (auto* r : batch) {
-      r->body.reset();  // committed: its file now belongs to the journal
+      if (r->body) r->body->committed_ = true;  // its file now belongs to the journal
+      r->body.reset();
     }
   }
   for (auto id : freed_files) ::unlink(body_path(id).c_str());
@@ -516,10 +517,12 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
     listener = listener_;
   }
   for (auto* r : batch) {
-    IndexEntry e = latest[r->name];
+    // Tell the applier before waking the client: once woken, the request
+    // (which lives on the client's stack) is gone.
+    const IndexEntry& e = latest[r->name];
+    if (listener && e.seq == r->seq) listener(r->name, e);
     r->status = Status::Ok();
     r->done.set_value();
-    if (listener && e.seq == r->seq) listener(r->name, e);
   }
 }
 

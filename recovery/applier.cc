@@ -125,9 +125,13 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
   if (barrier) op = GuardOp::kRead;  // a DELETE could wedge against an abandoned PUT: order it with a GET first
   Clock::time_point retry_at;
   auto ticket = guard_.try_begin(name, primary.id(), op, &retry_at);
-  if (!ticket) return retry_at;
+  if (!ticket) {
+    log_debug("apply_wait_name").kv("seq", entry->seq).kv("name", name);
+    return retry_at;
+  }
   auto lease = primary.acquire(Clock::now() + std::chrono::seconds(1));
   if (!lease) {
+    log_debug("apply_wait_slot").kv("seq", entry->seq).kv("name", name).kv("backend", primary.address());
     guard_.cancel(*ticket);
     return Clock::now();
   }

@@ -93,7 +93,8 @@ HttpFront::HttpFront(journal::Journal& journal, BackendPool& pool, NameGuard& gu
     : journal_(journal), pool_(pool), guard_(guard), applier_(applier), options_(std::move(options)) {}
 
 void HttpFront::install(httplib::Server& server) {
-  const std::string api = "/api/fileserver/.*";
+  // [\\s\\S]: httplib matches the decoded path, in which a name may hold a newline.
+  const std::string api = "/api/fileserver/[\\s\\S]*";
   server.Get(api, [this](const httplib::Request& req, httplib::Response& res) { handle_get(req, res); });
   server.Put(api, [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
     handle_put(req, res, reader);

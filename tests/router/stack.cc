@@ -1,0 +1,114 @@
+#include "tests/router/stack.h"
+
+#include <dirent.h>
+
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include "common/names.h"
+
+namespace fsr::test {
+
+Stack::Stack(const std::string& name) : dir_("fsr-" + name) {
+  std::filesystem::create_directories(data_dir());
+}
+
+Stack::~Stack() {
+  if (router_.running()) router_.stop(SIGKILL);
+  for (auto& b : backends_)
+    if (b.running()) b.stop(SIGKILL);
+}
+
+void Stack::start_backends(int n, int latency_ms, int max_inflight) {
+  latency_ms_ = latency_ms;
+  max_inflight_ = max_inflight;
+  backends_.resize(n);
+  for (int i = 0; i < n; ++i) {
+    backend_ports_.push_back(free_port());
+    start_backend(i);
+  }
+}
+
+void Stack::start_backend(int i) {
+  backends_[i] = ChildProcess({program_path("fileserver"), "--host", "127.0.0.1", "--port",
+                               std::to_string(backend_ports_[i]), "--data-dir", data_dir(), "--latency-ms",
+                               std::to_string(latency_ms_), "--max-inflight", std::to_string(max_inflight_)},
+                              dir_ / ("backend" + std::to_string(i) + ".log"));
+  if (!wait_for_port(backend_ports_[i])) throw std::runtime_error("backend did not start");
+}
+
+void Stack::kill_backend(int i, int sig) { backends_[i].stop(sig); }
+
+void Stack::start_router(const std::vector<std::string>& extra_args) {
+  if (router_port_ == 0) router_port_ = free_port();
+  if (!extra_args.empty() || router_args_.empty()) {
+    std::string list;
+    for (int p : backend_ports_) list += (list.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(p);
+    router_args_ = {program_path("fsrouter"), "--listen", "127.0.0.1:" + std::to_string(router_port_), "--backends",
+                    list, "--journal-dir", journal_dir(), "--threads", "256"};
+    router_args_.insert(router_args_.end(), extra_args.begin(), extra_args.end());
+  }
+  router_ = ChildProcess(router_args_, dir_ / "router.log");
+  bool ready = wait_until(
+      [&] {
+        httplib::Client c("127.0.0.1", router_port_);
+        c.set_connection_timeout(0, 200000);
+        auto r = c.Get("/readyz");
+        return r && r->status == 200;
+      },
+      std::chrono::seconds(30));
+  if (!ready) throw std::runtime_error("router did not become ready:\n" + router_.read_log());
+}
+
+int Stack::stop_router(int sig) { return router_.stop(sig); }
+
+std::unique_ptr<httplib::Client> Stack::client(int timeout_s) const {
+  auto c = std::make_unique<httplib::Client>("127.0.0.1", router_port_);
+  c->set_url_encode(false);
+  c->set_keep_alive(true);
+  c->set_read_timeout(timeout_s, 0);
+  c->set_write_timeout(timeout_s, 0);
+  c->set_connection_timeout(5, 0);
+  return c;
+}
+
+nlohmann::json Stack::status() const {
+  httplib::Client c("127.0.0.1", router_port_);
+  auto r = c.Get("/admin/status");
+  if (!r || r->status != 200) return {};
+  return nlohmann::json::parse(r->body);
+}
+
+bool Stack::wait_drained(std::chrono::milliseconds patience) {
+  return wait_until(
+      [&] {
+        auto s = status();
+        return !s.is_null() && s["pending_count"] == 0 && s["applied_seq"] == s["last_seq"];
+      },
+      patience);
+}
+
+std::string Stack::backend_logs() const {
+  std::string all;
+  for (size_t i = 0; i < backends_.size(); ++i) all += read_file(dir_ / ("backend" + std::to_string(i) + ".log"));
+  return all;
+}
+
+int Stack::backend_429_count() const {
+  std::string logs = backend_logs();
+  int n = 0;
+  for (size_t pos = 0; (pos = logs.find("status=429", pos)) != std::string::npos; ++pos) ++n;
+  return n;
+}
+
+std::string api(const std::string& name) { return fsr::backend_path(name); }
+
+std::map<std::string, std::string> read_data_dir(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.is_regular_file()) out[e.path().filename().string()] = read_file(e.path().string());
+  return out;
+}
+
+}  // namespace fsr::test

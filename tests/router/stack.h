@@ -1,0 +1,72 @@
+// A router in front of stand-in backends, as real local processes on
+// loopback, for the router's integration tests.
+#pragma once
+
+#include <httplib.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/process.h"
+
+namespace fsr::test {
+
+class Stack {
+ public:
+  explicit Stack(const std::string& name = "router");
+  ~Stack();
+
+  // Starts n fileserver stand-ins sharing one data directory.
+  void start_backends(int n, int latency_ms, int max_inflight = 10);
+  void start_backend(int i);  // (re)starts backend i on its port
+  void kill_backend(int i, int sig = 9);
+  // Starts the router in front of every backend; waits for /readyz.
+  void start_router(const std::vector<std::string>& extra_args = {});
+  int stop_router(int sig);  // returns the wait status
+  bool router_running() { return router_.running(); }
+  ChildProcess& router() { return router_; }
+  ChildProcess& backend(int i) { return backends_[i]; }
+
+  int router_port() const { return router_port_; }
+  int backend_port(int i) const { return backend_ports_[i]; }
+  std::string data_dir() const { return dir_ / "data"; }
+  std::string journal_dir() const { return dir_ / "journal"; }
+  const TempDir& dir() const { return dir_; }
+
+  std::unique_ptr<httplib::Client> client(int timeout_s = 30) const;
+  nlohmann::json status() const;
+  // Polls /admin/status until nothing is pending.
+  bool wait_drained(std::chrono::milliseconds patience);
+  // status=429 lines in every stand-in's log.
+  int backend_429_count() const;
+  std::string backend_logs() const;
+
+ private:
+  TempDir dir_;
+  int latency_ms_ = 10;
+  int max_inflight_ = 10;
+  std::vector<int> backend_ports_;
+  std::vector<ChildProcess> backends_;
+  int router_port_ = 0;
+  std::vector<std::string> router_args_;
+  ChildProcess router_;
+};
+
+std::string api(const std::string& name);  // "/api/fileserver/" + encoded name
+
+// The last acknowledged state of each name, as clients saw it.
+struct Acked {
+  uint64_t seq = 0;
+  bool present = false;
+  std::string body;
+};
+
+// Files in a data directory, name -> content.
+std::map<std::string, std::string> read_data_dir(const std::string& dir);
+
+}  // namespace fsr::test

@@ -1,5 +1,6 @@
 #include "common/http_server.h"
 
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
@@ -28,7 +29,7 @@ void configure_server(httplib::Server& server, const HttpServerOptions& options)
   server.set_write_timeout(options.write_timeout_sec, 0);
 }
 
-int bind_server(httplib::Server& server, const std::string& host, int port, std::string* error) {
+int bind_server(httplib::Server& server, const std::string& host, int port, std::string* error, int* listen_fd_out) {
   auto listen_fd = std::make_shared<ListenFd>();
   server.set_socket_options([listen_fd](int sock) {
     int yes = 1;
@@ -47,7 +48,15 @@ int bind_server(httplib::Server& server, const std::string& host, int port, std:
     return -1;
   }
   if (listen_fd->fd >= 0) ::listen(listen_fd->fd, 4096);
+  if (listen_fd_out) *listen_fd_out = listen_fd->fd;
   return bound;
+}
+
+void refuse_new_connections(int listen_fd) {
+  if (listen_fd < 0) return;
+  sock_filter drop_all[] = {{BPF_RET | BPF_K, 0, 0, 0}};
+  sock_fprog program{1, drop_all};
+  ::setsockopt(listen_fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program);
 }
 
 long raise_open_file_limit() {

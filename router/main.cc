@@ -152,7 +152,8 @@ int main(int argc, char** argv) {
   server_options.keep_alive_timeout_sec = static_cast<int>(keep_alive_s);
   configure_server(server, server_options);
   front.install(server);
-  int port = bind_server(server, listen_host, listen_port, &error);
+  int listen_fd = -1;
+  int port = bind_server(server, listen_host, listen_port, &error, &listen_fd);
   if (port < 0) {
     std::cerr << "fsrouter: " << error << "\n";
     return 1;
@@ -173,6 +174,10 @@ int main(int argc, char** argv) {
     sigwait(&stop_signals, &sig);
     if (stopping.exchange(true)) return;
     log_info("stopping").kv("signal", sig);
+    // Let connections already completed by the kernel be accepted and
+    // answered; new ones are dropped and find the port closed.
+    refuse_new_connections(listen_fd);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
     server.stop();
   });
   std::thread housekeeping([&] {

@@ -1,0 +1,593 @@
+#include "loadtest/edge_suite.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/checksum.h"
+#include "common/flags.h"
+#include "common/names.h"
+#include "loadtest/body.h"
+#include "loadtest/http_client.h"
+#include "loadtest/run_report.h"
+
+namespace fsr::load {
+namespace {
+
+enum class Target { kRouter, kBackend };
+
+struct EdgeOptions {
+  std::string url = "http://127.0.0.1:8080";
+  Target target = Target::kRouter;
+  int64_t huge_size = 200 << 20;
+  int64_t repeat = 1000;
+  int64_t concurrency = 8;
+  double timeout_sec = 30;
+  uint64_t seed = 0;
+};
+
+std::string describe(const HttpResult& r) {
+  if (r.is_response()) return std::to_string(r.status);
+  return std::string(outcome_name(r.outcome)) + " (" + r.error + ")";
+}
+
+std::string join(const std::vector<long>& codes) {
+  std::string out;
+  for (long c : codes) out += (out.empty() ? "" : "/") + std::to_string(c);
+  return out;
+}
+
+// Collects what went wrong in one case.
+class Check {
+ public:
+  void fail(const std::string& problem) {
+    if (problems_.size() < 6) problems_.push_back(problem);
+    ++count_;
+  }
+  bool status(const std::string& what, const HttpResult& r, const std::vector<long>& codes) {
+    if (r.is_response() && std::find(codes.begin(), codes.end(), r.status) != codes.end()) return true;
+    fail(what + ": expected " + join(codes) + ", got " + describe(r));
+    return false;
+  }
+  bool not_success(const std::string& what, const HttpResult& r) {
+    if (r.is_response() && (r.status < 200 || r.status >= 300)) return true;
+    fail(what + ": expected a refusal (not 2XX), got " + describe(r));
+    return false;
+  }
+  // Status 200 with exactly `size` bytes of that checksum.
+  bool content(const std::string& what, const HttpResult& r, uint64_t size, const std::string& checksum) {
+    if (!status(what, r, {200})) return false;
+    if (r.body_bytes == size && r.body_checksum == checksum) return true;
+    fail(what + ": expected " + std::to_string(size) + " bytes " + checksum.substr(0, 12) + ", got " +
+         std::to_string(r.body_bytes) + " bytes " + r.body_checksum.substr(0, 12));
+    return false;
+  }
+  bool body(const std::string& what, const HttpResult& r, const std::string& text) {
+    return content(what, r, text.size(), checksum_of(text));
+  }
+  bool ok() const { return count_ == 0; }
+  std::string summary() const {
+    std::string out;
+    for (const auto& p : problems_) out += (out.empty() ? "" : "; ") + p;
+    if (count_ > problems_.size()) out += "; ... (" + std::to_string(count_) + " problems)";
+    return out;
+  }
+
+ private:
+  std::vector<std::string> problems_;
+  size_t count_ = 0;
+};
+
+class EdgeContext {
+ public:
+  EdgeContext(const EdgeOptions& options)
+      : options(options), client({options.url, 16, 5}), rng(options.seed) {
+    prefix = "fsedge" + random_letters_name(rng, 6, 6) + "-";
+  }
+
+  bool router() const { return options.target == Target::kRouter; }
+  // A name unique to this run of the suite.
+  std::string name(const std::string& tag) const { return prefix + tag; }
+  static std::string path(const std::string& decoded) { return backend_path(decoded); }
+  static std::string raw(const std::string& encoded) { return std::string(kApiPrefix) + encoded; }
+
+  HttpRequest request(const std::string& method, const std::string& target) const {
+    HttpRequest r;
+    r.method = method;
+    r.target = target;
+    r.timeout_sec = options.timeout_sec;
+    r.keep_body_bytes = 512;
+    r.keep_headers = true;
+    return r;
+  }
+  HttpResult put(const std::string& target, std::string body) {
+    HttpRequest r = request("PUT", target);
+    r.body = std::make_unique<StringBody>(std::move(body));
+    return client.fetch(std::move(r));
+  }
+  HttpResult send(const std::string& method, const std::string& target) {
+    return client.fetch(request(method, target));
+  }
+  HttpResult get(const std::string& target) { return send("GET", target); }
+  HttpResult del(const std::string& target) { return send("DELETE", target); }
+  std::string random_body(size_t size) { return random_text(rng(), size); }
+
+  // PUT (expect 201), GET (exact), DELETE (200), GET (404).
+  void round_trip(Check& check, const std::string& put_target, const std::string& get_target,
+                  const std::string& body) {
+    if (!check.status("PUT " + put_target, put(put_target, body), {201})) return;
+    check.body("GET " + get_target, get(get_target), body);
+    check.status("DELETE " + get_target, del(get_target), {200});
+    check.status("GET after DELETE " + get_target, get(get_target), {404});
+  }
+
+  const EdgeOptions& options;
+  HttpClient client;
+  std::mt19937_64 rng;
+  std::string prefix;
+};
+
+struct EdgeCase {
+  std::string name;
+  std::string router_expectation, backend_expectation;
+  std::function<void(EdgeContext&, Check&)> run;
+};
+
+// Requests that must be refused: 400 from the router, anything but 2XX from a backend.
+void expect_refused(EdgeContext& ctx, Check& check, const std::string& method, const std::string& target,
+                    std::vector<long> router_codes = {400}) {
+  HttpResult r = method == "PUT" ? ctx.put(target, "must not be stored") : ctx.send(method, target);
+  if (ctx.router())
+    check.status(method + " " + target, r, router_codes);
+  else
+    check.not_success(method + " " + target, r);
+  if (r.is_response() && r.status == 200 && r.body_prefix.find("root:") != std::string::npos)
+    check.fail(method + " " + target + " served a file from outside the data directory");
+}
+
+void case_percent_encoded(EdgeContext& ctx, Check& check) {
+  std::string plain = ctx.name("pct-ABC");
+  std::string body = ctx.random_body(100);
+  // %41%42%43 is ABC: both spellings name one file.
+  ctx.round_trip(check, EdgeContext::raw(ctx.prefix + "pct-%41%42%43"), EdgeContext::path(plain), body);
+  // A literal '%' travels as %25 and is decoded exactly once.
+  std::string percent = ctx.name("pct-100%");
+  if (check.status("PUT " + percent, ctx.put(EdgeContext::path(percent), body), {201})) {
+    check.body("GET " + percent, ctx.get(EdgeContext::path(percent)), body);
+    check.status("GET double-encoded " + percent, ctx.get(EdgeContext::raw(ctx.prefix + "pct-100%2525")), {404});
+    check.status("DELETE " + percent, ctx.del(EdgeContext::path(percent)), {200});
+  }
+}
+
+void case_space(EdgeContext& ctx, Check& check) {
+  std::string body = ctx.random_body(64);
+  ctx.round_trip(check, EdgeContext::path(ctx.name("a space name")), EdgeContext::path(ctx.name("a space name")),
+                 body);
+  // '+' in a path is a plus, not a space.
+  std::string plus = ctx.prefix + "plus+sign";
+  if (check.status("PUT " + plus, ctx.put(EdgeContext::raw(plus), body), {201})) {
+    check.body("GET " + plus + " as %2B", ctx.get(EdgeContext::raw(ctx.prefix + "plus%2Bsign")), body);
+    check.status("GET " + plus + " as a space", ctx.get(EdgeContext::raw(ctx.prefix + "plus%20sign")), {404});
+    check.status("DELETE " + plus, ctx.del(EdgeContext::raw(plus)), {200});
+  }
+}
+
+void case_utf8(EdgeContext& ctx, Check& check) {
+  std::string name = ctx.name("utf8-Gr\xc3\xbc\xc3\x9f" "e-\xe5\x90\x8d\xe5\x89\x8d-\xd1\x84\xd0\xb0\xd0\xb9\xd0\xbb");
+  std::string body = ctx.random_body(300);
+  std::string upper = EdgeContext::path(name);  // percent_encode writes upper-case hex
+  std::string lower = upper;
+  for (size_t i = 0; i + 2 < lower.size(); ++i)
+    if (lower[i] == '%') {
+      lower[i + 1] = static_cast<char>(std::tolower(static_cast<unsigned char>(lower[i + 1])));
+      lower[i + 2] = static_cast<char>(std::tolower(static_cast<unsigned char>(lower[i + 2])));
+    }
+  ctx.round_trip(check, upper, lower, body);
+}
+
+std::string name_of_length(const EdgeContext& ctx, size_t length) {
+  std::string name = ctx.prefix;
+  while (name.size() < length) name.push_back(static_cast<char>('a' + name.size() % 26));
+  return name.substr(0, length);
+}
+
+void case_name_255(EdgeContext& ctx, Check& check) {
+  std::string name = name_of_length(ctx, 255);
+  ctx.round_trip(check, EdgeContext::path(name), EdgeContext::path(name), ctx.random_body(50));
+}
+
+void case_name_256(EdgeContext& ctx, Check& check) {
+  std::string target = EdgeContext::path(name_of_length(ctx, 256));
+  HttpResult r = ctx.put(target, "x");
+  check.status("PUT 256-byte name", r, {ctx.router() ? 400L : 500L});
+  if (ctx.router()) check.status("GET 256-byte name", ctx.get(target), {400});
+}
+
+void case_dots(EdgeContext& ctx, Check& check) {
+  for (const char* name : {".", "..", "%2E", "%2E%2E", "%2e%2e", ".%2E"})
+    expect_refused(ctx, check, "PUT", EdgeContext::raw(name));
+  for (const char* name : {".", ".."}) expect_refused(ctx, check, "GET", EdgeContext::raw(name), {400, 404});
+}
+
+void case_encoded_slash(EdgeContext& ctx, Check& check) {
+  for (std::string name : {ctx.prefix + "a%2Fb", ctx.prefix + "a%2fb", std::string("%2F"), std::string("%2Fetc%2Fpasswd")}) {
+    if (ctx.router()) expect_refused(ctx, check, "PUT", EdgeContext::raw(name));
+    expect_refused(ctx, check, "GET", EdgeContext::raw(name), {400});
+  }
+}
+
+void case_traversal(EdgeContext& ctx, Check& check) {
+  for (const char* encoded : {"..%2F..%2Fetc%2Fpasswd", "%2E%2E%2F%2E%2E%2Fetc%2Fpasswd", "..%2f..%2f..%2fetc%2fhostname"})
+    expect_refused(ctx, check, "GET", EdgeContext::raw(encoded), {400});
+  // Raw dot segments: more than one path segment, so 400 or 404.
+  for (const char* raw : {"../../etc/passwd", "x/../../../etc/passwd", "../fileserver/x"})
+    expect_refused(ctx, check, "GET", EdgeContext::raw(raw), {400, 404});
+  if (ctx.router()) {
+    expect_refused(ctx, check, "PUT", EdgeContext::raw("..%2F" + ctx.prefix + "escape"));
+    expect_refused(ctx, check, "PUT", EdgeContext::raw("../" + ctx.prefix + "escape"), {400, 404, 405});
+  }
+}
+
+void case_control_bytes(EdgeContext& ctx, Check& check) {
+  for (const char* bytes : {"%01", "%00", "%7F", "%0A", "%0D%0A", "%1B"}) {
+    std::string target = EdgeContext::raw(ctx.prefix + "ctl" + bytes + "x");
+    HttpResult r = ctx.put(target, "control");
+    if (ctx.router()) {
+      check.status("PUT " + target, r, {400});
+    } else if (r.is_response() && r.status == 201) {
+      ctx.del(target);  // a bare backend has no name rules; clean up
+    }
+  }
+}
+
+void case_empty_name(EdgeContext& ctx, Check& check) {
+  check.status("PUT empty name", ctx.put(EdgeContext::raw(""), "x"), {400, 404, 405});
+  check.status("GET empty name", ctx.get(EdgeContext::raw("")), {400, 404, 405});
+}
+
+void case_empty_body(EdgeContext& ctx, Check& check) {
+  std::string target = EdgeContext::path(ctx.name("empty-body"));
+  ctx.round_trip(check, target, target, "");
+}
+
+void case_one_byte(EdgeContext& ctx, Check& check) {
+  std::string target = EdgeContext::path(ctx.name("one-byte"));
+  ctx.round_trip(check, target, target, "z");
+}
+
+void case_huge(EdgeContext& ctx, Check& check) {
+  std::string target = EdgeContext::path(ctx.name("huge"));
+  auto size = static_cast<uint64_t>(ctx.options.huge_size);
+  HttpRequest put = ctx.request("PUT", target);
+  put.body = std::make_unique<RandomTextBody>(ctx.rng(), size);
+  put.timeout_sec = std::max(ctx.options.timeout_sec, 900.0);
+  HttpResult up = ctx.client.fetch(std::move(put));
+  if (!check.status("PUT " + std::to_string(size) + " bytes", up, {201})) return;
+  HttpRequest get = ctx.request("GET", target);
+  get.timeout_sec = std::max(ctx.options.timeout_sec, 900.0);
+  check.content("GET " + std::to_string(size) + " bytes", ctx.client.fetch(std::move(get)), size, up.sent_checksum);
+  check.status("DELETE huge", ctx.del(target), {200});
+}
+
+void case_chunked(EdgeContext& ctx, Check& check) {
+  std::string target = EdgeContext::path(ctx.name("chunked"));
+  std::string body = ctx.random_body(100000);
+  HttpRequest put = ctx.request("PUT", target);
+  put.body = std::make_unique<StringBody>(body);
+  put.chunked = true;
+  HttpResult r = ctx.client.fetch(std::move(put));
+  if (ctx.router()) {
+    if (check.status("chunked PUT", r, {201})) check.body("GET after chunked PUT", ctx.get(target), body);
+  } else {
+    check.status("chunked PUT (no Content-Length)", r, {500});
+  }
+  ctx.del(target);
+}
+
+// Runs several requests at once and returns their results in order.
+std::vector<HttpResult> run_together(EdgeContext& ctx, std::vector<HttpRequest> requests) {
+  std::vector<HttpResult> results(requests.size());
+  size_t done = 0;
+  for (size_t i = 0; i < requests.size(); ++i)
+    ctx.client.submit(std::move(requests[i]), [&, i](HttpResult& r) {
+      results[i] = std::move(r);
+      ++done;
+    });
+  while (done < results.size()) ctx.client.poll(std::chrono::milliseconds(100));
+  return results;
+}
+
+void case_racing_writers(EdgeContext& ctx, Check& check) {
+  std::string target = EdgeContext::path(ctx.name("race"));
+  for (int round = 0; round < 5; ++round) {
+    std::string a = ctx.random_body(256 * 1024), b = ctx.random_body(256 * 1024);
+    std::vector<HttpRequest> puts;
+    for (const std::string* body : {&a, &b}) {
+      HttpRequest r = ctx.request("PUT", target);
+      r.body = std::make_unique<StringBody>(*body);
+      puts.push_back(std::move(r));
+    }
+    auto results = run_together(ctx, std::move(puts));
+    bool a_ok = check.status("racing PUT A", results[0], {201});
+    bool b_ok = check.status("racing PUT B", results[1], {201});
+    if (!a_ok || !b_ok) break;
+    HttpResult r = ctx.get(target);
+    std::string sum_a = checksum_of(a), sum_b = checksum_of(b);
+    if (!check.status("GET after race", r, {200})) break;
+    if (r.body_checksum != sum_a && r.body_checksum != sum_b)
+      check.fail("round " + std::to_string(round) + ": GET after race returned " + std::to_string(r.body_bytes) +
+                 " bytes matching neither acknowledged body");
+  }
+  ctx.del(target);
+}
+
+// `repeat` times: PUT a new body, GET it at once; `concurrency` names in parallel.
+void case_put_get_repeat(EdgeContext& ctx, Check& check) {
+  struct Lane {
+    std::string target, body;
+  };
+  int64_t lanes_count = std::max<int64_t>(1, std::min(ctx.options.concurrency, ctx.options.repeat));
+  std::vector<Lane> lanes(static_cast<size_t>(lanes_count));
+  for (size_t i = 0; i < lanes.size(); ++i) lanes[i].target = EdgeContext::path(ctx.name("repeat-" + std::to_string(i)));
+  int64_t started = 0, finished = 0, exact = 0;
+  std::function<void(Lane*)> start = [&](Lane* lane) {
+    if (started >= ctx.options.repeat) return;
+    ++started;
+    lane->body = ctx.random_body(1 + ctx.rng() % 4096);
+    HttpRequest put = ctx.request("PUT", lane->target);
+    put.body = std::make_unique<StringBody>(lane->body);
+    ctx.client.submit(std::move(put), [&, lane](HttpResult& r) {
+      if (!check.status("PUT " + lane->target, r, {201})) {
+        ++finished;
+        start(lane);
+        return;
+      }
+      ctx.client.submit(ctx.request("GET", lane->target), [&, lane](HttpResult& g) {
+        if (check.body("GET at once " + lane->target, g, lane->body)) ++exact;
+        ++finished;
+        start(lane);
+      });
+    });
+  };
+  for (auto& lane : lanes) start(&lane);
+  while (finished < ctx.options.repeat) ctx.client.poll(std::chrono::milliseconds(100));
+  for (auto& lane : lanes) ctx.del(lane.target);
+  if (exact != ctx.options.repeat)
+    check.fail(std::to_string(exact) + " of " + std::to_string(ctx.options.repeat) + " reads were exact");
+}
+
+void case_missing(EdgeContext& ctx, Check& check) {
+  std::string target = EdgeContext::path(ctx.name("never-written"));
+  check.status("DELETE missing", ctx.del(target), {200});
+  check.status("GET missing", ctx.get(target), {404});
+  if (ctx.router()) check.status("HEAD missing", ctx.send("HEAD", target), {404});
+  check.status("DELETE missing again", ctx.del(target), {200});
+}
+
+void case_overwrite_big_small(EdgeContext& ctx, Check& check) {
+  std::string target = EdgeContext::path(ctx.name("big-then-small"));
+  auto big = static_cast<size_t>(std::clamp<int64_t>(ctx.options.huge_size, 64 * 1024, 4 << 20));
+  if (!check.status("PUT big", ctx.put(target, ctx.random_body(big)), {201})) return;
+  std::string small = "tiny";
+  if (check.status("PUT small over big", ctx.put(target, small), {201}))
+    check.body("GET after overwrite (no stale tail)", ctx.get(target), small);
+  ctx.del(target);
+}
+
+void case_unsupported_methods(EdgeContext& ctx, Check& check) {
+  std::string target = EdgeContext::path(ctx.name("methods"));
+  for (const char* method : {"POST", "PATCH"}) {
+    HttpRequest r = ctx.request(method, target);
+    r.body = std::make_unique<StringBody>("x");
+    HttpResult result = ctx.client.fetch(std::move(r));
+    if (ctx.router()) {
+      if (check.status(std::string(method), result, {405})) {
+        std::string allow = result.header("Allow");
+        for (const char* needed : {"GET", "PUT", "DELETE"})
+          if (allow.find(needed) == std::string::npos)
+            check.fail(std::string(method) + ": Allow header '" + allow + "' lacks " + needed);
+      }
+    } else {
+      check.status(method, result, {400, 404, 405});
+    }
+  }
+  if (ctx.router()) check.status("GET after refused methods", ctx.get(target), {404});
+}
+
+void case_aborted_upload(EdgeContext& ctx, Check& check) {
+  std::string target = EdgeContext::path(ctx.name("aborted"));
+  std::string old_body = ctx.random_body(1000);
+  if (!check.status("PUT old value", ctx.put(target, old_body), {201})) return;
+  HttpRequest cut = ctx.request("PUT", target);
+  cut.body = std::make_unique<RandomTextBody>(ctx.rng(), 1 << 20);
+  cut.abort_upload_after = 256 * 1024;
+  HttpResult r = ctx.client.fetch(std::move(cut));
+  if (r.is_response() && r.status >= 200 && r.status < 300)
+    check.fail("an upload cut after 256 KiB of 1 MiB was acknowledged with " + std::to_string(r.status));
+  if (ctx.router()) {
+    // Read at once, then again once the server has surely seen the cut.
+    check.body("GET right after the cut", ctx.get(target), old_body);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    check.body("GET a second after the cut", ctx.get(target), old_body);
+  }
+  ctx.del(target);
+}
+
+void case_query_string(EdgeContext& ctx, Check& check) {
+  std::string target = EdgeContext::path(ctx.name("query"));
+  std::string body = ctx.random_body(200);
+  if (!check.status("PUT with ?x=1", ctx.put(target + "?x=1", body), {201})) return;
+  check.body("GET without query", ctx.get(target), body);
+  check.body("GET with ?a=b&c", ctx.get(target + "?a=b&c"), body);
+  check.status("GET of the query as a name", ctx.get(target + "%3Fx%3D1"), {404});
+  check.status("DELETE with ?z=9", ctx.del(target + "?z=9"), {200});
+  check.status("GET after DELETE", ctx.get(target), {404});
+}
+
+void case_case_distinct(EdgeContext& ctx, Check& check) {
+  std::vector<std::string> names = {ctx.name("caseTEST"), ctx.name("casetest"), ctx.name("CASETEST")};
+  std::vector<std::string> bodies;
+  for (const auto& n : names) {
+    bodies.push_back(ctx.random_body(100 + bodies.size()));
+    check.status("PUT " + n, ctx.put(EdgeContext::path(n), bodies.back()), {201});
+  }
+  for (size_t i = 0; i < names.size(); ++i) check.body("GET " + names[i], ctx.get(EdgeContext::path(names[i])), bodies[i]);
+  for (const auto& n : names) ctx.del(EdgeContext::path(n));
+}
+
+void case_head(EdgeContext& ctx, Check& check) {
+  std::string target = EdgeContext::path(ctx.name("head"));
+  std::string body = ctx.random_body(1234);
+  if (!check.status("PUT", ctx.put(target, body), {201})) return;
+  HttpResult r = ctx.send("HEAD", target);
+  if (ctx.router()) {
+    if (check.status("HEAD", r, {200})) {
+      if (r.body_bytes != 0) check.fail("HEAD returned a body");
+      std::string length = r.header("Content-Length");
+      if (!length.empty() && length != "1234") check.fail("HEAD Content-Length " + length + ", expected 1234");
+    }
+  } else {
+    check.status("HEAD", r, {200, 404, 405});
+  }
+  ctx.del(target);
+}
+
+std::vector<EdgeCase> all_cases() {
+  const std::string round_trip = "201, exact GET, DELETE 200, then 404";
+  return {
+      {"name-percent-encoded", round_trip + "; %41 and A name one file; %25 decoded once", "same", case_percent_encoded},
+      {"name-space", round_trip + "; '+' stays '+'", "same", case_space},
+      {"name-utf8", round_trip + "; escapes in either case", "same", case_utf8},
+      {"name-255-bytes", round_trip, "same", case_name_255},
+      {"name-256-bytes", "PUT and GET 400", "PUT 500", case_name_256},
+      {"name-dots", "'.', '..' and encoded dots: 400", "not 2XX", case_dots},
+      {"name-encoded-slash", "%2F in a name: 400", "GET not 2XX", case_encoded_slash},
+      {"name-traversal", "encoded traversal 400, raw dot segments 400/404, nothing served", "not 2XX", case_traversal},
+      {"name-control-bytes", "NUL, CR, LF, DEL and other control bytes: 400", "any (no name rules)", case_control_bytes},
+      {"name-empty", "400/404/405", "400/404/405", case_empty_name},
+      {"body-empty", round_trip + " with 0 bytes", "same", case_empty_body},
+      {"body-one-byte", round_trip + " with 1 byte", "same", case_one_byte},
+      {"body-huge", "streamed PUT 201, GET same size and checksum", "same", case_huge},
+      {"upload-chunked", "201 and exact GET", "500 (needs Content-Length)", case_chunked},
+      {"race-two-writers", "both 201, final GET equals one of them (5 rounds)", "same", case_racing_writers},
+      {"put-then-get-repeat", "every GET right after its PUT is exact", "same", case_put_get_repeat},
+      {"missing-names", "DELETE 200, GET 404, HEAD 404, DELETE 200", "DELETE 200, GET 404, DELETE 200", case_missing},
+      {"overwrite-big-with-small", "GET returns only the small body (no stale tail)", "same", case_overwrite_big_small},
+      {"unsupported-methods", "POST, PATCH: 405 with Allow: GET, PUT, DELETE; nothing stored", "400/404/405",
+       case_unsupported_methods},
+      {"aborted-upload", "cut upload not acknowledged; old value stays", "cut upload not acknowledged",
+       case_aborted_upload},
+      {"query-string-ignored", "PUT/GET/DELETE ignore ?query", "same", case_query_string},
+      {"names-case-distinct", "caseTEST, casetest, CASETEST are three files", "same", case_case_distinct},
+      {"head-request", "HEAD 200, no body, Content-Length of the file", "200/404/405", case_head},
+  };
+}
+
+int usage_error(const std::string& message) {
+  std::cerr << "fsload edge: " << message << " (see fsload edge --help)\n";
+  return 2;
+}
+
+}  // namespace
+
+int edge_main(int argc, char** argv) {
+  EdgeOptions options;
+  std::string target = "router", only, skip, json_path;
+  int64_t seed = 0;
+  bool list = false;
+  std::string summary =
+      "Runs named edge cases against /api/fileserver/{name}, each with the outcome expected from the\n"
+      "--target profile, and prints a pass/fail table. Exit status: 0 every case passed, 1 a case\n"
+      "failed, 2 usage error.\n\nCases:\n";
+  for (const auto& c : all_cases()) summary += "  " + c.name + "\n";
+  Flags flags("fsload edge", "fsload edge --url http://HOST:PORT [flags]", summary);
+  flags.add_string("url", "FSLOAD_URL", &options.url, "base URL of the server under test");
+  flags.add_string("target", "FSLOAD_EDGE_TARGET", &target,
+                   "expected-outcome profile: router (fsrouter) or backend (a bare file server)");
+  flags.add_string("only", "FSLOAD_EDGE_ONLY", &only, "comma-separated cases to run (default all)");
+  flags.add_string("skip", "FSLOAD_EDGE_SKIP", &skip, "comma-separated cases to leave out");
+  flags.add_int("huge-size", "FSLOAD_HUGE_SIZE", &options.huge_size, "bytes of the body-huge case");
+  flags.add_int("repeat", "FSLOAD_EDGE_REPEAT", &options.repeat, "PUT-then-GET pairs of put-then-get-repeat");
+  flags.add_int("concurrency", "FSLOAD_EDGE_CONCURRENCY", &options.concurrency,
+                "names worked on in parallel by put-then-get-repeat");
+  flags.add_double("timeout", "FSLOAD_TIMEOUT", &options.timeout_sec,
+                   "client timeout per request, seconds (body-huge allows at least 900)");
+  flags.add_int("seed", "FSLOAD_SEED", &seed, "random seed for names and bodies; 0 = from the clock");
+  flags.add_string("json", "FSLOAD_JSON", &json_path, "write the results (JSON) here");
+  flags.add_bool("list", "", &list, "print the cases with their expected outcomes and exit");
+  int parsed = flags.parse(argc, argv, 2);
+  if (parsed >= 0) return parsed;
+  if (!flags.positional().empty()) return usage_error("unexpected argument '" + flags.positional()[0] + "'");
+  if (target == "router")
+    options.target = Target::kRouter;
+  else if (target == "backend")
+    options.target = Target::kBackend;
+  else
+    return usage_error("--target must be router or backend");
+  if (options.huge_size < 0 || options.repeat < 0 || options.concurrency < 1 || options.timeout_sec <= 0)
+    return usage_error("sizes and counts must be positive");
+  options.seed = seed != 0 ? static_cast<uint64_t>(seed) : std::random_device{}();
+
+  std::vector<EdgeCase> cases = all_cases();
+  std::set<std::string> known;
+  for (const auto& c : cases) known.insert(c.name);
+  std::vector<std::string> only_list = split_list(only), skip_list = split_list(skip);
+  for (const auto& n : only_list)
+    if (!known.count(n)) return usage_error("unknown case '" + n + "'");
+  for (const auto& n : skip_list)
+    if (!known.count(n)) return usage_error("unknown case '" + n + "'");
+  bool router = options.target == Target::kRouter;
+  if (list) {
+    for (const auto& c : cases)
+      std::cout << c.name << "\n    expected: "
+                << (router || c.backend_expectation == "same" ? c.router_expectation : c.backend_expectation) << "\n";
+    return 0;
+  }
+
+  EdgeContext ctx(options);
+  nlohmann::json results = nlohmann::json::array();
+  int passed = 0, failed = 0;
+  std::cout << "fsload edge  " << options.url << "  (target " << target << ", names " << ctx.prefix << "*)\n";
+  char line[512];
+  std::snprintf(line, sizeof line, "%-26s %-6s %8s  %s\n", "case", "result", "seconds", "expected / problem");
+  std::cout << line;
+  for (const auto& c : cases) {
+    if (!only_list.empty() && std::find(only_list.begin(), only_list.end(), c.name) == only_list.end()) continue;
+    if (std::find(skip_list.begin(), skip_list.end(), c.name) != skip_list.end()) continue;
+    std::string expected = router || c.backend_expectation == "same" ? c.router_expectation : c.backend_expectation;
+    Check check;
+    auto began = std::chrono::steady_clock::now();
+    c.run(ctx, check);
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    bool ok = check.ok();
+    (ok ? passed : failed)++;
+    std::snprintf(line, sizeof line, "%-26s %-6s %8.2f  %s\n", c.name.c_str(), ok ? "PASS" : "FAIL", seconds,
+                  expected.c_str());
+    std::cout << line;
+    if (!ok) std::cout << std::string(43, ' ') << "problem: " << check.summary() << "\n";
+    std::cout << std::flush;
+    results.push_back({{"name", c.name},
+                       {"expected", expected},
+                       {"passed", ok},
+                       {"problems", ok ? "" : check.summary()},
+                       {"seconds", std::round(seconds * 1000) / 1000}});
+  }
+  std::cout << passed << " passed, " << failed << " failed\n";
+  int code = failed > 0 ? 1 : 0;
+  nlohmann::json doc = {{"mode", "edge"},   {"url", options.url}, {"target", target}, {"cases", results},
+                        {"passed", passed}, {"failed", failed},   {"exit_code", code}};
+  if (!json_path.empty() && !write_text_file(json_path, doc.dump(2) + "\n")) return 1;
+  return code;
+}
+
+}  // namespace fsr::load

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <future>
+#include <random>
 
 #include "common/checksum.h"
 #include "common/log.h"
@@ -25,6 +26,14 @@ constexpr const char* kMetaFormat = "format_version";
 constexpr const char* kMetaLastSeq = "last_seq";
 constexpr const char* kMetaAppliedSeq = "applied_seq";
 constexpr const char* kMetaBackendPrefix = "backend/";
+constexpr const char* kMetaJournalId = "journal_id";
+
+std::string random_id() {
+  std::random_device rd;
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
+  return buf;
+}
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -247,6 +256,15 @@ Status Journal::recover() {
                                         std::to_string(kFormatVersion)};
   }
   if (db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaLastSeq, &value).ok()) last_seq_ = decode_seq_key(value);
+  if (db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaJournalId, &value).ok()) {
+    journal_id_ = value;
+  } else {
+    journal_id_ = random_id();
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    Status s = from_rocks(db_->Put(wo, meta_cf_, kMetaJournalId, journal_id_));
+    if (!s.ok()) return s;
+  }
 
   std::lock_guard<std::mutex> lock(mu_);
   uint64_t max_body_id = 0;
@@ -277,6 +295,8 @@ Status Journal::recover() {
     if (e.pending()) {
       unsettled_.insert({e.seq, name});
       if (e.op == Op::kPut) pending_bytes_ += e.size;
+    } else {
+      make_evictable_locked(name, e);
     }
   }
   // Orphans: bodies of uploads that never committed, or of records superseded
@@ -378,8 +398,13 @@ void Journal::committer_loop() {
   while (true) {
     {
       std::unique_lock<std::mutex> lock(queue_mu_);
-      queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      queue_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) return;
+      if (queue_.empty()) {
+        lock.unlock();
+        evict_over_budget();
+        continue;
+      }
       while (!queue_.empty() && batch.size() < 4096) {
         batch.push_back(queue_.front());
         queue_.pop_front();
@@ -387,7 +412,55 @@ void Journal::committer_loop() {
     }
     commit_batch(batch);
     batch.clear();
+    evict_over_budget();
   }
+}
+
+// The committer thread is the only writer of index entries, so an eviction
+// can never race a newer record of the same name.
+void Journal::evict_over_budget() {
+  while (true) {
+    std::string name;
+    IndexEntry e;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (body_bytes_ <= options_.body_cache_bytes || evictable_.empty()) return;
+      name = evictable_.front();
+      forget_evictable_locked(name);
+      auto it = index_.find(name);
+      if (it == index_.end() || it->second.pending() || it->second.body.place == BodyPlace::kNone) continue;
+      e = it->second;
+    }
+    IndexEntry without = e;
+    without.body = BodyRef{};
+    rocksdb::WriteBatch wb;
+    wb.Put(index_cf_, name, encode_index_entry(without));
+    if (e.body.place == BodyPlace::kInline) wb.Delete(bodies_cf_, u64_bytes(e.body.id));
+    if (!db_->Write(rocksdb::WriteOptions(), &wb).ok()) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = index_.find(name);
+      if (it != index_.end() && it->second.seq == e.seq) {
+        it->second.body = BodyRef{};
+        body_bytes_ -= e.size;
+      }
+    }
+    if (e.body.place == BodyPlace::kFile) ::unlink(body_path(e.body.id).c_str());
+    log_debug("body_evicted").kv("seq", e.seq).kv("name", name).kv("size", e.size);
+  }
+}
+
+void Journal::make_evictable_locked(const std::string& name, const IndexEntry& e) {
+  if (e.op != Op::kPut || e.body.place == BodyPlace::kNone || evictable_pos_.count(name)) return;
+  evictable_.push_back(name);
+  evictable_pos_[name] = std::prev(evictable_.end());
+}
+
+void Journal::forget_evictable_locked(const std::string& name) {
+  auto it = evictable_pos_.find(name);
+  if (it == evictable_pos_.end()) return;
+  evictable_.erase(it->second);
+  evictable_pos_.erase(it);
 }
 
 void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
@@ -487,6 +560,7 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [name, e] : latest) {
+      forget_evictable_locked(name);
       auto [it, inserted] = index_.try_emplace(name, e);
       if (!inserted) {
         IndexEntry& old = it->second;
@@ -533,6 +607,12 @@ std::optional<IndexEntry> Journal::lookup(const std::string& name) const {
   return it->second;
 }
 
+void Journal::touch(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = evictable_pos_.find(name);
+  if (it != evictable_pos_.end()) evictable_.splice(evictable_.end(), evictable_, it->second);
+}
+
 std::shared_ptr<BodyReader> Journal::open_body(const IndexEntry& entry) const {
   if (entry.op != Op::kPut) return nullptr;
   if (entry.body.place == BodyPlace::kInline) {
@@ -567,6 +647,7 @@ void Journal::mark_applied(const std::string& name, uint64_t seq) {
       unsettled_.erase({e.seq, name});
       if (e.op == Op::kPut) pending_bytes_ -= e.size;
       recompute_watermark_locked();
+      make_evictable_locked(name, e);
     }
     watermark = applied_seq_;
   }

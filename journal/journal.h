@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,6 +52,9 @@ struct Options {
   std::string dir;
   size_t inline_body_max = 64 * 1024;  // bodies up to this size live inside RocksDB
   int64_t record_retention_ms = 24LL * 3600 * 1000;  // applied records older than this are compacted
+  // Disk budget for the bodies of applied names: past it, the least recently
+  // read are freed (the backends hold them). Pending bodies are never freed.
+  uint64_t body_cache_bytes = UINT64_MAX;
   // Test seams for the sync-before-ack order; the defaults call fsync(2).
   std::function<int(int fd, const std::string& path)> sync_file;
   std::function<int(const std::string& dir)> sync_dir;
@@ -125,6 +129,14 @@ class Journal {
   std::optional<IndexEntry> lookup(const std::string& name) const;
   // nullptr when the entry has no body (DELETE, or freed).
   std::shared_ptr<BodyReader> open_body(const IndexEntry& entry) const;
+  // A read of name's body: moves it to the back of the body cache's
+  // least-recently-used order.
+  void touch(const std::string& name);
+
+  // A random identifier of this journal, made when it was created; the
+  // router writes it into its marker file so replicas on another volume
+  // never confirm.
+  const std::string& journal_id() const { return journal_id_; }
 
   // The volume now holds `name` as of record `seq` (or a state that makes
   // every record of name up to seq moot). Idempotent; a lower seq is ignored.
@@ -160,6 +172,9 @@ class Journal {
   Status submit(CommitRequest* request);
   int do_sync_file(int fd, const std::string& path) const;
   void recompute_watermark_locked();
+  void make_evictable_locked(const std::string& name, const IndexEntry& e);
+  void forget_evictable_locked(const std::string& name);
+  void evict_over_budget();  // committer thread only
   std::string body_path(uint64_t id) const;
 
   Options options_;
@@ -180,6 +195,11 @@ class Journal {
   uint64_t pending_bytes_ = 0;
   uint64_t body_bytes_ = 0;
   std::map<std::string, std::string> backend_states_;
+  // Applied names whose bodies may be freed, least recently used first.
+  std::list<std::string> evictable_;
+  std::unordered_map<std::string, std::list<std::string>::iterator> evictable_pos_;
+  uint64_t evictable_bytes_ = 0;
+  std::string journal_id_;
   std::function<void(const std::string&, const IndexEntry&)> listener_;
 
   std::mutex queue_mu_;

@@ -106,7 +106,7 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
   int attempts;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    moot = entry->op == Op::kDelete && known_absent_.count(name) && !guard_.uncertain_on(name, primary.id());
+    moot = entry->op == Op::kDelete && known_absent_.count(name) && !guard_.uncertain_anywhere(name);
     attempts = attempts_[name];
   }
   if (moot) {
@@ -120,18 +120,32 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
     return Clock::now();
   }
 
+  // An earlier request on another backend (a former primary) may still land
+  // on the shared volume: order it first with a GET there, or wait until that
+  // backend is seen gone (a refused connection clears its uncertainty).
+  router::Backend* target = &primary;
+  bool barrier = false;
+  for (router::Backend* b : pool_.all()) {
+    if (b == &primary || !guard_.uncertain_on(name, b->id())) continue;
+    if (!b->healthy) return Clock::now() + std::chrono::milliseconds(200);
+    target = b;
+    barrier = true;
+    break;
+  }
   GuardOp op = entry->op == Op::kPut ? GuardOp::kPut : GuardOp::kDelete;
-  bool barrier = op == GuardOp::kDelete && guard_.uncertain_on(name, primary.id());
-  if (barrier) op = GuardOp::kRead;  // a DELETE could wedge against an abandoned PUT: order it with a GET first
+  // On the primary, a DELETE could wedge against an abandoned PUT or first
+  // GET of the same name: order it with a GET first.
+  if (!barrier && op == GuardOp::kDelete && guard_.uncertain_on(name, primary.id())) barrier = true;
+  if (barrier) op = GuardOp::kRead;
   Clock::time_point retry_at;
-  auto ticket = guard_.try_begin(name, primary.id(), op, &retry_at);
+  auto ticket = guard_.try_begin(name, target->id(), op, &retry_at);
   if (!ticket) {
     log_debug("apply_wait_name").kv("seq", entry->seq).kv("name", name);
     return retry_at;
   }
-  auto lease = primary.acquire(Clock::now() + std::chrono::seconds(1));
+  auto lease = target->acquire(Clock::now() + std::chrono::seconds(1));
   if (!lease) {
-    log_debug("apply_wait_slot").kv("seq", entry->seq).kv("name", name).kv("backend", primary.address());
+    log_debug("apply_wait_slot").kv("seq", entry->seq).kv("name", name).kv("backend", target->address());
     guard_.cancel(*ticket);
     return Clock::now();
   }
@@ -160,6 +174,7 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
   } else {
     result = router::backend_delete(std::move(*lease), name, timeout);
   }
+  if (result.outcome == Outcome::kNotSent) pool_.report_refused(*target);
   guard_.end(*ticket, result.outcome != Outcome::kUnknown);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
 
@@ -177,11 +192,11 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
     }
     applied_cv_.notify_all();
     log_info("applied").kv("seq", entry->seq).kv("name", name).kv("op", op_text)
-        .kv("backend", primary.address()).kv("status", result.status).kv("ms", ms);
+        .kv("backend", target->address()).kv("status", result.status).kv("ms", ms);
     return Clock::now();  // look again: a newer record may have arrived meanwhile
   }
   if (barrier && result.answered()) {
-    log_info("apply_barrier").kv("seq", entry->seq).kv("name", name).kv("backend", primary.address())
+    log_info("apply_barrier").kv("seq", entry->seq).kv("name", name).kv("backend", target->address())
         .kv("status", result.status).kv("ms", ms);
     return Clock::now();
   }
@@ -194,7 +209,7 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
   else if (result.answered()) backoff = jitter(std::chrono::milliseconds(std::min(5000, 100 << std::min(attempts, 6))));
   else backoff = jitter(std::chrono::milliseconds(std::min(5000, 50 << std::min(attempts, 6))));
   auto line = log_warn("apply_retry");
-  line.kv("seq", entry->seq).kv("name", name).kv("op", op_text).kv("backend", primary.address())
+  line.kv("seq", entry->seq).kv("name", name).kv("op", op_text).kv("backend", target->address())
       .kv("attempt", attempts).kv("ms", ms);
   if (result.answered()) line.kv("status", result.status);
   else line.kv("outcome", result.outcome == Outcome::kNotSent ? "not_sent" : "unknown").kv("error", result.error);

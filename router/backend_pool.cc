@@ -142,6 +142,7 @@ std::unique_ptr<BackendPool> BackendPool::create(const std::vector<std::string>&
     return nullptr;
   }
   pool->primary_ = primary_index;
+  pool->designated_ = primary_index;
   return pool;
 }
 

@@ -76,7 +76,14 @@ class Backend {
   int in_flight();  // slots in use, abandoned ones included
 
   BackendCounters& counters() { return counters_; }
+  // Health as the monitor last saw it; unhealthy backends get no new work.
   std::atomic<bool> healthy{true};
+  // Highest journal sequence this backend is known to reflect: the applied
+  // watermark for the primary; for a replica, what it proved by reading the
+  // marker back. 0: unconfirmed (never serves reads).
+  std::atomic<uint64_t> watermark{0};
+  // Proved to be on the router's volume (read a marker of this journal).
+  std::atomic<bool> confirmed{false};
 
  private:
   friend class BackendLease;
@@ -106,10 +113,19 @@ class BackendPool {
   Backend& primary();
   std::vector<Backend*> all();
   Role role_of(const Backend& b);
+  void set_primary(int id) { primary_ = id; }
+  // Whoever watches health hears of refused connections seen anywhere.
+  void set_refused_handler(std::function<void(Backend&)> handler) { refused_handler_ = std::move(handler); }
+  void report_refused(Backend& b) {
+    if (refused_handler_) refused_handler_(b);
+  }
+  int designated_primary() const { return designated_; }
 
  private:
   std::vector<std::unique_ptr<Backend>> backends_;
   std::atomic<int> primary_{0};
+  int designated_ = 0;
+  std::function<void(Backend&)> refused_handler_;
 };
 
 }  // namespace fsr::router

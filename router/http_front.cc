@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/checksum.h"
 #include "common/log.h"
 #include "common/names.h"
 #include "router/backend_call.h"
@@ -20,6 +21,8 @@ void plain(httplib::Response& res, int status, const std::string& text) {
   res.status = status;
   res.set_content(text + "\n", "text/plain; charset=utf-8");
 }
+
+}  // namespace
 
 // A body read through from a backend: in memory up to a limit, then in an
 // unlinked temporary file.
@@ -71,6 +74,8 @@ class TempBody {
   int fd_ = -1;
   uint64_t size_ = 0;
 };
+
+namespace {
 
 void stream_reader(httplib::Response& res, std::shared_ptr<journal::BodyReader> body) {
   uint64_t size = body->size();
@@ -148,8 +153,10 @@ bool HttpFront::serve_from_journal(const std::string& name, httplib::Response& r
       plain(res, 404, "File not found.");
       return true;
     }
+    if (entry->body.place == journal::BodyPlace::kNone) return false;  // freed: the backends hold it
     auto body = journal_.open_body(*entry);
     if (!body) continue;
+    journal_.touch(name);
     res.status = 200;
     if (body->size() <= 64 * 1024) {
       std::string bytes(body->size(), '\0');
@@ -160,66 +167,110 @@ bool HttpFront::serve_from_journal(const std::string& name, httplib::Response& r
     }
     return true;
   }
-  log_error("read_failed").kv("name", name).kv("reason", "journal body missing");
-  plain(res, 500, "journal body missing");
-  return true;
+  return false;
 }
 
 void HttpFront::handle_get(const httplib::Request& req, httplib::Response& res) {
   std::string name;
   if (!name_of(req, res, &name)) return;
   if (serve_from_journal(name, res)) return;
-  read_through(name, res);
+  read_from_backends(name, res);
 }
 
-void HttpFront::read_through(const std::string& name, httplib::Response& res) {
-  auto deadline = Clock::now() + options_.read_wait;
-  while (Clock::now() < deadline) {
-    Backend& backend = pool_.primary();
-    auto ticket = guard_.begin(name, backend.id(), GuardOp::kRead, deadline);
-    if (!ticket) break;
-    // The name may have been written while we waited for it.
-    if (journal_.lookup(name)) {
-      guard_.cancel(*ticket);
-      serve_from_journal(name, res);
-      return;
+Backend* HttpFront::pick_reader(uint64_t need, const std::set<int>& failed) {
+  Backend* best = nullptr;
+  int best_load = 0;
+  Backend& primary = pool_.primary();
+  for (Backend* b : pool_.all()) {
+    if (!b->healthy || failed.count(b->id())) continue;
+    // Causal reads: a replica only once it proved it reflects the name's
+    // last applied sequence; the primary always does.
+    if (b != &primary && (!b->confirmed || b->watermark.load() < need)) continue;
+    int load = b->in_flight();
+    if (!best || load < best_load) {
+      best = b;
+      best_load = load;
     }
-    auto lease = backend.acquire(deadline);
+  }
+  return best;
+}
+
+void HttpFront::read_from_backends(const std::string& name, httplib::Response& res) {
+  auto deadline = Clock::now() + options_.read_wait;
+  std::set<int> failed;
+  while (Clock::now() < deadline) {
+    auto entry = journal_.lookup(name);
+    if (entry && serve_from_journal(name, res)) return;
+    uint64_t need = entry ? entry->seq : 0;
+    Backend* backend = pick_reader(need, failed);
+    if (!backend) {
+      if (!failed.empty()) failed.clear();  // every eligible one failed once: let them try again
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    auto ticket = guard_.begin(name, backend->id(), GuardOp::kRead, deadline);
+    if (!ticket) break;
+    auto now_entry = journal_.lookup(name);
+    if (now_entry.has_value() != entry.has_value() || (now_entry && now_entry->seq != entry->seq)) {
+      guard_.cancel(*ticket);  // written meanwhile: look again
+      continue;
+    }
+    auto lease = backend->acquire(deadline);
     if (!lease) {
       guard_.cancel(*ticket);
       break;
     }
     TempBody body(options_.read_memory_max, options_.temp_dir);
+    Checksum checksum;
     bool sink_ok = true;
     auto result = backend_get(
-        std::move(*lease), name, [&](const char* d, size_t n) { return sink_ok = body.append(d, n); },
+        std::move(*lease), name,
+        [&](const char* d, size_t n) {
+          checksum.update(d, n);
+          return sink_ok = body.append(d, n);
+        },
         options_.backend_timeout);
     guard_.end(*ticket, result.outcome != Outcome::kUnknown);
-    if (result.answered() && result.status == 429) continue;
-    if (journal_.lookup(name)) {  // written while we read: the journal is newer
-      serve_from_journal(name, res);
-      return;
+    if (result.outcome == Outcome::kNotSent) pool_.report_refused(*backend);
+    if (!result.answered() || !sink_ok) {
+      failed.insert(backend->id());
+      continue;
     }
-    if (result.answered() && result.status == 404) {
+    if (result.status == 429) continue;
+    if (entry) {
+      // Catches stale files, truncated reads and error text served as content.
+      if (result.status == 200 && body.size() == entry->size && checksum.hex() == entry->checksum) {
+        serve_temp_body(body, res);
+        return;
+      }
+      log_error("read_mismatch").kv("seq", entry->seq).kv("name", name).kv("backend", backend->address())
+          .kv("status", result.status).kv("size", body.size()).kv("expected_size", entry->size);
+      failed.insert(backend->id());
+      continue;
+    }
+    if (journal_.lookup(name)) continue;  // written while we read: the journal is newer
+    if (result.status == 404) {
       plain(res, 404, "File not found.");
       return;
     }
-    if (result.answered() && result.status == 200 && sink_ok) {
-      res.status = 200;
-      if (body.in_memory()) {
-        res.set_content(body.take_memory(), "application/octet-stream");
-      } else {
-        auto reader = std::make_shared<journal::BodyReader>(body.release_fd(), body.size());
-        stream_reader(res, reader);
-      }
+    if (result.status == 200) {
+      serve_temp_body(body, res);
       return;
     }
-    log_warn("read_through_retry").kv("name", name).kv("backend", backend.address())
-        .kv("status", result.status).kv("error", result.error);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    failed.insert(backend->id());
   }
   res.set_header("Retry-After", "1");
   plain(res, 503, "no backend could serve this file in time; retry");
+}
+
+void HttpFront::serve_temp_body(TempBody& body, httplib::Response& res) {
+  res.status = 200;
+  if (body.in_memory()) {
+    res.set_content(body.take_memory(), "application/octet-stream");
+  } else {
+    auto reader = std::make_shared<journal::BodyReader>(body.release_fd(), body.size());
+    stream_reader(res, reader);
+  }
 }
 
 void HttpFront::handle_put(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
@@ -316,7 +367,8 @@ void HttpFront::handle_status(httplib::Response& res) {
     e["rejected_429"] = b->counters().rejected_429.load();
     e["errors"] = b->counters().errors.load();
     e["abandoned"] = b->counters().abandoned.load();
-    e["watermark"] = pool_.role_of(*b) == Role::kPrimary ? s.applied_seq : 0;
+    e["watermark"] = b->watermark.load();
+    e["confirmed"] = b->confirmed.load();
     backends.push_back(e);
   }
   j["backends"] = backends;

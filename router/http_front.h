@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <set>
 #include <string>
 
 #include "journal/journal.h"
@@ -53,8 +54,14 @@ class HttpFront {
   void handle_put(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader);
   void handle_delete(const httplib::Request& req, httplib::Response& res);
   void handle_status(httplib::Response& res);
+  // Serves a tombstone or a retained body; false when the journal cannot
+  // answer (a name it never wrote, or a body it freed).
   bool serve_from_journal(const std::string& name, httplib::Response& res);
-  void read_through(const std::string& name, httplib::Response& res);
+  // Pulls the body from an eligible backend whole, verifies it against the
+  // index, then serves it; retries other backends within read_wait.
+  void read_from_backends(const std::string& name, httplib::Response& res);
+  Backend* pick_reader(uint64_t need, const std::set<int>& failed);
+  void serve_temp_body(class TempBody& body, httplib::Response& res);
 
   journal::Journal& journal_;
   BackendPool& pool_;

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "journal/journal.h"
 #include "recovery/applier.h"
+#include "router/backend_monitor.h"
 #include "router/backend_pool.h"
 #include "router/http_front.h"
 #include "router/name_guard.h"
@@ -36,6 +37,11 @@ int main(int argc, char** argv) {
   int64_t read_memory_max = 1 << 20;
   int64_t record_retention_s = 24 * 3600;
   int64_t keep_alive_s = 5;
+  int64_t probe_interval_ms = 1000;
+  int64_t probe_timeout_ms = 3000;
+  int64_t marker_interval_ms = 500;
+  int64_t body_cache_mb = 2048;
+  bool failback = false;
 
   Flags flags("fsrouter", "fsrouter [flags]",
               "Routes PUT/GET/DELETE /api/fileserver/{name} to backend file servers. Every write is\n"
@@ -72,6 +78,17 @@ int main(int argc, char** argv) {
                 "applied journal records older than this are compacted away (the index is kept)");
   flags.add_int("keep-alive-s", "FSROUTER_KEEP_ALIVE_S", &keep_alive_s,
                 "idle client keep-alive connections are closed after this many seconds");
+  flags.add_int("body-cache-mb", "FSROUTER_BODY_CACHE_MB", &body_cache_mb,
+                "disk budget (MiB) for bodies of applied files kept in the journal to serve reads; past it the "
+                "least recently read are freed and read from the backends (pending bodies are always kept)");
+  flags.add_int("probe-interval-ms", "FSROUTER_PROBE_INTERVAL_MS", &probe_interval_ms,
+                "how often each backend is probed (a GET of the marker file, through one of its slots)");
+  flags.add_int("probe-timeout-ms", "FSROUTER_PROBE_TIMEOUT_MS", &probe_timeout_ms,
+                "a probe not answered within this marks the backend unhealthy (hung)");
+  flags.add_int("marker-interval-ms", "FSROUTER_MARKER_INTERVAL_MS", &marker_interval_ms,
+                "how often the applied watermark is written to the marker file through the primary");
+  flags.add_bool("failback", "FSROUTER_FAILBACK", &failback,
+                 "give the primary role back to the designated primary once it is healthy and confirmed");
   flags.add_string("log-level", "FSROUTER_LOG_LEVEL", &log_level, "debug, info, warn or error");
   if (int rc = flags.parse(argc, argv); rc >= 0) return rc;
   if (!flags.positional().empty()) {
@@ -123,6 +140,7 @@ int main(int argc, char** argv) {
   journal_options.dir = journal_dir;
   journal_options.inline_body_max = static_cast<size_t>(inline_body_max);
   journal_options.record_retention_ms = record_retention_s * 1000;
+  journal_options.body_cache_bytes = static_cast<uint64_t>(std::max<int64_t>(0, body_cache_mb)) << 20;
   std::unique_ptr<journal::Journal> journal;
   journal::Status s = journal::Journal::open(journal_options, &journal);
   if (!s.ok()) {
@@ -145,6 +163,14 @@ int main(int argc, char** argv) {
   recovery::Applier applier(*journal, *pool, guard, applier_options);
   journal->set_commit_listener([&applier](const std::string& name, const journal::IndexEntry&) { applier.enqueue(name); });
 
+  router::MonitorOptions monitor_options;
+  monitor_options.probe_interval = std::chrono::milliseconds(probe_interval_ms);
+  monitor_options.probe_timeout = std::chrono::milliseconds(probe_timeout_ms);
+  monitor_options.marker_interval = std::chrono::milliseconds(marker_interval_ms);
+  monitor_options.failback = failback;
+  router::BackendMonitor monitor(*journal, *pool, guard, monitor_options);
+  pool->set_refused_handler([&monitor](router::Backend& b) { monitor.report_refused(b); });
+
   router::HttpFront front(*journal, *pool, guard, applier, front_options);
   httplib::Server server;
   HttpServerOptions server_options;
@@ -159,6 +185,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   applier.start();
+  monitor.start();
   front.set_ready(true);
   log_info("listening")
       .kv("listen", listen_host + ":" + std::to_string(port))
@@ -189,11 +216,9 @@ int main(int argc, char** argv) {
         last_compaction = std::chrono::steady_clock::now();
       }
       for (auto* b : pool->all()) {
-        journal->save_backend_state(
-            b->address(), std::string("{\"role\":\"") + router::role_name(pool->role_of(*b)) +
-                              "\",\"watermark\":" +
-                              std::to_string(pool->role_of(*b) == router::Role::kPrimary ? journal->applied_seq() : 0) +
-                              "}");
+        journal->save_backend_state(b->address(), std::string("{\"role\":\"") + router::role_name(pool->role_of(*b)) +
+                                                      "\",\"healthy\":" + (b->healthy ? "true" : "false") +
+                                                      ",\"watermark\":" + std::to_string(b->watermark.load()) + "}");
       }
     }
   });
@@ -205,6 +230,7 @@ int main(int argc, char** argv) {
   }
   signal_thread.join();
   housekeeping.join();
+  monitor.stop();
   applier.stop();
   auto stats = journal->stats();
   journal.reset();

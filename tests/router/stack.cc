@@ -107,7 +107,8 @@ std::string api(const std::string& name) { return fsr::backend_path(name); }
 std::map<std::string, std::string> read_data_dir(const std::string& dir) {
   std::map<std::string, std::string> out;
   for (const auto& e : std::filesystem::directory_iterator(dir))
-    if (e.is_regular_file()) out[e.path().filename().string()] = read_file(e.path().string());
+    if (e.is_regular_file() && e.path().filename().string().rfind(".fsrouter", 0) != 0)  // the router's marker
+      out[e.path().filename().string()] = read_file(e.path().string());
   return out;
 }
 

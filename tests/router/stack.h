@@ -66,7 +66,7 @@ struct Acked {
   std::string body;
 };
 
-// Files in a data directory, name -> content.
+// Files in a data directory, name -> content (the router's own marker left out).
 std::map<std::string, std::string> read_data_dir(const std::string& dir);
 
 }  // namespace fsr::test

@@ -1,0 +1,164 @@
+#include "router/backend_monitor.h"
+
+#include <cstring>
+#include <sstream>
+
+#include "common/log.h"
+#include "router/backend_call.h"
+
+namespace fsr::router {
+
+using Clock = std::chrono::steady_clock;
+
+std::string marker_body(const std::string& journal_id, uint64_t seq) {
+  return "fsrouter-marker v1 " + journal_id + " " + std::to_string(seq) + " end\n";
+}
+
+std::optional<uint64_t> parse_marker(const std::string& body, const std::string& journal_id) {
+  std::istringstream in(body);
+  std::string magic, version, id, seq_text, end, extra;
+  if (!(in >> magic >> version >> id >> seq_text >> end) || (in >> extra)) return std::nullopt;
+  if (magic != "fsrouter-marker" || version != "v1" || id != journal_id || end != "end") return std::nullopt;
+  if (body.back() != '\n' || seq_text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  try {
+    return std::stoull(seq_text);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+BackendMonitor::BackendMonitor(journal::Journal& journal, BackendPool& pool, NameGuard& guard,
+                               MonitorOptions options)
+    : journal_(journal), pool_(pool), guard_(guard), options_(options) {}
+
+BackendMonitor::~BackendMonitor() { stop(); }
+
+void BackendMonitor::start() {
+  for (Backend* b : pool_.all()) threads_.emplace_back([this, b] { probe_loop(b); });
+  threads_.emplace_back([this] { marker_loop(); });
+}
+
+void BackendMonitor::stop() {
+  stopping_ = true;
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+namespace {
+// Sleeps up to d, waking early when stopping.
+void nap(const std::atomic<bool>& stopping, std::chrono::milliseconds d) {
+  auto until = Clock::now() + d;
+  while (!stopping && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+}  // namespace
+
+void BackendMonitor::probe_loop(Backend* b) {
+  while (!stopping_) {
+    probe(*b);
+    nap(stopping_, options_.probe_interval);
+  }
+}
+
+void BackendMonitor::probe(Backend& b) {
+  auto lease = b.acquire(Clock::now() + options_.probe_timeout);
+  if (!lease) return;  // every slot busy: it is working, not dead
+  std::string body;
+  auto result = backend_get(
+      std::move(*lease), kMarkerName,
+      [&](const char* d, size_t n) {
+        if (body.size() + n > 4096) return false;
+        body.append(d, n);
+        return true;
+      },
+      options_.probe_timeout);
+  if (!result.answered()) {
+    mark_unhealthy(b, result.error, result.outcome == Outcome::kNotSent);
+    return;
+  }
+  mark_healthy(b);
+  if (pool_.role_of(b) == Role::kReplica) {
+    auto seq = result.status == 200 ? parse_marker(body, journal_.journal_id()) : std::nullopt;
+    if (seq) {
+      if (*seq > b.watermark.load()) b.watermark = *seq;
+      if (!b.confirmed.exchange(true))
+        log_info("replica_confirmed").kv("backend", b.address()).kv("watermark", *seq);
+    }
+  }
+  maybe_fail_over();
+}
+
+void BackendMonitor::report_refused(Backend& b) { mark_unhealthy(b, "connection refused", true); }
+
+void BackendMonitor::mark_healthy(Backend& b) {
+  if (!b.healthy.exchange(true)) log_info("backend_up").kv("backend", b.address()).kv("role", role_name(pool_.role_of(b)));
+}
+
+void BackendMonitor::mark_unhealthy(Backend& b, const std::string& why, bool refused) {
+  if (refused) guard_.backend_restarted(b.id());  // its abandoned requests died with the process
+  if (pool_.role_of(b) == Role::kReplica) {
+    b.watermark = 0;
+    b.confirmed = false;
+  }
+  if (b.healthy.exchange(false))
+    log_warn("backend_down").kv("backend", b.address()).kv("role", role_name(pool_.role_of(b))).kv("reason", why);
+  maybe_fail_over();
+}
+
+void BackendMonitor::maybe_fail_over() {
+  std::lock_guard<std::mutex> lock(role_mu_);
+  Backend& current = pool_.primary();
+  Backend* target = nullptr;
+  if (!current.healthy) {
+    for (Backend* b : pool_.all())
+      if (b != &current && b->healthy && b->confirmed && (!target || b->watermark > target->watermark)) target = b;
+  } else if (options_.failback && current.id() != pool_.designated_primary()) {
+    Backend* designated = pool_.all()[pool_.designated_primary()];
+    if (designated->healthy && designated->confirmed) target = designated;
+  }
+  if (!target) return;
+  uint64_t applied = journal_.applied_seq();
+  log_warn("primary_changed")
+      .kv("from", current.address())
+      .kv("to", target->address())
+      .kv("reason", current.healthy ? "failback" : "primary unhealthy")
+      .kv("applied_seq", applied)
+      .kv("last_seq", journal_.last_seq())
+      .kv("new_primary_watermark", target->watermark.load());
+  pool_.set_primary(target->id());
+  current.watermark = 0;  // as a replica it must confirm again
+  current.confirmed = false;
+  target->watermark = applied;
+  target->confirmed = true;
+}
+
+void BackendMonitor::marker_loop() {
+  std::optional<uint64_t> written;
+  while (!stopping_) {
+    nap(stopping_, options_.marker_interval);
+    uint64_t applied = journal_.applied_seq();
+    Backend& primary = pool_.primary();
+    primary.watermark = std::max(primary.watermark.load(), applied);
+    primary.confirmed = true;
+    if (written == applied || !primary.healthy) continue;
+    auto lease = primary.acquire(Clock::now() + options_.probe_timeout);
+    if (!lease) continue;
+    std::string body = marker_body(journal_.journal_id(), applied);
+    auto result = backend_put(
+        std::move(*lease), kMarkerName, body.size(),
+        [&](uint64_t offset, char* buf, size_t n) {
+          size_t k = std::min<size_t>(n, body.size() - offset);
+          std::memcpy(buf, body.data() + offset, k);
+          return static_cast<long>(k);
+        },
+        options_.probe_timeout);
+    if (result.success()) {
+      written = applied;
+      log_debug("marker_written").kv("backend", primary.address()).kv("seq", applied);
+    } else if (result.outcome == Outcome::kNotSent) {
+      report_refused(primary);
+    }
+  }
+}
+
+}  // namespace fsr::router

@@ -259,6 +259,8 @@ void HttpFront::read_from_backends(const std::string& name, httplib::Response& r
     }
     failed.insert(backend->id());
   }
+  log_warn("read_unavailable").kv("name", name).kv("tried", failed.size())
+      .kv("waited_ms", options_.read_wait.count());
   res.set_header("Retry-After", "1");
   plain(res, 503, "no backend could serve this file in time; retry");
 }

@@ -31,8 +31,10 @@ void Stack::start_backends(int n, int latency_ms, int max_inflight) {
 }
 
 void Stack::start_backend(int i) {
+  auto custom = data_dir_override_.find(i);
+  std::string dir = custom == data_dir_override_.end() ? data_dir() : custom->second;
   backends_[i] = ChildProcess({program_path("fileserver"), "--host", "127.0.0.1", "--port",
-                               std::to_string(backend_ports_[i]), "--data-dir", data_dir(), "--latency-ms",
+                               std::to_string(backend_ports_[i]), "--data-dir", dir, "--latency-ms",
                                std::to_string(latency_ms_), "--max-inflight", std::to_string(max_inflight_)},
                               dir_ / ("backend" + std::to_string(i) + ".log"));
   if (!wait_for_port(backend_ports_[i])) throw std::runtime_error("backend did not start");

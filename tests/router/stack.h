@@ -24,6 +24,8 @@ class Stack {
   // Starts n fileserver stand-ins sharing one data directory.
   void start_backends(int n, int latency_ms, int max_inflight = 10);
   void start_backend(int i);  // (re)starts backend i on its port
+  // Backend i uses another data directory (call before start_backends).
+  void set_backend_data_dir(int i, const std::string& dir) { data_dir_override_[i] = dir; }
   void kill_backend(int i, int sig = 9);
   // Starts the router in front of every backend; waits for /readyz.
   void start_router(const std::vector<std::string>& extra_args = {});
@@ -48,6 +50,7 @@ class Stack {
 
  private:
   TempDir dir_;
+  std::map<int, std::string> data_dir_override_;
   int latency_ms_ = 10;
   int max_inflight_ = 10;
   std::vector<int> backend_ports_;

@@ -1,0 +1,331 @@
+// Replicas and failover (design invariants 5, 6 and 7): causal reads spread
+// over confirmed backends, backends that die, hang or sit on the wrong volume.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "tests/router/stack.h"
+
+namespace fsr::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+template <typename F>
+void run_threads(int n, F fn) {
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) threads.emplace_back([&, i] { fn(i); });
+  for (auto& t : threads) t.join();
+}
+
+uint64_t seq_of(const httplib::Result& r) {
+  auto v = r->get_header_value("X-Fsrouter-Seq");
+  return v.empty() ? 0 : std::stoull(v);
+}
+
+int count(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t pos = 0; (pos = text.find(needle, pos)) != std::string::npos; pos += needle.size()) ++n;
+  return n;
+}
+
+// Router flags for fast detection, and every applied body freed so reads go
+// to the backends.
+std::vector<std::string> replica_flags(std::vector<std::string> more = {}) {
+  std::vector<std::string> f = {"--body-cache-mb", "0", "--probe-interval-ms", "200", "--probe-timeout-ms", "1000",
+                                "--marker-interval-ms", "100", "--backend-timeout-ms", "1000"};
+  f.insert(f.end(), more.begin(), more.end());
+  return f;
+}
+
+bool all_replicas_confirmed_at(Stack& stack, uint64_t seq) {
+  auto s = stack.status();
+  if (s.is_null()) return false;
+  for (auto& b : s["backends"])
+    if (!b["healthy"].get<bool>() || !b["confirmed"].get<bool>() || b["watermark"].get<uint64_t>() < seq) return false;
+  return s["body_bytes"] == 0;
+}
+
+// Writes `n` names, waits until applied, evicted and confirmed everywhere.
+std::map<std::string, std::string> seed_names(Stack& stack, const std::string& prefix, int n) {
+  std::map<std::string, std::string> bodies;
+  auto c = stack.client();
+  uint64_t last = 0;
+  for (int i = 0; i < n; ++i) {
+    std::string name = prefix + std::to_string(i);
+    bodies[name] = random_body(200 + i * 13 % 5000, i + 7);
+    auto r = c->Put(api(name).c_str(), bodies[name], "application/octet-stream");
+    EXPECT_EQ(r->status, 201);
+    last = seq_of(r);
+  }
+  EXPECT_TRUE(stack.wait_drained(std::chrono::seconds(60)));
+  EXPECT_TRUE(wait_until([&] { return all_replicas_confirmed_at(stack, last); }, std::chrono::seconds(30)))
+      << stack.status().dump();
+  return bodies;
+}
+
+TEST(RouterReplicas, ReadsOfUncachedNamesSpreadOverAllFiveBackendsWithinTheirCaps) {
+  Stack stack("spread");
+  stack.start_backends(5, 20);
+  stack.start_router(replica_flags());
+  auto bodies = seed_names(stack, "spread-", 100);
+  std::atomic<int> wrong{0};
+  run_threads(40, [&](int t) {
+    auto c = stack.client();
+    std::mt19937 rng(t);
+    for (int k = 0; k < 25; ++k) {
+      std::string name = "spread-" + std::to_string(rng() % 100);
+      auto r = c->Get(api(name).c_str());
+      if (!r || r->status != 200 || r->body != bodies[name]) wrong++;
+    }
+  });
+  EXPECT_EQ(wrong.load(), 0);
+  for (int i = 0; i < 5; ++i) {
+    std::string log = read_file(stack.dir() / ("backend" + std::to_string(i) + ".log"));
+    EXPECT_GT(count(log, "method=\"GET\" name=\"spread-"), 10) << "backend " << i << " served no reads";
+  }
+  EXPECT_EQ(stack.backend_429_count(), 0);
+}
+
+TEST(RouterReplicas, ReplicaOnAnotherVolumeNeverServesARead) {
+  Stack stack("wrong-volume");
+  std::string other = stack.dir() / "other-volume";
+  std::filesystem::create_directories(other);
+  stack.set_backend_data_dir(1, other);
+  stack.start_backends(2, 10);
+  // The other volume holds a different file of the same name.
+  write_file(other + "/vol-0", "not the acknowledged body");
+  stack.start_router(replica_flags());
+  auto c = stack.client();
+  std::string body = random_body(3000, 1);
+  ASSERT_EQ(c->Put(api("vol-0").c_str(), body, "application/octet-stream")->status, 201);
+  ASSERT_TRUE(stack.wait_drained(std::chrono::seconds(30)));
+  ASSERT_TRUE(wait_until([&] { return stack.status()["body_bytes"] == 0; }, std::chrono::seconds(10)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // several probe rounds
+  for (int i = 0; i < 40; ++i) {
+    auto r = c->Get(api("vol-0").c_str());
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    ASSERT_TRUE(r->body == body);
+  }
+  auto s = stack.status();
+  EXPECT_FALSE(s["backends"][1]["confirmed"].get<bool>());
+  EXPECT_EQ(count(read_file(stack.dir() / "backend1.log"), "method=\"GET\" name=\"vol-0\""), 0);
+}
+
+TEST(RouterReplicas, StaleKnownFileErrorTextNeverReachesAClient) {
+  Stack stack("hazard");
+  stack.start_backends(2, 5);
+  stack.start_router(replica_flags({"--read-wait-ms", "1500"}));
+  auto bodies = seed_names(stack, "hazard-", 1);
+  // Backend 1 learns the name, then the file vanishes behind its back: its
+  // next GET answers 200 with an error text instead of the file.
+  httplib::Client direct("127.0.0.1", stack.backend_port(1));
+  ASSERT_EQ(direct.Get("/api/fileserver/hazard-0")->status, 200);
+  std::filesystem::remove(stack.data_dir() + "/hazard-0");
+  auto provoked = direct.Get("/api/fileserver/hazard-0");
+  ASSERT_TRUE(provoked);
+  ASSERT_EQ(provoked->status, 200) << "the hazard did not happen";
+  ASSERT_NE(provoked->body, bodies["hazard-0"]);
+  auto c = stack.client();
+  for (int i = 0; i < 3; ++i) {
+    auto r = c->Get(api("hazard-0").c_str());
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->status != 200 || r->body == bodies["hazard-0"]) << "served: " << r->body.substr(0, 80);
+    EXPECT_EQ(r->status, 503);
+  }
+  EXPECT_NE(stack.router().read_log().find("event=read_mismatch"), std::string::npos);
+}
+
+// Mixed load with every read checked against what clients were told.
+struct MixedLoad {
+  Stack& stack;
+  std::atomic<bool> stop{false};
+  std::atomic<int> invalid{0}, server_errors{0}, refused{0};
+  std::atomic<int64_t> slowest_ms{0};
+  std::mutex mu;
+  std::map<std::string, Acked> acked;
+  std::map<std::string, int> writing;  // names with a write in flight
+
+  void run(int threads, int names, bool writes) {
+    run_threads(threads, [&](int t) {
+      std::mt19937 rng(t * 7919);
+      auto c = stack.client(10);
+      int k = 0;
+      while (!stop) {
+        std::string name = "mix-" + std::to_string(rng() % names);
+        int dice = rng() % 10;
+        auto start = Clock::now();
+        if (writes && dice < 3) {
+          bool put = dice < 2;
+          std::string body = put ? random_body(100 + rng() % 3000, t * 100000 + k++) : "";
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            writing[name]++;
+          }
+          auto r = put ? c->Put(api(name).c_str(), body, "application/octet-stream") : c->Delete(api(name).c_str());
+          std::lock_guard<std::mutex> lock(mu);
+          writing[name]--;
+          if (!r) refused++;
+          else if (r->status >= 500) server_errors++;
+          else {
+            Acked& a = acked[name];
+            uint64_t seq = seq_of(r);
+            if (seq > a.seq) a = Acked{seq, put, body};
+          }
+        } else {
+          Acked before;
+          bool in_flight;
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            before = acked[name];
+            in_flight = writing[name] > 0;
+          }
+          auto r = c->Get(api(name).c_str());
+          auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+          int64_t prev = slowest_ms;
+          while (ms > prev && !slowest_ms.compare_exchange_weak(prev, ms)) {
+          }
+          if (!r) {
+            refused++;
+            continue;
+          }
+          if (r->status >= 500) {
+            server_errors++;
+            continue;
+          }
+          std::lock_guard<std::mutex> lock(mu);
+          const Acked& now = acked[name];
+          auto matches = [&](const Acked& a) {
+            return a.present ? r->status == 200 && r->body == a.body : r->status == 404;
+          };
+          // Either the state when the read began, or a newer one acknowledged
+          // meanwhile, or (with a write in flight) the one being written.
+          if (!matches(before) && !matches(now) && !in_flight && writing[name] == 0) invalid++;
+        }
+      }
+    });
+  }
+};
+
+void expect_volume_matches(const std::string& data_dir, const std::map<std::string, Acked>& model) {
+  auto files = read_data_dir(data_dir);
+  int mismatched = 0;
+  for (const auto& [name, a] : model) {
+    auto it = files.find(name);
+    bool ok = a.present ? (it != files.end() && it->second == a.body) : it == files.end();
+    if (!ok) ++mismatched;
+  }
+  EXPECT_EQ(mismatched, 0) << "names whose file differs from the last acknowledged write";
+}
+
+TEST(RouterFailover, PrimaryKilledUnderMixedLoadFailsOverAndLosesNothing) {
+  Stack stack("kill-primary");
+  stack.start_backends(3, 20);
+  stack.start_router(replica_flags());
+  MixedLoad load{stack, {}, {}, {}, {}, {}, {}, {}, {}};
+  std::thread clients([&] { load.run(24, 80, true); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  stack.kill_backend(0, SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return stack.status()["backends"][0]["role"] == "replica"; }, std::chrono::seconds(10)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  stack.start_backend(0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  load.stop = true;
+  clients.join();
+  EXPECT_EQ(load.invalid.load(), 0);
+  EXPECT_EQ(load.server_errors.load(), 0);
+  ASSERT_TRUE(stack.wait_drained(std::chrono::seconds(60)));
+  EXPECT_NE(stack.router().read_log().find("event=primary_changed"), std::string::npos);
+  expect_volume_matches(stack.data_dir(), load.acked);
+  EXPECT_EQ(stack.backend_429_count(), 0);
+}
+
+TEST(RouterFailover, ReplicaStoppedIsRoutedAroundAndRejoinsAfterConfirming) {
+  Stack stack("stop-replica");
+  stack.start_backends(3, 20);
+  stack.start_router(replica_flags());
+  auto bodies = seed_names(stack, "mix-", 60);
+  MixedLoad load{stack, {}, {}, {}, {}, {}, {}, {}, {}};
+  {
+    std::lock_guard<std::mutex> lock(load.mu);
+    for (auto& [name, body] : bodies) load.acked[name] = Acked{1, true, body};
+  }
+  std::thread clients([&] { load.run(16, 60, false); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  stack.backend(2).signal(SIGSTOP);
+  ASSERT_TRUE(wait_until([&] { return !stack.status()["backends"][2]["healthy"].get<bool>(); },
+                         std::chrono::seconds(5)));
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  stack.backend(2).signal(SIGCONT);
+  ASSERT_TRUE(wait_until([&] { return stack.status()["backends"][2]["confirmed"].get<bool>(); },
+                         std::chrono::seconds(10)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  load.stop = true;
+  clients.join();
+  EXPECT_EQ(load.invalid.load(), 0);
+  EXPECT_EQ(load.server_errors.load(), 0);
+  EXPECT_LT(load.slowest_ms.load(), 4000) << "a client waited too long on the stopped replica";
+}
+
+TEST(RouterFailover, EveryBackendKilledWritesAcknowledgedThenBacklogDrains) {
+  Stack stack("all-down");
+  stack.start_backends(3, 10);
+  stack.start_router(replica_flags());
+  for (int i = 0; i < 3; ++i) stack.kill_backend(i);
+  std::map<std::string, Acked> model;
+  auto c = stack.client();
+  for (int i = 0; i < 50; ++i) {
+    std::string name = "dark-" + std::to_string(i % 30);
+    bool put = i % 6 != 5;
+    std::string body = put ? random_body(500 + i, i) : "";
+    auto r = put ? c->Put(api(name).c_str(), body, "application/octet-stream") : c->Delete(api(name).c_str());
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, put ? 201 : 200);
+    model[name] = Acked{seq_of(r), put, body};
+  }
+  for (auto& [name, a] : model) {
+    auto r = c->Get(api(name).c_str());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, a.present ? 200 : 404);
+  }
+  auto unknown = c->Get(api("never-written").c_str());
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 503);
+  EXPECT_FALSE(unknown->get_header_value("Retry-After").empty());
+  for (int i = 0; i < 3; ++i) stack.start_backend(i);
+  ASSERT_TRUE(stack.wait_drained(std::chrono::seconds(60)));
+  expect_volume_matches(stack.data_dir(), model);
+}
+
+TEST(RouterFailover, PrimaryPausedPastTheTimeoutAbandonedWritesLandLateYetVolumeEndsExact) {
+  Stack stack("pause-primary");
+  stack.start_backends(2, 333);
+  stack.start_router({"--probe-interval-ms", "300", "--probe-timeout-ms", "1000", "--backend-timeout-ms", "1000",
+                      "--abandon-settle-ms", "1200", "--marker-interval-ms", "200"});
+  ASSERT_TRUE(wait_until([&] { return stack.status()["backends"][1]["confirmed"].get<bool>(); },
+                         std::chrono::seconds(10)));
+  MixedLoad load{stack, {}, {}, {}, {}, {}, {}, {}, {}};
+  std::thread clients([&] { load.run(12, 20, true); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  stack.backend(0).signal(SIGSTOP);
+  ASSERT_TRUE(wait_until([&] { return stack.status()["backends"][1]["role"] == "primary"; }, std::chrono::seconds(10)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  stack.backend(0).signal(SIGCONT);  // its abandoned writes now land on the shared volume
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  load.stop = true;
+  clients.join();
+  EXPECT_EQ(load.invalid.load(), 0);
+  EXPECT_EQ(load.server_errors.load(), 0);
+  ASSERT_TRUE(stack.wait_drained(std::chrono::seconds(120)));
+  expect_volume_matches(stack.data_dir(), load.acked);
+}
+
+}  // namespace
+}  // namespace fsr::test

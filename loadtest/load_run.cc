@@ -452,6 +452,7 @@ nlohmann::json LoadRun::execute() {
   }
   for (auto& t : threads) t.join();
   std::lock_guard<std::mutex> lock(mu_);
+  wall_ns_ = now_ns();
   if (end_ns_ < 0) end_ns_ = static_cast<int64_t>(options_.duration_sec * 1e9);
   stats_.summarise_before(static_cast<int64_t>(stats_.seconds().size()));
   return result_document();
@@ -493,7 +494,8 @@ nlohmann::json LoadRun::result_document() {
   double success = total.completed ? static_cast<double>(total.successful) / total.completed : 1.0;
   double minutes = elapsed / 60.0;
   double score = static_cast<double>(max_successful) * minutes * consistency * success;
-  double active_seconds = std::max(1.0, elapsed);
+  double wall = std::max(elapsed, static_cast<double>(wall_ns_) / 1e9);
+  double active_seconds = std::max(1.0, wall);
 
   int exit_code = kExitClean;
   if (total.invalid > 0)
@@ -520,6 +522,7 @@ nlohmann::json LoadRun::result_document() {
       {"schedule", schedule_.describe()},
       {"duration_s", options_.duration_sec},
       {"elapsed_s", std::round(elapsed * 1000) / 1000},
+      {"wall_s", std::round(wall * 1000) / 1000},
       {"ended_by", ended_by_},
       {"threads", options_.threads},
       {"connection", options_.connection},
@@ -542,7 +545,7 @@ nlohmann::json LoadRun::result_document() {
       {"tracked_names", tracked_.size()},
       {"throughput",
        {{"max_successful_per_s", max_successful},
-        {"mean_target_per_s", static_cast<double>(scheduled) / active_seconds},
+        {"mean_target_per_s", static_cast<double>(scheduled) / std::max(1.0, elapsed)},
         {"mean_completed_per_s", static_cast<double>(total.completed) / active_seconds},
         {"mean_successful_per_s", static_cast<double>(total.successful) / active_seconds},
         {"max_issue_lag_ms", ms(stats_.max_issue_lag_us())}}},

@@ -114,7 +114,8 @@ class LoadRun {
   uint64_t checks_started_ = 0, checks_passed_ = 0, checks_failed_ = 0, checks_aborted_ = 0;
   nlohmann::json invalid_examples_ = nlohmann::json::array();
   std::string ended_by_ = "duration";
-  int64_t end_ns_ = -1;
+  int64_t end_ns_ = -1;   // when scheduling stopped (duration, budget or interrupt)
+  int64_t wall_ns_ = 0;   // when the last request finished or was abandoned
   uint64_t abandoned_ = 0;
 
   std::atomic<bool> abandon_{false};

@@ -87,7 +87,8 @@ int run_main(int argc, char** argv) {
   flags.add_string("connection", "FSLOAD_CONNECTION", &o.connection,
                    "close (Connection: close on every request), keepalive, or mixed (each request picks)");
   flags.add_int("idle-connections", "FSLOAD_IDLE_CONNECTIONS", &o.idle_connections,
-                "keep-alive connections kept for reuse per thread (the live test reuses only a couple)");
+                "idle keep-alive connections kept for reuse, per thread (the live test reuses only a couple); "
+                "while more than 64 requests are in flight a thread spreads them over extra connection pools");
   flags.add_double("timeout", "FSLOAD_TIMEOUT", &o.timeout_sec, "client timeout per request, seconds");
   flags.add_double("connect-timeout", "FSLOAD_CONNECT_TIMEOUT", &o.connect_timeout_sec, "TCP connect timeout, seconds");
   flags.add_int("threads", "FSLOAD_THREADS", &o.threads, "event-loop threads, each with its own connections");

@@ -68,7 +68,7 @@ std::string number_label(double v) {
 // A line chart of per-second series, x = seconds since the start.
 std::string svg_chart(const std::string& title, const std::string& unit, const std::vector<Series>& series,
                       bool log_scale) {
-  const int width = 920, height = 280, left = 60, right = 20, top = 34, bottom = 36;
+  const int width = 920, height = 290, left = 60, right = 20, top = 44, bottom = 36;
   const int plot_w = width - left - right, plot_h = height - top - bottom;
   size_t points = 0;
   double max_v = 0, min_positive = 1e300;
@@ -100,7 +100,7 @@ std::string svg_chart(const std::string& title, const std::string& unit, const s
   std::ostringstream svg;
   svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
       << "' viewBox='0 0 " << width << " " << height << "' role='img'>\n";
-  svg << "<text x='" << left << "' y='20' class='title'>" << escape_html(title) << "</text>\n";
+  svg << "<text x='" << left << "' y='16' class='title'>" << escape_html(title) << "</text>\n";
   // Horizontal grid and labels.
   std::vector<double> ticks;
   if (log_scale) {
@@ -131,10 +131,10 @@ std::string svg_chart(const std::string& title, const std::string& unit, const s
     svg << "'/>\n";
   }
   // Legend.
-  int lx = left + 280;
+  int lx = left;
   for (const auto& s : series) {
-    svg << "<rect x='" << lx << "' y='11' width='12' height='4' fill='" << s.color << "'/><text x='" << lx + 16
-        << "' y='17' class='legend'>" << escape_html(s.name) << "</text>\n";
+    svg << "<rect x='" << lx << "' y='26' width='12' height='4' fill='" << s.color << "'/><text x='" << lx + 16
+        << "' y='32' class='legend'>" << escape_html(s.name) << "</text>\n";
     lx += 26 + static_cast<int>(s.name.size()) * 7;
   }
   svg << "</svg>\n";
@@ -188,7 +188,7 @@ void print_run_summary(const json& r, std::ostream& out) {
   out << "fsload run   " << r["url"].get<std::string>() << "\n";
   out << "schedule     " << r["schedule"].get<std::string>() << ", " << fixed(r["duration_s"].get<double>(), 1)
       << " s; ended by " << r["ended_by"].get<std::string>() << " after " << fixed(r["elapsed_s"].get<double>(), 1)
-      << " s\n";
+      << " s (" << fixed(r["wall_s"].get<double>(), 1) << " s with the drain)\n";
   out << "requests     scheduled " << req["scheduled"] << "  issued " << req["issued"] << "  completed "
       << req["completed"] << "  abandoned " << req["abandoned"] << "  max in flight " << req["max_in_flight"] << "\n";
   out << "answers      2xx " << t["status_2xx"] << "  4xx " << t["status_4xx"] << " (404: " << t["status_404"]

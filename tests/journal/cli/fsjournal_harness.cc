@@ -1,0 +1,232 @@
+#include "tests/journal/cli/fsjournal_harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <rocksdb/db.h>
+
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+
+#include "common/names.h"
+
+namespace fsr::test {
+
+nlohmann::json RunResult::json() const { return nlohmann::json::parse(out, nullptr, false); }
+
+std::vector<nlohmann::json> RunResult::ndjson() const {
+  std::vector<nlohmann::json> lines;
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t end = out.find('\n', start);
+    if (end == std::string::npos) end = out.size();
+    if (end > start) lines.push_back(nlohmann::json::parse(out.substr(start, end - start), nullptr, false));
+    start = end + 1;
+  }
+  return lines;
+}
+
+RunResult run_fsjournal(const std::vector<std::string>& args, const std::vector<std::string>& extra_env,
+                        std::chrono::milliseconds patience) {
+  TempDir capture("fsjournal-run");
+  std::string out_path = capture / "stdout", err_path = capture / "stderr";
+  std::vector<std::string> argv = {program_path("fsjournal")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    ::close(out);
+    ::close(err);
+    for (const auto& kv : extra_env) ::putenv(const_cast<char*>(kv.c_str()));
+    std::vector<char*> ptrs;
+    for (auto& a : argv) ptrs.push_back(const_cast<char*>(a.c_str()));
+    ptrs.push_back(nullptr);
+    ::execv(ptrs[0], ptrs.data());
+    ::_exit(127);
+  }
+  RunResult result;
+  int status = 0;
+  bool done = wait_until([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, patience);
+  if (!done) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  } else if (WIFEXITED(status)) {
+    result.exit_code = WEXITSTATUS(status);
+  }
+  result.out = read_file(out_path);
+  result.err = read_file(err_path);
+  return result;
+}
+
+JournalBuilder::JournalBuilder(std::string dir, size_t inline_body_max) : dir_(std::move(dir)) {
+  journal::Options options;
+  options.dir = dir_;
+  options.inline_body_max = inline_body_max;
+  journal::Status s = journal::Journal::open(options, &journal_);
+  if (!s.ok()) throw std::runtime_error("cannot open journal: " + s.message);
+}
+
+JournalBuilder::~JournalBuilder() = default;
+
+uint64_t JournalBuilder::put(const std::string& name, const std::string& body) {
+  auto writer = journal_->new_body();
+  if (!writer->append(body.data(), body.size()).ok()) throw std::runtime_error("body append failed");
+  uint64_t seq = 0;
+  journal::Status s = journal_->commit_put(name, std::move(writer), &seq);
+  if (!s.ok()) throw std::runtime_error("commit_put failed: " + s.message);
+  return seq;
+}
+
+uint64_t JournalBuilder::del(const std::string& name) {
+  uint64_t seq = 0;
+  journal::Status s = journal_->commit_delete(name, &seq);
+  if (!s.ok()) throw std::runtime_error("commit_delete failed: " + s.message);
+  return seq;
+}
+
+std::map<std::string, std::string> dir_listing(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    struct stat st {};
+    ::lstat(e.path().c_str(), &st);
+    out[e.path().string()] = std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." +
+                             std::to_string(st.st_mtim.tv_nsec);
+  }
+  return out;
+}
+
+void flip_byte(const std::string& path, long offset) {
+  int fd = ::open(path.c_str(), O_RDWR);
+  if (fd < 0) throw std::runtime_error("cannot open " + path);
+  char c = 0;
+  if (::pread(fd, &c, 1, offset) != 1) throw std::runtime_error("cannot read " + path);
+  c = static_cast<char>(~c);
+  if (::pwrite(fd, &c, 1, offset) != 1) throw std::runtime_error("cannot write " + path);
+  ::close(fd);
+}
+
+void rocks_put(const std::string& dir, const std::string& column_family, const std::string& key,
+               const std::string& value) {
+  rocksdb::Options options;
+  std::vector<std::string> names;
+  if (!rocksdb::DB::ListColumnFamilies(options, dir, &names).ok()) throw std::runtime_error("not a database");
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  if (!rocksdb::DB::Open(options, dir, cfs, &handles, &db).ok()) throw std::runtime_error("cannot open " + dir);
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == column_family) db->Put(rocksdb::WriteOptions(), handles[i], key, value);
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  db->Close();
+  delete db;
+}
+
+std::string base64_decode(const std::string& text) {
+  static const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    if (c == '=') break;
+    auto v = alphabet.find(c);
+    if (v == std::string::npos) continue;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> volume_files(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    std::string name = e.path().filename().string();
+    if (e.is_regular_file() && name.rfind(".fsrouter", 0) != 0) out[name] = read_file(e.path().string());
+  }
+  return out;
+}
+
+LiveStack::LiveStack(const TempDir& dir, int latency_ms) : dir_(dir), latency_ms_(latency_ms) {
+  std::filesystem::create_directories(data_dir());
+  backend_port_ = free_port();
+  backend_ = ChildProcess({program_path("fileserver"), "--host", "127.0.0.1", "--port", std::to_string(backend_port_),
+                           "--data-dir", data_dir(), "--latency-ms", std::to_string(latency_ms_)},
+                          dir_ / "backend.log");
+  if (!wait_for_port(backend_port_)) throw std::runtime_error("backend did not start:\n" + logs());
+}
+
+LiveStack::~LiveStack() {
+  if (router_.running()) router_.stop(SIGKILL);
+  if (backend_.running()) backend_.stop(SIGKILL);
+}
+
+void LiveStack::start_router() {
+  if (router_port_ == 0) router_port_ = free_port();
+  router_ = ChildProcess({program_path("fsrouter"), "--listen", "127.0.0.1:" + std::to_string(router_port_),
+                          "--backends", "127.0.0.1:" + std::to_string(backend_port_), "--journal-dir", journal_dir(),
+                          "--threads", "64"},
+                         dir_ / "router.log");
+  bool ready = wait_until(
+      [&] {
+        httplib::Client c("127.0.0.1", router_port_);
+        c.set_connection_timeout(0, 200000);
+        auto r = c.Get("/readyz");
+        return r && r->status == 200;
+      },
+      std::chrono::seconds(30));
+  if (!ready) throw std::runtime_error("router did not become ready:\n" + logs());
+}
+
+void LiveStack::stop_router() { router_.stop(SIGTERM); }
+
+uint64_t LiveStack::put(const std::string& name, const std::string& body) {
+  httplib::Client c("127.0.0.1", router_port_);
+  c.set_url_encode(false);
+  c.set_read_timeout(30, 0);
+  auto r = c.Put(std::string(kApiPrefix) + percent_encode(name), body, "application/octet-stream");
+  if (!r || (r->status != 201 && r->status != 200)) return 0;
+  return std::stoull(r->get_header_value("X-Fsrouter-Seq"));
+}
+
+uint64_t LiveStack::del(const std::string& name) {
+  httplib::Client c("127.0.0.1", router_port_);
+  c.set_url_encode(false);
+  c.set_read_timeout(30, 0);
+  auto r = c.Delete(std::string(kApiPrefix) + percent_encode(name));
+  if (!r || r->status != 200) return 0;
+  return std::stoull(r->get_header_value("X-Fsrouter-Seq"));
+}
+
+nlohmann::json LiveStack::status() {
+  httplib::Client c("127.0.0.1", router_port_);
+  auto r = c.Get("/admin/status");
+  if (!r || r->status != 200) return {};
+  return nlohmann::json::parse(r->body, nullptr, false);
+}
+
+bool LiveStack::wait_drained(std::chrono::milliseconds patience) {
+  return wait_until(
+      [&] {
+        auto s = status();
+        return s.is_object() && s["pending_count"] == 0 && s["applied_seq"] == s["last_seq"];
+      },
+      patience);
+}
+
+std::string LiveStack::logs() const {
+  return "--- backend\n" + read_file(dir_ / "backend.log") + "--- router\n" + read_file(dir_ / "router.log");
+}
+
+}  // namespace fsr::test

@@ -351,27 +351,20 @@ bool LoadRun::complete(const Op& op, const HttpResult& result, int64_t now, Op* 
       following = Purpose::kCheckGetGone;
       break;
     case Purpose::kCheckGetGone:
+      // Checks neither passed nor failed count as aborted at the end.
       if (response && status == 404 && !c.invalid)
         ++checks_passed_;
       else if (c.invalid || c.unexpected_status)
         ++checks_failed_;
-      else
-        ++checks_aborted_;
       return false;
     default:
       return false;
   }
   if (!step_ok) {
-    if (c.invalid || c.unexpected_status || (response && status >= 200 && status < 300))
-      ++checks_failed_;
-    else
-      ++checks_aborted_;
+    if (c.invalid || c.unexpected_status || (response && status >= 200 && status < 300)) ++checks_failed_;
     return false;
   }
-  if (abandon_) {
-    ++checks_aborted_;
-    return false;
-  }
+  if (abandon_) return false;
   next->purpose = following;
   next->method = following == Purpose::kCheckDelete ? Method::kDelete : Method::kGet;
   next->name = op.name;
@@ -454,6 +447,9 @@ nlohmann::json LoadRun::execute() {
   std::lock_guard<std::mutex> lock(mu_);
   wall_ns_ = now_ns();
   if (end_ns_ < 0) end_ns_ = static_cast<int64_t>(options_.duration_sec * 1e9);
+  // A check that neither passed nor failed was cut short: a step met a
+  // failure (429, 5XX, timeout...) or was abandoned at the end.
+  checks_aborted_ = checks_started_ - checks_passed_ - checks_failed_;
   stats_.summarise_before(static_cast<int64_t>(stats_.seconds().size()));
   return result_document();
 }

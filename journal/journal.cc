@@ -5,10 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -59,6 +61,15 @@ Status from_errno(int err, const std::string& what) {
   return out;
 }
 
+// The journal resumes the database itself on its next commit; RocksDB's own
+// background recovery would make that Resume() fail with Busy meanwhile.
+class NoAutoRecovery : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status, bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
+
 }  // namespace
 
 const char* status_code_name(Status::Code code) {
@@ -97,6 +108,13 @@ Status BodyWriter::spill() {
 }
 
 Status BodyWriter::append(const char* data, size_t size) {
+  if (!error_.ok()) return error_;
+  Status s = append_unlatched(data, size);
+  if (!s.ok()) error_ = s;
+  return s;
+}
+
+Status BodyWriter::append_unlatched(const char* data, size_t size) {
   hash_->checksum.update(data, size);
   size_ += size;
   if (fd_ < 0 && memory_.size() + size <= journal_->options_.inline_body_max) {
@@ -207,8 +225,15 @@ Status Journal::recover() {
         return {Status::Code::kInvalid, dir + " is not empty and holds no journal (found " + n + ")"};
     }
   }
-  fs::create_directories(dir + "/bodies", ec);
-  if (ec) return {Status::Code::kIoError, "cannot create " + dir + "/bodies: " + ec.message()};
+  if (!fresh) {
+    // Check it is a journal this program can read before RocksDB writes a byte.
+    std::vector<std::string> families;
+    rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &families);
+    if (!ls.ok()) return from_rocks(ls);
+    for (const char* f : {"records", "index", "applied", "bodies"})
+      if (std::find(families.begin(), families.end(), f) == families.end())
+        return {Status::Code::kInvalid, dir + " is a RocksDB database but not a journal"};
+  }
 
   rocksdb::Options db_options;
   db_options.create_if_missing = fresh;
@@ -219,6 +244,7 @@ Status Journal::recover() {
   db_options.max_total_wal_size = 64 << 20;
   db_options.write_buffer_size = 16 << 20;
   if (options_.env) db_options.env = options_.env;
+  db_options.listeners.push_back(std::make_shared<NoAutoRecovery>());
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(32 << 20);
   rocksdb::ColumnFamilyOptions cf_options(db_options);
@@ -228,6 +254,26 @@ Status Journal::recover() {
       {rocksdb::kDefaultColumnFamilyName, cf_options}, {"records", cf_options}, {"index", cf_options},
       {"applied", cf_options},                         {"bodies", cf_options}};
   rocksdb::DB* raw = nullptr;
+  if (!fresh) {
+    std::vector<rocksdb::ColumnFamilyHandle*> ro_handles;
+    rocksdb::Status ro = rocksdb::DB::OpenForReadOnly(db_options, dir, cfs, &ro_handles, &raw);
+    if (!ro.ok()) return from_rocks(ro);
+    std::string version;
+    rocksdb::Status vs = raw->Get(rocksdb::ReadOptions(), ro_handles[0], kMetaFormat, &version);
+    for (auto* h : ro_handles) raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+    raw = nullptr;
+    if (vs.IsNotFound()) return {Status::Code::kInvalid, dir + " is a RocksDB database but not a journal"};
+    if (!vs.ok()) return from_rocks(vs);
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(version.c_str(), &end, 10);
+    if (version.empty() || *end != '\0') return {Status::Code::kCorruption, "unreadable format_version " + version};
+    if (v > kFormatVersion)
+      return {Status::Code::kInvalid, "journal format version " + version + " is newer than this program's " +
+                                          std::to_string(kFormatVersion)};
+  }
+  fs::create_directories(dir + "/bodies", ec);
+  if (ec) return {Status::Code::kIoError, "cannot create " + dir + "/bodies: " + ec.message()};
   rocksdb::Status rs = rocksdb::DB::Open(db_options, dir, cfs, &handles_, &raw);
   if (!rs.ok()) {
     Status s = from_rocks(rs);
@@ -251,7 +297,7 @@ Status Journal::recover() {
     if (!s.ok()) return s;
   } else if (!rs.ok()) {
     return from_rocks(rs);
-  } else if (std::stoul(value) > kFormatVersion) {
+  } else if (std::strtoull(value.c_str(), nullptr, 10) > kFormatVersion) {
     return {Status::Code::kInvalid, "journal format version " + value + " is newer than this program's " +
                                         std::to_string(kFormatVersion)};
   }
@@ -319,6 +365,10 @@ Status Journal::recover() {
     }
     if (cleanup.Count() > 0) db_->Write(rocksdb::WriteOptions(), &cleanup);
   }
+  if (db_->Get(rocksdb::ReadOptions(), meta_cf_, "body_id_high", &value).ok()) {
+    max_committed_body_id_ = decode_seq_key(value);
+    max_body_id = std::max(max_body_id, max_committed_body_id_);
+  }
   next_body_id_ = max_body_id + 1;
   {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
@@ -326,6 +376,7 @@ Status Journal::recover() {
       backend_states_[it->key().ToString().substr(std::strlen(kMetaBackendPrefix))] = it->value().ToString();
   }
   recompute_watermark_locked();
+  recovered_ = true;
   log_info("journal_recovered")
       .kv("dir", dir)
       .kv("last_seq", last_seq_)
@@ -343,7 +394,7 @@ Journal::~Journal() {
   queue_cv_.notify_all();
   if (committer_.joinable()) committer_.join();
   if (db_) {
-    {
+    if (recovered_) {
       std::lock_guard<std::mutex> lock(mu_);
       rocksdb::WriteOptions wo;
       wo.sync = true;
@@ -374,6 +425,7 @@ Status Journal::commit_put(const std::string& name, std::unique_ptr<BodyWriter> 
   CommitRequest request;
   request.name = name;
   request.op = Op::kPut;
+  if (!body->error_.ok()) return body->error_;
   request.size = body->size();
   request.checksum = body->checksum();
   Status s = body->finish_file();  // the body file's fsync happens here, in parallel across uploads
@@ -436,7 +488,11 @@ void Journal::evict_over_budget() {
     rocksdb::WriteBatch wb;
     wb.Put(index_cf_, name, encode_index_entry(without));
     if (e.body.place == BodyPlace::kInline) wb.Delete(bodies_cf_, u64_bytes(e.body.id));
-    if (!db_->Write(rocksdb::WriteOptions(), &wb).ok()) return;
+    // Synced before the file goes: after a power loss the index must not
+    // point at a body that is gone.
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    if (!db_->Write(wo, &wb).ok()) return;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = index_.find(name);
@@ -543,6 +599,10 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
     latest[r->name] = e;
   }
   for (auto& [name, e] : latest) wb.Put(index_cf_, name, encode_index_entry(e));
+  uint64_t max_body_id = max_committed_body_id_;
+  for (auto* r : batch)
+    if (r->body) max_body_id = std::max(max_body_id, r->body->id_);
+  wb.Put(meta_cf_, "body_id_high", u64_bytes(max_body_id));
   wb.Put(meta_cf_, kMetaLastSeq, u64_bytes(seq));
 
   rocksdb::WriteOptions wo;
@@ -564,6 +624,8 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
       auto [it, inserted] = index_.try_emplace(name, e);
       if (!inserted) {
         IndexEntry& old = it->second;
+        // mark_applied may have moved the name on since this batch read it.
+        e.applied_seq = std::max(e.applied_seq, old.applied_seq);
         if (old.pending()) {
           unsettled_.erase({old.seq, name});
           if (old.op == Op::kPut) pending_bytes_ -= old.size;
@@ -578,6 +640,7 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
       }
     }
     last_seq_ = seq;
+    max_committed_body_id_ = max_body_id;
     recompute_watermark_locked();
     for (auto* r : batch) {
       if (r->body) r->body->committed_ = true;  // its file now belongs to the journal

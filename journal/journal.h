@@ -75,6 +75,7 @@ class BodyWriter {
   BodyWriter(class Journal* journal, uint64_t id);
   Status spill();
   Status append_raw_for_spill(const char* data, size_t size);
+  Status append_unlatched(const char* data, size_t size);
   Status finish_file();  // fsync and close the file (before commit)
   Journal* journal_;
   uint64_t id_;
@@ -83,6 +84,7 @@ class BodyWriter {
   int fd_ = -1;
   std::string path_;
   bool committed_ = false;
+  Status error_;  // the first failed append; a failed body can never be committed
   struct HashState;
   std::unique_ptr<HashState> hash_;
 };
@@ -186,6 +188,8 @@ class Journal {
   rocksdb::ColumnFamilyHandle* applied_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* bodies_cf_ = nullptr;
   std::atomic<uint64_t> next_body_id_{1};
+  uint64_t max_committed_body_id_ = 0;  // committer thread only
+  bool recovered_ = false;              // recover() succeeded: the destructor may write
 
   mutable std::mutex mu_;  // guards everything below
   std::unordered_map<std::string, IndexEntry> index_;

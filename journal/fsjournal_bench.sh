@@ -7,8 +7,9 @@
 # a baseline of RECORDS/100 records and one of RECORDS (default 1,000,000),
 # names = records/4, one body in 1000 a 100 KiB body file, one record in 50 a
 # DELETE, one in 100 left pending. Then times status, list, verify and
-# checkpoint on each with /usr/bin/time -v, and prints wall time, peak RSS
-# and the ratio of the large run to the baseline (100 means linear).
+# checkpoint on each with /usr/bin/time -v, and prints wall and CPU time,
+# peak RSS, and the CPU-time ratio of the large run to the baseline (100
+# means linear in the number of records).
 set -euo pipefail
 
 build="${1:-build}"
@@ -26,7 +27,8 @@ build_journal() {  # DIR RECORDS
   "$maker" --journal-dir "$1" --records "$2" --names $(($2 / 4)) --threads 64
 }
 
-# Prints "SECONDS PEAK_RSS_KIB" of one run; its output goes to /dev/null.
+# Prints "WALL_S CPU_S PEAK_RSS_KIB" of one run (CPU = user + system); its
+# output goes to /dev/null. CPU time is the steadier figure on a shared machine.
 measure() {
   local log="$work/time.txt"
   /usr/bin/time -v "$@" >/dev/null 2>"$log" || {
@@ -36,16 +38,22 @@ measure() {
   }
   awk -F': ' '
     /Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i] }
+    /User time/ { cpu += $2 }
+    /System time/ { cpu += $2 }
     /Maximum resident set size/ { rss = $2 }
-    END { printf "%.2f %d\n", s, rss }' "$log"
+    END { printf "%.2f %.2f %d\n", s, cpu, rss }' "$log"
 }
+
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 echo "== building journals ($baseline and $records records)"
 build_journal "$work/base" "$baseline"
 build_journal "$work/large" "$records"
 du -sh "$work/base" "$work/large" | sed 's/^/   /'
+echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-printf '\n%-12s %12s %14s %12s %14s %8s\n' command "base s" "base RSS MiB" "large s" "large RSS MiB" "ratio"
+printf '\n%-10s %9s %9s %9s   %9s %9s %9s   %9s\n' "" "base" "" "" "large" "" "" "ratio"
+printf '%-10s %9s %9s %9s   %9s %9s %9s   %9s\n' command "wall s" "cpu s" "RSS MiB" "wall s" "cpu s" "RSS MiB" "cpu"
 for cmd in status "list --limit 50" verify checkpoint; do
   args=($cmd)
   extra_base=() extra_large=()
@@ -53,9 +61,8 @@ for cmd in status "list --limit 50" verify checkpoint; do
     extra_base=("$work/base-copy")
     extra_large=("$work/large-copy")
   fi
-  read -r base_s base_rss < <(measure "$fsjournal" --journal-dir "$work/base" "${args[@]}" "${extra_base[@]}")
-  read -r large_s large_rss < <(measure "$fsjournal" --journal-dir "$work/large" "${args[@]}" "${extra_large[@]}")
-  ratio=$(awk -v a="$base_s" -v b="$large_s" 'BEGIN { if (a < 0.01) a = 0.01; printf "%.0f", b / a }')
-  printf '%-12s %12s %14s %12s %14s %8s\n' "${args[0]}" "$base_s" "$(awk -v k="$base_rss" 'BEGIN { printf "%.1f", k / 1024 }')" \
-    "$large_s" "$(awk -v k="$large_rss" 'BEGIN { printf "%.1f", k / 1024 }')" "$ratio"
+  read -r bw bc br < <(measure "$fsjournal" --journal-dir "$work/base" "${args[@]}" "${extra_base[@]}")
+  read -r lw lc lr < <(measure "$fsjournal" --journal-dir "$work/large" "${args[@]}" "${extra_large[@]}")
+  ratio=$(awk -v a="$bc" -v b="$lc" 'BEGIN { if (a < 0.01) a = 0.01; printf "%.0f", b / a }')
+  printf '%-10s %9s %9s %9s   %9s %9s %9s   %9s\n' "${args[0]}" "$bw" "$bc" "$(mib "$br")" "$lw" "$lc" "$(mib "$lr")" "$ratio"
 done

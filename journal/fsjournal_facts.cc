@@ -59,6 +59,7 @@ nlohmann::ordered_json summary_json(const JournalSummary& s) {
     nlohmann::ordered_json e;
     e["address"] = b.address;
     e["role"] = b.role;
+    if (b.healthy) e["healthy"] = *b.healthy;
     e["watermark"] = b.watermark;
     backends.push_back(e);
   }

@@ -86,9 +86,10 @@ int run_status(int argc, char** argv) {
                                        : "none retained"});
   t.print(std::cout);
   std::cout << "\nbackends, as last recorded by the router:\n";
-  Table b({"ADDRESS", "ROLE", "WATERMARK"});
+  Table b({"ADDRESS", "ROLE", "HEALTHY", "WATERMARK"});
   for (const auto& backend : s.backends)
-    b.add({backend.address, backend.role.empty() ? "? " + backend.raw : backend.role, std::to_string(backend.watermark)});
+    b.add({backend.address, backend.role.empty() ? "? " + backend.raw : backend.role,
+           backend.healthy ? (*backend.healthy ? "yes" : "no") : "-", std::to_string(backend.watermark)});
   if (b.empty()) std::cout << "(none recorded)\n";
   else b.print(std::cout);
   return kExitOk;

@@ -207,6 +207,7 @@ std::vector<BackendState> JournalReader::backend_states() const {
     if (j.is_object()) {
       if (j.contains("role") && j["role"].is_string()) b.role = j["role"].get<std::string>();
       if (j.contains("watermark") && j["watermark"].is_number_unsigned()) b.watermark = j["watermark"].get<uint64_t>();
+      if (j.contains("healthy") && j["healthy"].is_boolean()) b.healthy = j["healthy"].get<bool>();
     }
     out.push_back(std::move(b));
   }
@@ -367,24 +368,25 @@ BodyLookup JournalReader::open_body(const BodyRef& ref) const {
   return out;
 }
 
-Status JournalReader::for_each_inline_body_id(const std::function<bool(uint64_t id)>& fn) const {
+Status JournalReader::for_each_inline_body(const std::function<bool(uint64_t id, std::string_view bytes)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(scan_options(), bodies_cf_));
   for (it->SeekToFirst(); it->Valid(); it->Next())
-    if (!fn(decode_seq_key(it->key().ToStringView()))) break;
+    if (!fn(decode_seq_key(it->key().ToStringView()), it->value().ToStringView())) break;
   return from_rocks(it->status(), "read inline bodies");
 }
 
 bool checksum_body(const BodyReader& reader, std::string* hex, std::string* error) {
   fsr::Checksum sum;
-  std::vector<char> buf(1 << 20);
+  // One buffer for every call: verify checksums hundreds of thousands of bodies.
+  thread_local std::unique_ptr<char[]> buf(new char[1 << 20]);
   uint64_t offset = 0;
   while (offset < reader.size()) {
-    long n = reader.read_at(offset, buf.data(), buf.size());
+    long n = reader.read_at(offset, buf.get(), 1 << 20);
     if (n <= 0) {
       *error = n < 0 ? std::string("read failed: ") + std::strerror(errno) : "shorter than its size";
       return false;
     }
-    sum.update(buf.data(), static_cast<size_t>(n));
+    sum.update(buf.get(), static_cast<size_t>(n));
     offset += static_cast<uint64_t>(n);
   }
   *hex = sum.hex();

@@ -72,6 +72,7 @@ struct BackendState {
   std::string address;
   std::string role;         // "" when the stored text is not the expected JSON
   uint64_t watermark = 0;
+  std::optional<bool> healthy;  // when the router recorded it
   std::string raw;          // the stored JSON text
 };
 
@@ -118,8 +119,8 @@ class JournalReader {
 
   // The stored body of a record or index entry, if any.
   BodyLookup open_body(const BodyRef& ref) const;
-  // Ids of the bodies stored inline, in id order.
-  Status for_each_inline_body_id(const std::function<bool(uint64_t id)>& fn) const;
+  // The bodies stored inline, in id order.
+  Status for_each_inline_body(const std::function<bool(uint64_t id, std::string_view bytes)>& fn) const;
   std::string body_path(uint64_t id) const { return dir_ + "/bodies/" + body_file_name(id); }
 
   // For the copy made by `checkpoint`: the column families in the journal's order.

@@ -8,6 +8,9 @@
 #include <filesystem>
 #include <iostream>
 #include <set>
+#include <unordered_map>
+
+#include "common/checksum.h"
 
 #include "journal/fsjournal_commands.h"
 #include "journal/fsjournal_output.h"
@@ -38,9 +41,13 @@ struct NameFact {
   bool operator<(const NameFact& o) const { return hash < o.hash; }
 };
 
+// A body an index entry refers to; size and checksum only for inline bodies,
+// which are checked in one sequential pass over the `bodies` column family.
 struct BodyRefFact {
   uint64_t id;
   uint64_t seq;
+  uint64_t size = 0;
+  uint64_t checksum_hash = 0;
   bool operator<(const BodyRefFact& o) const { return id < o.id || (id == o.id && seq < o.seq); }
 };
 
@@ -67,7 +74,8 @@ class Verifier {
     if (Status s = check_names(); !s.ok()) return s;
     if (Status s = check_records(); !s.ok()) return s;
     if (Status s = check_unmatched_index(); !s.ok()) return s;
-    if (Status s = check_inline_orphans(); !s.ok()) return s;
+    if (Status s = check_inline_bodies(); !s.ok()) return s;
+    if (Status s = name_problems(); !s.ok()) return s;
     check_file_orphans();
     check_meta();
     // Anything below moves the view: keep it last.
@@ -147,7 +155,11 @@ class Verifier {
       else ++report_.bodies_freed;
       return;
     }
-    (e.body.place == BodyPlace::kInline ? inline_refs_ : file_refs_).push_back({e.body.id, e.seq});
+    if (e.body.place == BodyPlace::kInline) {
+      inline_refs_.push_back({e.body.id, e.seq, e.size, XXH3_64bits(e.checksum.data(), e.checksum.size())});
+      return;
+    }
+    file_refs_.push_back({e.body.id, e.seq});
     BodyLookup found = reader_.open_body(e.body);
     if (found.state == BodyLookup::State::kMissing && report_.in_use) {
       missing_.push_back({name, e.seq, body_problem_text(found)});  // maybe freed meanwhile: look again at the end
@@ -253,22 +265,63 @@ class Verifier {
     });
   }
 
-  Status check_inline_orphans() {
+  // Checks every inline body the index refers to, and finds the ones nothing
+  // refers to, in one pass over the bodies in id order.
+  Status check_inline_bodies() {
     std::sort(inline_refs_.begin(), inline_refs_.end());
     std::sort(file_refs_.begin(), file_refs_.end());
     for (const auto* refs : {&inline_refs_, &file_refs_}) {
       for (size_t i = 1; i < refs->size(); ++i) {
         if ((*refs)[i].id == (*refs)[i - 1].id)
-          problem((*refs)[i].seq, "", "body id " + std::to_string((*refs)[i].id) + " is also the body of seq " +
-                                          std::to_string((*refs)[i - 1].seq));
+          problem_of_seq((*refs)[i].seq, "body id " + std::to_string((*refs)[i].id) + " is also the body of seq " +
+                                             std::to_string((*refs)[i - 1].seq));
       }
     }
-    return reader_.for_each_inline_body_id([&](uint64_t id) {
-      auto it = std::lower_bound(inline_refs_.begin(), inline_refs_.end(), BodyRefFact{id, 0});
-      if (it == inline_refs_.end() || it->id != id)
+    auto ref = inline_refs_.begin();
+    auto missing_before = [&](uint64_t id) {
+      for (; ref != inline_refs_.end() && ref->id < id; ++ref)
+        problem_of_seq(ref->seq, "body missing: inline body " + std::to_string(ref->id));
+    };
+    Status st = reader_.for_each_inline_body([&](uint64_t id, std::string_view bytes) {
+      missing_before(id);
+      if (ref == inline_refs_.end() || ref->id != id) {
         problem(0, "", "inline body " + std::to_string(id) + " is not referenced by any name (a body that was not freed)");
+        return true;
+      }
+      ++report_.bodies_checked;
+      report_.body_bytes_checked += bytes.size();
+      std::string computed = checksum_of(bytes);
+      for (; ref != inline_refs_.end() && ref->id == id; ++ref) {
+        if (bytes.size() != ref->size)
+          problem_of_seq(ref->seq, "inline body " + std::to_string(id) + " holds " + std::to_string(bytes.size()) +
+                                       " bytes, the record says " + std::to_string(ref->size));
+        else if (XXH3_64bits(computed.data(), computed.size()) != ref->checksum_hash)
+          problem_of_seq(ref->seq, "body checksum mismatch in inline body " + std::to_string(id) + ": computed " +
+                                       computed + ", not the recorded checksum");
+      }
       return true;
     });
+    missing_before(UINT64_MAX);
+    return st;
+  }
+
+  // Problems found without the name at hand get it from the index at the end.
+  void problem_of_seq(uint64_t seq, std::string what) {
+    unnamed_.push_back(report_.problems.size());
+    problem(seq, "", std::move(what));
+  }
+
+  Status name_problems() {
+    if (unnamed_.empty()) return Status::Ok();
+    std::unordered_map<uint64_t, std::string> names;
+    for (size_t i : unnamed_) names[report_.problems[i].seq];
+    Status st = reader_.for_each_name([&](const NameRow& row) {
+      if (row.in_index && row.decodable)
+        if (auto it = names.find(row.entry.seq); it != names.end()) it->second = row.name;
+      return true;
+    });
+    for (size_t i : unnamed_) report_.problems[i].name = names[report_.problems[i].seq];
+    return st;
   }
 
   void check_file_orphans() {
@@ -323,6 +376,7 @@ class Verifier {
   std::vector<NameFact> facts_;
   std::vector<BodyRefFact> inline_refs_, file_refs_;
   std::vector<MissingBody> missing_;
+  std::vector<size_t> unnamed_;  // indexes into report_.problems
 };
 
 nlohmann::ordered_json findings_json(const std::vector<Finding>& findings) {

@@ -114,7 +114,7 @@ void flip_byte(const std::string& path, long offset) {
 }
 
 void rocks_put(const std::string& dir, const std::string& column_family, const std::string& key,
-               const std::string& value) {
+               const std::optional<std::string>& value) {
   rocksdb::Options options;
   std::vector<std::string> names;
   if (!rocksdb::DB::ListColumnFamilies(options, dir, &names).ok()) throw std::runtime_error("not a database");
@@ -124,7 +124,10 @@ void rocks_put(const std::string& dir, const std::string& column_family, const s
   rocksdb::DB* db = nullptr;
   if (!rocksdb::DB::Open(options, dir, cfs, &handles, &db).ok()) throw std::runtime_error("cannot open " + dir);
   for (size_t i = 0; i < names.size(); ++i)
-    if (names[i] == column_family) db->Put(rocksdb::WriteOptions(), handles[i], key, value);
+    if (names[i] == column_family) {
+      if (value) db->Put(rocksdb::WriteOptions(), handles[i], key, *value);
+      else db->Delete(rocksdb::WriteOptions(), handles[i], key);
+    }
   for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
   db->Close();
   delete db;

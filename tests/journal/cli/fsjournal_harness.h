@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,9 +52,10 @@ class JournalBuilder {
 std::map<std::string, std::string> dir_listing(const std::string& dir);
 // Inverts the bits of one byte of a file in place.
 void flip_byte(const std::string& path, long offset);
-// Overwrites one key of a journal's column family directly (journal closed).
+// Overwrites (or, without a value, deletes) one key of a journal's column
+// family directly (journal closed).
 void rocks_put(const std::string& dir, const std::string& column_family, const std::string& key,
-               const std::string& value);
+               const std::optional<std::string>& value);
 std::string base64_decode(const std::string& text);
 // The files of a backend data directory, name -> content, without the router's reserved files.
 std::map<std::string, std::string> volume_files(const std::string& dir);

@@ -247,6 +247,22 @@ TEST_F(FsjournalOffline, VerifyReportsAMissingBodyFile) {
   EXPECT_NE(j["problems"][0]["problem"].get<std::string>().find("missing"), std::string::npos);
 }
 
+TEST_F(FsjournalOffline, VerifyReportsAMissingInlineBody) {
+  std::string inline_id;
+  {
+    JournalBuilder b(dir_);
+    inline_id = journal::encode_seq_key(b.journal().lookup("small")->body.id);
+  }
+  rocks_put(dir_, "bodies", inline_id, std::nullopt);
+  auto r = fsj({"verify", "--json"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  auto j = r.json();
+  ASSERT_EQ(j["problems"].size(), 1u) << r.out;
+  EXPECT_EQ(j["problems"][0]["seq"], seq_small_);
+  EXPECT_EQ(j["problems"][0]["name"], "small");
+  EXPECT_NE(j["problems"][0]["problem"].get<std::string>().find("missing"), std::string::npos);
+}
+
 TEST_F(FsjournalOffline, VerifyReportsIndexAndHistoryDisagreeing) {
   // An index entry that claims a newer seq than last_seq, and an applied mark past it.
   journal::IndexEntry e;

@@ -1,0 +1,460 @@
+// Chaos tests of the Compose deployment: the real images, built by
+// deploy/build-images.sh, run from docker-compose.yml under a project name of
+// their own, while steady mixed load with every read verified goes to the
+// router container's own address. Each scenario breaks something (kills,
+// pauses, restarts), lets the router recover and drain, then checks every
+// name through the router and on the shared data volume.
+//
+// Short form (the default, for CI): backends at a short latency for the
+// first scenarios, then the whole stack restarted at the real 333 ms for
+// the last two; about five minutes in all. Long form: FSR_CHAOS_LONG=1, every
+// scenario at 333 ms, four times longer and under more load.
+// FSR_CHAOS_KEEP=1 leaves the stack and its volumes up afterwards.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <cctype>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/chaos/chaos_load.h"
+#include "tests/chaos/compose_stack.h"
+#include "tests/support/process.h"
+
+namespace fsr::chaos {
+namespace {
+
+using namespace std::chrono_literals;
+using Seconds = std::chrono::duration<double>;
+
+constexpr int kRealLatencyMs = 333;
+constexpr int kShortLatencyMs = 40;
+constexpr long long kGiB = 1024LL * 1024 * 1024;
+
+bool long_form() {
+  const char* value = std::getenv("FSR_CHAOS_LONG");
+  return value != nullptr && *value != '\0' && std::string(value) != "0";
+}
+
+// A phase of a scenario: scaled up in the long form.
+Seconds phase(double short_seconds) { return Seconds(short_seconds * (long_form() ? 4 : 1)); }
+
+void say(const std::string& line) {
+  std::printf("[chaos] %s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+class ChaosTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    // A request cut by a dying router must be an error, not a SIGPIPE.
+    std::signal(SIGPIPE, SIG_IGN);
+    std::string why;
+    if (!docker_reachable(&why)) {
+      skip_reason_ = "the Docker daemon is unreachable: " + why;
+      return;
+    }
+    docker_ok_ = true;
+    remove_abandoned_stacks();
+    work_ = std::make_unique<fsr::test::TempDir>("fsr-chaos");
+    std::string id = std::to_string(::getpid());
+    stack_ = std::make_unique<ComposeStack>(FSR_SOURCE_DIR, "fsrchaos" + id, "chaos" + id, work_->path());
+    say(std::string("form=") + (long_form() ? "long" : "short") + " project=" + stack_->project());
+
+    auto started = std::chrono::steady_clock::now();
+    CommandResult built = stack_->build_images(FSR_BUILD_DIR);
+    if (!built.ok()) {
+      setup_error_ = "deploy/build-images.sh failed:\n" + built.output;
+      return;
+    }
+    say("images built in " + std::to_string(Seconds(std::chrono::steady_clock::now() - started).count()) + "s");
+    setup_error_ = bring_up(long_form() ? kRealLatencyMs : kShortLatencyMs);
+  }
+
+  static void TearDownTestSuite() {
+    if (!stack_) return;
+    if (std::getenv("FSR_CHAOS_KEEP")) {
+      say("FSR_CHAOS_KEEP: leaving project " + stack_->project() + " up");
+      return;
+    }
+    for (const auto& service : stack_->services()) stack_->docker("unpause", service);
+    stack_->down(/*remove_volumes=*/true);
+    stack_->remove_images();
+    stack_.reset();
+    work_.reset();
+  }
+
+  void SetUp() override {
+    if (!docker_ok_) GTEST_SKIP() << skip_reason_;
+    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
+  }
+
+  // Stacks, volumes and images left by chaos runs that were killed (a CTest
+  // timeout, say): their project name carries the pid of a process that is gone.
+  static void remove_abandoned_stacks() {
+    std::string listing =
+        run_command("docker ps -a --format '{{.Label \"com.docker.compose.project\"}}'; "
+                    "docker volume ls -q; docker network ls --format '{{.Name}}'")
+            .output;
+    std::set<std::string> projects;
+    std::istringstream lines(listing);
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (line.rfind("fsrchaos", 0) != 0) continue;
+      std::string pid_text;
+      for (size_t i = 8; i < line.size() && std::isdigit(static_cast<unsigned char>(line[i])); ++i) pid_text += line[i];
+      if (pid_text.empty()) continue;
+      pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+      if (pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH) projects.insert("fsrchaos" + pid_text);
+    }
+    for (const auto& project : projects) {
+      say("removing the abandoned chaos stack " + project);
+      std::string tag = "chaos" + project.substr(8);
+      run_command("docker ps -aq --filter label=com.docker.compose.project=" + project + " | xargs -r docker rm -f; " +
+                  "docker network rm " + project + "_default; docker volume rm " + project + "_data " + project +
+                  "_journal; docker rmi fsrouter:" + tag + " fileserver:" + tag);
+    }
+  }
+
+  // Starts (or reconfigures) the stack with the backends at latency_ms and
+  // waits until every service is healthy. Returns "" or what went wrong.
+  static std::string bring_up(int latency_ms) {
+    auto started = std::chrono::steady_clock::now();
+    CommandResult up = stack_->up(latency_ms);
+    if (!up.ok()) return "compose up failed:\n" + up.output;
+    std::string report;
+    if (!stack_->wait_healthy(180s, &report)) {
+      return "services not healthy after 180s: " + report + "\n" + stack_->logs("fsrouter", 40);
+    }
+    latency_ms_ = latency_ms;
+    refresh_router_address();
+    say("stack up, backends at " + std::to_string(latency_ms) + " ms, healthy in " +
+        std::to_string(Seconds(std::chrono::steady_clock::now() - started).count()) + "s, router at " +
+        router_.get(nullptr));
+    return "";
+  }
+
+  // The router container's address on the project's network, or none while
+  // it is not running: load is then counted as refused without being sent.
+  // (An address of a removed network would route off the machine.)
+  static void refresh_router_address() {
+    std::string ip = stack_->container_ip("fsrouter");
+    router_.set(ip.empty() ? "" : ip + ":8080");
+  }
+
+  static std::unique_ptr<httplib::Client> admin_client() {
+    std::string address = router_.get(nullptr);
+    auto colon = address.rfind(':');
+    if (colon == std::string::npos) return nullptr;
+    auto client = std::make_unique<httplib::Client>(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
+    client->set_connection_timeout(2s);
+    client->set_read_timeout(5s);
+    return client;
+  }
+
+  static nlohmann::json router_status() {
+    auto client = admin_client();
+    if (!client) return nullptr;
+    auto result = client->Get("/admin/status");
+    if (!result || result->status != 200) return nullptr;
+    return nlohmann::json::parse(result->body, nullptr, false);
+  }
+
+  static bool wait_router_ready(std::chrono::seconds patience) {
+    return fsr::test::wait_until(
+        [] {
+          refresh_router_address();
+          auto client = admin_client();
+          if (!client) return false;
+          auto result = client->Get("/readyz");
+          if (!result || result->status != 200) {
+            std::this_thread::sleep_for(200ms);
+            return false;
+          }
+          return true;
+        },
+        patience);
+  }
+
+  // Polls /admin/status until nothing is pending and no name waits on an
+  // abandoned backend request; returns the seconds it took, or -1.
+  static double wait_drained(std::chrono::seconds patience, std::string* last_status) {
+    auto started = std::chrono::steady_clock::now();
+    bool drained = fsr::test::wait_until(
+        [last_status] {
+          auto status = router_status();
+          if (!status.is_object()) {
+            std::this_thread::sleep_for(200ms);
+            return false;
+          }
+          *last_status = status.dump();
+          bool idle = status.value("pending_count", -1) == 0 && status.value("uncertain_names", 0) == 0;
+          if (!idle) std::this_thread::sleep_for(200ms);
+          return idle;
+        },
+        patience);
+    return drained ? Seconds(std::chrono::steady_clock::now() - started).count() : -1;
+  }
+
+  // The service name of the router's current primary ("fileserver1").
+  static std::string primary_service() {
+    auto status = router_status();
+    if (status.is_object() && status.contains("backends")) {
+      for (const auto& backend : status["backends"]) {
+        if (backend.value("role", "") == "primary") {
+          std::string address = backend.value("address", "");
+          return address.substr(0, address.find(':'));
+        }
+      }
+    }
+    return "fileserver1";
+  }
+
+  static std::vector<std::string> replica_services(const std::string& primary) {
+    std::vector<std::string> out;
+    for (int i = 1; i <= 5; ++i) {
+      std::string service = "fileserver" + std::to_string(i);
+      if (service != primary) out.push_back(service);
+    }
+    return out;
+  }
+
+  static void act(const std::string& verb, const std::vector<std::string>& services) {
+    for (const auto& service : services) {
+      CommandResult r = stack_->docker(verb, service);
+      EXPECT_TRUE(r.ok()) << "docker " << verb << " " << service << ": " << r.output;
+    }
+    std::string list;
+    for (const auto& s : services) list += " " + s;
+    say("  docker " + verb + list);
+  }
+
+  static void wait_services_healthy() {
+    std::string report;
+    EXPECT_TRUE(stack_->wait_healthy(120s, &report)) << "not healthy: " << report;
+  }
+
+  struct Scenario {
+    Scenario(std::string title_, LoadOptions load_, bool router_goes_down_ = false)
+        : title(std::move(title_)), load(std::move(load_)), router_goes_down(router_goes_down_) {}
+    std::string title;
+    LoadOptions load;
+    bool router_goes_down = false;  // refused connections and cut requests are expected
+    std::function<void()> chaos;
+  };
+
+  // Runs load, the chaos, more load; then drains and checks every name.
+  static void run(const Scenario& scenario) {
+    ASSERT_TRUE(wait_router_ready(120s)) << "router not ready\n" << stack_->logs("fsrouter", 60);
+    auto started = std::chrono::steady_clock::now();
+    ChaosLoad load(&router_, scenario.load);
+    load.start();
+    std::this_thread::sleep_for(phase(5));
+    if (long_form() || scenario.title == "primary-killed") say("  resources under load:\n" + stack_->resource_sample());
+    scenario.chaos();
+    std::this_thread::sleep_for(phase(5));
+    load.stop();
+    LoadCounts counts = load.counts();
+
+    bool ready = wait_router_ready(120s);
+    std::string last_status;
+    double drained_s = ready ? wait_drained(long_form() ? 600s : 240s, &last_status) : -1;
+    FinalCheck final = load.check_final(stack_->volume_path("data"));
+
+    bool pass = ready && drained_s >= 0 && final.clean() && counts.invalid_reads == 0 && counts.status_5xx == 0 &&
+                counts.status_429 == 0 && counts.status_other == 0 &&
+                (scenario.router_goes_down || (counts.refused == 0 && counts.errors == 0));
+    char figures[128];
+    std::snprintf(figures, sizeof figures, " drained_s=%.1f total_s=%.0f latency_ms=%d", drained_s,
+                  Seconds(std::chrono::steady_clock::now() - started).count(), latency_ms_);
+    say(scenario.title + ": " + (pass ? "PASS " : "FAIL ") + counts.summary() + " " + final.summary() + figures);
+    for (const auto& p : counts.problems) say("  problem: " + p);
+    for (const auto& p : final.problems) say("  problem: " + p);
+
+    EXPECT_TRUE(ready) << "router not ready after the scenario";
+    EXPECT_GE(drained_s, 0) << "router did not drain; last status: " << last_status;
+    EXPECT_EQ(counts.invalid_reads, 0u);
+    EXPECT_EQ(counts.status_5xx, 0u);
+    EXPECT_EQ(counts.status_429, 0u);
+    EXPECT_EQ(counts.status_other, 0u);
+    EXPECT_GT(counts.acknowledged_writes, 0u);
+    EXPECT_GT(counts.valid_reads, 0u);
+    if (!scenario.router_goes_down) {
+      EXPECT_EQ(counts.refused, 0u) << "connections refused while the router was up";
+      EXPECT_EQ(counts.errors, 0u) << "requests cut or timed out while the router was up";
+    }
+    EXPECT_EQ(final.lost, 0u) << "acknowledged writes lost";
+    EXPECT_EQ(final.volume_mismatches, 0u) << "the shared volume differs from the acknowledged state";
+    EXPECT_EQ(final.unreadable, 0u);
+    if (!pass) say("router log (tail):\n" + stack_->logs("fsrouter", 80));
+  }
+
+  static LoadOptions load_options(const std::string& prefix, unsigned seed) {
+    LoadOptions options;
+    options.name_prefix = prefix;
+    options.seed = seed;
+    options.names = long_form() ? 400 : 120;
+    options.rate = long_form() ? 100 : 60;
+    options.workers = long_form() ? 48 : 24;
+    return options;
+  }
+
+  // The short form runs the first scenarios with fast backends; a scenario
+  // that needs another latency recreates the backends first.
+  static void ensure_latency(int latency_ms) {
+    if (latency_ms_ == latency_ms) return;
+    std::string error = bring_up(latency_ms);
+    ASSERT_TRUE(error.empty()) << error;
+  }
+  static int fast_latency() { return long_form() ? kRealLatencyMs : kShortLatencyMs; }
+
+  static inline bool docker_ok_ = false;
+  static inline std::string skip_reason_;
+  static inline std::string setup_error_;
+  static inline std::unique_ptr<fsr::test::TempDir> work_;
+  static inline std::unique_ptr<ComposeStack> stack_;
+  static inline RouterAddress router_;
+  static inline int latency_ms_ = 0;
+};
+
+TEST_F(ChaosTest, EveryServiceHasLimitsAndAllTogetherFitTwoCpusAndFourGiB) {
+  std::vector<ContainerLimits> all = stack_->limits();
+  double cpus = 0;
+  long long memory = 0;
+  int fileservers = 0;
+  for (const auto& limits : all) {
+    say("  " + limits.service + ": cpus=" + std::to_string(limits.cpus) +
+        " memory_mib=" + std::to_string(limits.memory_bytes >> 20));
+    EXPECT_GT(limits.cpus, 0) << limits.service << " has no CPU limit";
+    EXPECT_GT(limits.memory_bytes, 0) << limits.service << " has no memory limit";
+    ASSERT_FALSE(limits.healthcheck.empty()) << limits.service << " has no health check";
+    EXPECT_EQ(limits.healthcheck[0], "CMD") << limits.service << ": the images have no shell";
+    if (limits.service.rfind("fileserver", 0) == 0) {
+      ++fileservers;
+      // A request would take one of the backend's 10 slots.
+      for (const auto& word : limits.healthcheck) EXPECT_EQ(word.find("http"), std::string::npos) << word;
+    }
+    cpus += limits.cpus;
+    memory += limits.memory_bytes;
+  }
+  say("limits: services=" + std::to_string(all.size()) + " cpus=" + std::to_string(cpus) +
+      " memory_mib=" + std::to_string(memory >> 20));
+  EXPECT_EQ(fileservers, 5);
+  EXPECT_LE(cpus, 2.0 + 1e-9);
+  EXPECT_LE(memory, 4 * kGiB);
+}
+
+TEST_F(ChaosTest, PrimaryKilledThenStartedLosesNoAcknowledgedWrite) {
+  ensure_latency(fast_latency());
+  Scenario scenario("primary-killed", load_options("pk", 11));
+  scenario.chaos = [] {
+    std::string primary = primary_service();
+    act("kill", {primary});
+    std::this_thread::sleep_for(phase(10));
+    say("  primary after the kill: " + primary_service());
+    act("start", {primary});
+    wait_services_healthy();
+  };
+  run(scenario);
+}
+
+TEST_F(ChaosTest, ReplicasKilledOneTwoThenAllFiveLosesNoAcknowledgedWrite) {
+  ensure_latency(fast_latency());
+  Scenario scenario("replicas-killed", load_options("rk", 12));
+  scenario.chaos = [] {
+    auto replicas = replica_services(primary_service());
+    act("kill", {replicas[0]});
+    std::this_thread::sleep_for(phase(6));
+    act("start", {replicas[0]});
+    wait_services_healthy();
+    act("kill", {replicas[1], replicas[2]});
+    std::this_thread::sleep_for(phase(6));
+    act("start", {replicas[1], replicas[2]});
+    wait_services_healthy();
+    std::vector<std::string> all = {"fileserver1", "fileserver2", "fileserver3", "fileserver4", "fileserver5"};
+    act("kill", all);
+    std::this_thread::sleep_for(phase(8));
+    act("start", all);
+    wait_services_healthy();
+  };
+  run(scenario);
+}
+
+TEST_F(ChaosTest, PrimaryPausedTenSecondsLosesNoAcknowledgedWrite) {
+  ensure_latency(fast_latency());
+  Scenario scenario("primary-paused", load_options("pp", 13));
+  scenario.chaos = [] {
+    std::string primary = primary_service();
+    // Paused, a backend still completes TCP handshakes but answers nothing:
+    // the router sees requests that neither succeed nor fail.
+    act("pause", {primary});
+    std::this_thread::sleep_for(long_form() ? 30s : 10s);
+    act("unpause", {primary});
+  };
+  run(scenario);
+}
+
+TEST_F(ChaosTest, RouterKilledUnderWriteLoadKeepsEveryAcknowledgedWrite) {
+  ensure_latency(fast_latency());
+  Scenario scenario("router-killed", load_options("rt", 14), /*router_goes_down=*/true);
+  scenario.load.get_share = 0.3;
+  scenario.load.put_share = 0.55;
+  scenario.chaos = [] {
+    act("kill", {"fsrouter"});
+    std::this_thread::sleep_for(phase(3));
+    act("start", {"fsrouter"});
+    EXPECT_TRUE(wait_router_ready(120s)) << stack_->logs("fsrouter", 60);
+    say("  router back at " + router_.get(nullptr));
+  };
+  run(scenario);
+}
+
+TEST_F(ChaosTest, WholeStackRestartedKeepsEveryAcknowledgedWrite) {
+  // Also switches to the real server latency for the scenarios that follow.
+  Scenario scenario("stack-restarted", load_options("sr", 15), /*router_goes_down=*/true);
+  scenario.chaos = [] {
+    router_.set("");  // the network goes away with `down`
+    CommandResult stopped = stack_->stop();
+    EXPECT_TRUE(stopped.ok()) << stopped.output;
+    EXPECT_EQ(stack_->exit_code("fsrouter"), 0) << "fsrouter did not exit cleanly on SIGTERM\n"
+                                                << stack_->logs("fsrouter", 40);
+    CommandResult down = stack_->down(/*remove_volumes=*/false);
+    EXPECT_TRUE(down.ok()) << down.output;
+    say("  stack down (volumes kept), bringing it up at " + std::to_string(kRealLatencyMs) + " ms");
+    std::string error = bring_up(kRealLatencyMs);
+    EXPECT_TRUE(error.empty()) << error;
+  };
+  run(scenario);
+}
+
+TEST_F(ChaosTest, PrimaryKilledAtRealLatencyLosesNoAcknowledgedWrite) {
+  ensure_latency(kRealLatencyMs);
+  Scenario scenario("primary-killed-333ms", load_options("pr", 16));
+  // At 333 ms the primary applies at most 30 writes a second.
+  scenario.load.rate = long_form() ? 60 : 40;
+  scenario.load.get_share = 0.7;
+  scenario.load.put_share = 0.2;
+  scenario.chaos = [] {
+    std::string primary = primary_service();
+    act("kill", {primary});
+    std::this_thread::sleep_for(phase(10));
+    say("  primary after the kill: " + primary_service());
+    act("start", {primary});
+    wait_services_healthy();
+  };
+  run(scenario);
+}
+
+}  // namespace
+}  // namespace fsr::chaos

@@ -525,7 +525,7 @@ int run_tail(int argc, char** argv) {
       RecordView v = view_of(*reader, *row.record, &failure);
       if (!failure.ok()) return false;
       if (filter_matches(filter, *row.record, v)) print_stream_line(v, common.json);
-      return true;
+      return static_cast<bool>(std::cout);
     });
     std::cout.flush();
     return st.ok() ? failure : st;
@@ -534,7 +534,7 @@ int run_tail(int argc, char** argv) {
     complain(st.message);
     return kExitFound;
   }
-  while (follow && !stop_requested() && next <= filter.last) {
+  while (follow && !stop_requested() && next <= filter.last && std::cout) {
     auto wake = std::chrono::steady_clock::now() + std::chrono::milliseconds(interval_ms);
     while (!stop_requested() && std::chrono::steady_clock::now() < wake)
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(interval_ms, 50)));
@@ -596,7 +596,7 @@ int run_export(int argc, char** argv) {
     Base64Encoder enc(std::cout);
     std::vector<char> buf(1 << 20);
     uint64_t offset = 0;
-    while (offset < found.reader->size()) {
+    while (offset < found.reader->size() && std::cout) {
       long n = found.reader->read_at(offset, buf.data(), buf.size());
       if (n <= 0) break;
       enc.update(buf.data(), static_cast<size_t>(n));
@@ -619,7 +619,7 @@ int run_export(int argc, char** argv) {
       if (filter.until_ms && row.entry.time_ms >= *filter.until_ms) return true;
       bool with_body = bodies && row.entry.op == Op::kPut && row.entry.body.place != BodyPlace::kNone;
       emit(name_json(row), with_body ? &row.entry.body : nullptr);
-      return true;
+      return static_cast<bool>(std::cout);
     });
   } else {
     st = reader->for_each_record(filter.first, filter.last, false, [&](const RecordRow& row) {
@@ -637,7 +637,7 @@ int run_export(int argc, char** argv) {
       if (!failure.ok()) return false;
       if (!filter_matches(filter, *row.record, v)) return true;
       emit(record_json(v), bodies && v.body_retained() ? &v.latest_body : nullptr);
-      return true;
+      return static_cast<bool>(std::cout);
     });
   }
   std::cout.flush();

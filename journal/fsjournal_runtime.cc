@@ -30,6 +30,9 @@ void install_stop_signals() {
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    // A closed pipe (`fsjournal export | head`) ends the output loops through
+    // a failed stream instead of killing the process before it cleans up.
+    ::signal(SIGPIPE, SIG_IGN);
     std::thread([set] {
       int sig = 0;
       // An interruptible command gets one signal to return on its own; a

@@ -6,7 +6,8 @@
 
 namespace fsr::journal::cli {
 
-// Takes SIGINT and SIGTERM on a thread of its own. Once a signal arrives,
+// Takes SIGINT and SIGTERM on a thread of its own, and ignores SIGPIPE (a
+// closed stdout shows as a failed std::cout; output loops stop on it). Once a signal arrives,
 // stop_requested() turns true; unless a command declared itself interruptible
 // (it polls stop_requested() and returns), the temporary directories are
 // removed and the process exits with 128 + signal.

@@ -199,7 +199,11 @@ uint64_t LiveStack::put(const std::string& name, const std::string& body) {
   c.set_url_encode(false);
   c.set_read_timeout(30, 0);
   auto r = c.Put(std::string(kApiPrefix) + percent_encode(name), body, "application/octet-stream");
-  if (!r || (r->status != 201 && r->status != 200)) return 0;
+  if (!r || (r->status != 201 && r->status != 200)) {
+    last_error_ = r ? "PUT " + name + ": HTTP " + std::to_string(r->status) + " " + r->body
+                    : "PUT " + name + ": " + httplib::to_string(r.error());
+    return 0;
+  }
   return std::stoull(r->get_header_value("X-Fsrouter-Seq"));
 }
 
@@ -208,7 +212,11 @@ uint64_t LiveStack::del(const std::string& name) {
   c.set_url_encode(false);
   c.set_read_timeout(30, 0);
   auto r = c.Delete(std::string(kApiPrefix) + percent_encode(name));
-  if (!r || r->status != 200) return 0;
+  if (!r || r->status != 200) {
+    last_error_ = r ? "DELETE " + name + ": HTTP " + std::to_string(r->status) + " " + r->body
+                    : "DELETE " + name + ": " + httplib::to_string(r.error());
+    return 0;
+  }
   return std::stoull(r->get_header_value("X-Fsrouter-Seq"));
 }
 

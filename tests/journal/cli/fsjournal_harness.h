@@ -75,6 +75,8 @@ class LiveStack {
   uint64_t put(const std::string& name, const std::string& body);
   uint64_t del(const std::string& name);
   nlohmann::json status();
+  // Why the last put() or del() returned 0.
+  const std::string& last_error() const { return last_error_; }
   bool wait_drained(std::chrono::milliseconds patience);
   std::string logs() const;
 
@@ -85,6 +87,7 @@ class LiveStack {
   int router_port_ = 0;
   ChildProcess backend_;
   ChildProcess router_;
+  std::string last_error_;
 };
 
 }  // namespace fsr::test

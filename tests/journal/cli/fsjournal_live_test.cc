@@ -106,10 +106,10 @@ TEST_F(FsjournalLive, ReplayRestoresARestoredVolumeThroughTheRouter) {
   std::map<std::string, std::string> latest;
   for (int i = 0; i < 5; ++i) {
     latest["n" + std::to_string(i)] = random_body(200 + i, static_cast<unsigned>(i));
-    ASSERT_GT(stack_.put("n" + std::to_string(i), latest["n" + std::to_string(i)]), 0u);
+    ASSERT_GT(stack_.put("n" + std::to_string(i), latest["n" + std::to_string(i)]), 0u) << stack_.last_error();
   }
   latest["n1"] = random_body(90 * 1024, 7);  // a body file
-  ASSERT_GT(stack_.put("n1", latest["n1"]), 0u);
+  ASSERT_GT(stack_.put("n1", latest["n1"]), 0u) << stack_.last_error();
   uint64_t deleted = stack_.del("n2");
   ASSERT_GT(deleted, 0u);
   latest.erase("n2");
@@ -152,10 +152,10 @@ TEST_F(FsjournalLive, ReplayRestoresARestoredVolumeThroughTheRouter) {
 
 TEST_F(FsjournalLive, ReplayListsNamesItCannotRestore) {
   uint64_t old_x = stack_.put("x", "version one");
-  ASSERT_GT(stack_.put("x", "version two"), 0u);
-  ASSERT_GT(stack_.put("big", random_body(100 * 1024, 3)), 0u);
-  ASSERT_GT(stack_.put("fine", "ok"), 0u);
-  ASSERT_TRUE(stack_.wait_drained(std::chrono::seconds(30)));
+  ASSERT_GT(stack_.put("x", "version two"), 0u) << stack_.last_error();
+  ASSERT_GT(stack_.put("big", random_body(100 * 1024, 3)), 0u) << stack_.last_error();
+  ASSERT_GT(stack_.put("fine", "ok"), 0u) << stack_.last_error();
+  ASSERT_TRUE(stack_.wait_drained(std::chrono::seconds(30))) << stack_.status().dump();
   // Lose big's body file from the journal.
   for (const auto& e : std::filesystem::directory_iterator(stack_.journal_dir() + "/bodies"))
     std::filesystem::remove(e.path());
@@ -179,7 +179,7 @@ TEST_F(FsjournalLive, ReplayListsNamesItCannotRestore) {
 }
 
 TEST_F(FsjournalLive, ReplayRefusesARouterThatServesAnotherJournal) {
-  ASSERT_GT(stack_.put("a", "b"), 0u);
+  ASSERT_GT(stack_.put("a", "b"), 0u) << stack_.last_error();
   std::string copy = tmp_ / "copy";
   ASSERT_EQ(fsj({"checkpoint", copy}).exit_code, 0);
   auto r = run_fsjournal({"--journal-dir", copy, "replay", "--router", stack_.router_url()});

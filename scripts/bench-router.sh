@@ -1,0 +1,560 @@
+#!/usr/bin/env bash
+# Benchmarks fsrouter against baselines run side by side in the same run:
+#
+#   1. PUT acknowledgement latency under 1,000 closed-loop writers (each
+#      connection PUTs its own 1 KiB file again and again): the router in
+#      front of five stand-ins at the real 333 ms, against one bare stand-in
+#      (10 requests at a time; a refused PUT is retried after 100 ms); and
+#      the same router under 100 writers.
+#   2. GET of 1 KiB files the router serves from its journal, against nginx
+#      serving the same files from disk: the same closed-loop client (64
+#      keep-alive connections), then fsload at the same constant rate against
+#      both; and the CPU each server spends on 1,000 idle keep-alive
+#      connections.
+#   3. GET of files the router no longer caches (--body-cache-mb 0): five
+#      backends against one, at 20 ms and at 333 ms stand-in latency.
+#
+# Every measurement is repeated (BENCH_REPS, 3) alternating with its baseline;
+# the table gives the median of the repetitions. Everything runs on loopback
+# ports nobody else holds (stand-ins take a port from the kernel; the router
+# and nginx a port just probed free) in a temporary directory, removed on exit
+# along with every process the script started. Clients run at nice -10 when
+# allowed, so that they do not queue behind the servers' threads. About four
+# to five minutes.
+#
+#   scripts/bench-router.sh [BUILD_DIR]        default: build-bench
+#
+# BUILD_DIR must hold router/fsrouter, fileserver/fileserver and
+# loadtest/fsload (a Release build). The closed-loop client fsbench_put is
+# taken from BUILD_DIR/router/bench/ or compiled from
+# router/bench/put_latency.cc into the temporary directory.
+#
+# Environment: BENCH_REPS (3), BENCH_ONLY (comma list of put,get,read; all),
+# BENCH_OUT (a directory to keep every raw result and the logs in),
+# BENCH_KEEP=1 (keep the temporary directory).
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+build="${1:-$repo/build-bench}"
+case "$build" in /*) ;; *) build="$(pwd)/$build" ;; esac
+reps="${BENCH_REPS:-3}"
+only="${BENCH_ONLY:-put,get,read}"
+fsrouter="$build/router/fsrouter"
+fileserver="$build/fileserver/fileserver"
+fsload="$build/loadtest/fsload"
+
+die() { echo "bench: $*" >&2; exit 1; }
+say() { echo "bench: [$((SECONDS - t_begin))s] $*" >&2; }
+t_begin=$SECONDS
+for b in "$fsrouter" "$fileserver" "$fsload"; do [ -x "$b" ] || die "$b is not built"; done
+[[ "$reps" =~ ^[1-9]$ ]] || die "BENCH_REPS must be 1..9"
+command -v python3 >/dev/null || die "python3 is needed"
+command -v curl >/dev/null || die "curl is needed"
+nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/fsrouter-bench.XXXXXX")"
+started=()  # pids of the processes this script started
+routers=()  # the routers among them
+cleanup() {
+  local pid
+  if [ -f "$work/nginx/nginx.pid" ]; then kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true; fi
+  for pid in "${routers[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${routers[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
+  for pid in "${started[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${started[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if [ -n "${BENCH_OUT:-}" ]; then
+    mkdir -p "$BENCH_OUT" && cp -r "$work/results" "$work/logs" "$BENCH_OUT/" 2>/dev/null || true
+  fi
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$work/logs" "$work/results"
+
+# Clients run at a higher priority when allowed (root): on one machine they
+# would otherwise queue behind the servers' threads, and measure their own
+# scheduling delay instead of the server's latency.
+boost=()
+if nice -n -10 true 2>/dev/null; then boost=(nice -n -10); fi
+
+# The closed-loop client.
+client="$build/router/bench/fsbench_put"
+if [ ! -x "$client" ]; then
+  client="$work/fsbench_put"
+  say "compiling router/bench/put_latency.cc"
+  "${CXX:-c++}" -std=c++20 -O2 -o "$client" "$repo/router/bench/put_latency.cc" || die "cannot compile the client"
+fi
+
+# ---------------------------------------------------------------- processes
+
+# wait_log LOG PATTERN PID: prints the first line of LOG matching PATTERN.
+wait_log() {
+  local log="$1" pattern="$2" pid="$3" line
+  for _ in $(seq 300); do
+    line="$(grep -m1 -E "$pattern" "$log" 2>/dev/null || true)"
+    if [ -n "$line" ]; then echo "$line"; return 0; fi
+    kill -0 "$pid" 2>/dev/null || { tail -n 5 "$log" >&2; die "process $pid exited; see above"; }
+    sleep 0.1
+  done
+  die "no '$pattern' in $log after 30 s"
+}
+
+# start_fileserver TAG DATA_DIR LATENCY_MS: sets port.
+start_fileserver() {
+  local tag="$1" data="$2" latency="$3" log="$work/logs/fileserver-$1.log"
+  mkdir -p "$data"
+  "$fileserver" --host 127.0.0.1 --port 0 --data-dir "$data" --latency-ms "$latency" --max-inflight 10 \
+    >"$log" 2>&1 </dev/null &
+  started+=("$!")
+  local line
+  line="$(wait_log "$log" 'event=listening' "$!")"
+  port="$(sed -E 's/.* port=([0-9]+).*/\1/' <<<"$line")"
+}
+
+# start_fileservers TAG COUNT DATA_DIR LATENCY_MS: sets backends (HOST:PORT,...).
+start_fileservers() {
+  local tag="$1" count="$2" data="$3" latency="$4" i
+  backends=""
+  for ((i = 1; i <= count; i++)); do
+    start_fileserver "$tag-$i" "$data" "$latency"
+    backends="${backends:+$backends,}127.0.0.1:$port"
+  done
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_router TAG BACKENDS CACHE_MB: sets port and pid. fsrouter takes no
+# port 0, so a port the kernel just handed out is used, and another one tried
+# should someone take it first.
+start_router() {
+  local tag="$1" list="$2" cache="$3" log="$work/logs/fsrouter-$1.log" attempt line
+  for attempt in 1 2 3 4 5; do
+    port="$(free_port)"
+    "$fsrouter" --listen "127.0.0.1:$port" --backends "$list" --journal-dir "$work/journal-$tag" \
+      --body-cache-mb "$cache" >"$log" 2>&1 </dev/null &
+    pid=$!
+    started+=("$pid")
+    routers+=("$pid")
+    for _ in $(seq 300); do
+      grep -q 'event=listening' "$log" && break
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    grep -q 'event=listening' "$log" && break
+    grep -q 'cannot bind' "$log" || { tail -n 5 "$log" >&2; die "router $tag did not start"; }
+    [ "$attempt" -lt 5 ] || die "router $tag: no free port"
+  done
+  for _ in $(seq 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/readyz")" = 200 ] && return 0
+    sleep 0.1
+  done
+  die "router $tag not ready"
+}
+
+stop_pid() {
+  local pid="$1"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+# Stops the routers, then the rest, each group at once.
+stop_started() {
+  local pid
+  for pid in "${routers[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${routers[@]}"; do stop_pid "$pid"; done
+  for pid in "${started[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${started[@]}"; do stop_pid "$pid"; done
+  started=()
+  routers=()
+}
+
+status() { curl -s --max-time 5 "http://127.0.0.1:$1/admin/status"; }
+
+# wait_settled PORT SECONDS [cold]: every record applied; with "cold", no
+# body kept and every backend confirmed at the last sequence.
+wait_settled() {
+  local port="$1" limit="$2" mode="${3:-}" deadline=$((SECONDS + $2))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if status "$port" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+ok = s["pending_count"] == 0 and s["applied_seq"] >= s["last_seq"]
+if sys.argv[1] == "cold":
+    ok = ok and s["body_bytes"] == 0 and all(b["confirmed"] and b["watermark"] >= s["last_seq"] for b in s["backends"])
+sys.exit(0 if ok else 1)' "$mode" 2>/dev/null; then return 0; fi
+    sleep 0.5
+  done
+  status "$port" >&2 || true
+  die "router on port $port did not settle within ${limit}s"
+}
+
+# bench TAG ARGS...: runs the closed-loop client, keeps its JSON line.
+bench() {
+  local tag="$1"
+  shift
+  "${boost[@]}" "$client" "$@" >>"$work/results/$tag.jsonl" 2>>"$work/logs/client.log" || die "client failed ($tag)"
+  tail -n 1 "$work/results/$tag.jsonl" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+bad = r["errors"] + r["timeouts"] + r["other_status"] + r["size_mismatch"]
+print("bench:   {tag:<14} ok {ok_per_s:8.1f}/s  p50 {ok_p50_ms:8.1f} ms  p99 {ok_p99_ms:8.1f} ms  429 {status_429}  5XX {status_5xx}  other {bad}".format(tag=sys.argv[1], bad=bad, **r), file=sys.stderr)' "$tag"
+}
+
+# idle_cpu PORT PID...: CPU (cores) the processes use over 1.5 s while N = 0
+# and 1,000 keep-alive connections, each having made one request, sit idle,
+# and how many of them were still open at the end; one JSON line.
+idle_cpu() {
+  python3 - "$@" <<'PY'
+import json, os, socket, sys, time
+port, pids = int(sys.argv[1]), sys.argv[2:]
+tck = os.sysconf("SC_CLK_TCK")
+def cpu():
+    total = 0
+    for pid in pids:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        total += int(f[11]) + int(f[12])
+    return total / tck
+out = {}
+for n in (0, 1000):
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"GET /api/fileserver/g0 HTTP/1.1\r\nHost: bench\r\n\r\n")
+        socks.append(s)
+    for s in socks:
+        s.recv(65536)
+    # Measured at once: the router closes connections idle for --keep-alive-s (5 s).
+    time.sleep(0.2)
+    c0, t0 = cpu(), time.time()
+    time.sleep(1.5)
+    out[f"idle_{n}_cores"] = round((cpu() - c0) / (time.time() - t0), 3)
+    still_open = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            still_open += s.recv(1) != b""
+        except BlockingIOError:
+            still_open += 1
+        except OSError:
+            pass
+        s.close()
+    out[f"idle_{n}_open_at_end"] = still_open
+    time.sleep(0.5)
+print(json.dumps(out))
+PY
+}
+
+# Counts of warn/error lines in a router log.
+log_problems() { grep -cE 'level=(warn|error)' "$1" || true; }
+
+# ------------------------------------------------------- 1. PUT latency
+
+run_put() {
+  say "1. PUT acknowledgement latency, 1,000 writers, ~1 KiB bodies, 333 ms stand-ins"
+  start_fileservers put 5 "$work/data-put" 333
+  local put_backends="$backends"
+  start_router put "$put_backends" 2048
+  local router_port="$port"
+  start_fileserver bare "$work/data-bare" 333
+  local bare_port="$port"
+  local args=(--method PUT --duration 8 --warmup 2 --body-size 1024 --backoff-ms 100)
+  local r
+  for ((r = 1; r <= reps; r++)); do
+    say "  round $r/$reps"
+    if ((r % 2)); then
+      bench put-router --url "http://127.0.0.1:$router_port" --prefix "router-w$r-" --connections 1000 "${args[@]}"
+      bench put-bare --url "http://127.0.0.1:$bare_port" --prefix "bare-w$r-" --connections 1000 "${args[@]}"
+      bench put-router-100 --url "http://127.0.0.1:$router_port" --prefix "router-h$r-" --connections 100 "${args[@]}"
+    else
+      bench put-router-100 --url "http://127.0.0.1:$router_port" --prefix "router-h$r-" --connections 100 "${args[@]}"
+      bench put-bare --url "http://127.0.0.1:$bare_port" --prefix "bare-w$r-" --connections 1000 "${args[@]}"
+      bench put-router --url "http://127.0.0.1:$router_port" --prefix "router-w$r-" --connections 1000 "${args[@]}"
+    fi
+  done
+  status "$router_port" >"$work/results/put-router-status.json" || true
+  log_problems "$work/logs/fsrouter-put.log" >"$work/results/put-router-log-problems.txt"
+  stop_started
+}
+
+# ------------------------------------------- 2. cached GET against nginx
+
+run_get() {
+  say "2. GET of cached 1 KiB files: router (from its journal) against nginx (from disk)"
+  local names=100 fsload_rate=3000
+  start_fileservers get 1 "$work/data-get" 333
+  start_router get "$backends" 2048
+  local router_port="$port"
+  "$client" --url "http://127.0.0.1:$router_port" --method PUT --name-mode sequence --names "$names" \
+    --requests "$names" --connections 10 --prefix g --body-size 1024 --duration 30 \
+    >"$work/results/get-preload.json" 2>>"$work/logs/client.log"
+  wait_settled "$router_port" 60
+
+  # nginx serves the same bytes (the client's body pattern) from disk.
+  local ng="$work/nginx"
+  mkdir -p "$ng/root/api/fileserver" "$ng/tmp"
+  chmod 755 "$work" "$ng" "$ng/root" "$ng/root/api" "$ng/root/api/fileserver"
+  python3 - "$ng/root/api/fileserver" "$names" <<'PY'
+import os, sys
+body = bytes(ord('a') + i % 26 for i in range(1024))
+for i in range(int(sys.argv[2])):
+    p = os.path.join(sys.argv[1], f"g{i}")
+    open(p, "wb").write(body)
+    os.chmod(p, 0o644)
+PY
+  local nginx_port
+  nginx_port="$(free_port)"
+  cat >"$ng/nginx.conf" <<CONF
+worker_processes auto;
+pid $ng/nginx.pid;
+error_log $ng/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path $ng/tmp;
+  proxy_temp_path $ng/tmp;
+  fastcgi_temp_path $ng/tmp;
+  uwsgi_temp_path $ng/tmp;
+  scgi_temp_path $ng/tmp;
+  keepalive_requests 100000;
+  server {
+    listen 127.0.0.1:$nginx_port backlog=4096 reuseport;
+    root $ng/root;
+  }
+}
+CONF
+  "$nginx_bin" -c "$ng/nginx.conf" -p "$ng" 2>"$work/logs/nginx.log" || die "nginx did not start"
+  for _ in $(seq 50); do
+    curl -fs "http://127.0.0.1:$nginx_port/api/fileserver/g0" >/dev/null && break
+    sleep 0.1
+  done
+  curl -fs "http://127.0.0.1:$nginx_port/api/fileserver/g0" | cmp -s - <(curl -fs "http://127.0.0.1:$router_port/api/fileserver/g0") ||
+    die "nginx and the router do not serve the same bytes"
+
+  local args=(--method GET --name-mode random --names "$names" --prefix g --expect-size 1024
+    --connections 64 --duration 4 --warmup 1)
+  # A run that falls over ends after 200 failures, each bounded by 2 s.
+  local fl=(run --mix 1:0:0:0 --fixed-name g0 --rate "$fsload_rate" --duration 3 --check-share 0 --check-share-early 0
+    --connection keepalive --idle-connections 64 --timeout 2 --max-failures 200 --quiet)
+  local r
+  for ((r = 1; r <= reps; r++)); do
+    say "  round $r/$reps"
+    if ((r % 2)); then
+      bench get-router --url "http://127.0.0.1:$router_port" "${args[@]}"
+      bench get-nginx --url "http://127.0.0.1:$nginx_port" "${args[@]}"
+    else
+      bench get-nginx --url "http://127.0.0.1:$nginx_port" "${args[@]}"
+      bench get-router --url "http://127.0.0.1:$router_port" "${args[@]}"
+    fi
+    "${boost[@]}" "$fsload" "${fl[@]}" --url "http://127.0.0.1:$router_port" --json "$work/results/fsload-router-$r.json" \
+      >>"$work/logs/fsload.log" 2>&1 || say "  fsload against the router exited $?"
+    "${boost[@]}" "$fsload" "${fl[@]}" --url "http://127.0.0.1:$nginx_port" --json "$work/results/fsload-nginx-$r.json" \
+      >>"$work/logs/fsload.log" 2>&1 || say "  fsload against nginx exited $?"
+  done
+  say "  CPU with 1,000 idle keep-alive connections"
+  local router_pid="$pid" nginx_pids
+  nginx_pids="$(cat "$ng/nginx.pid") $(ps -o pid= --ppid "$(cat "$ng/nginx.pid")" | tr '\n' ' ')"
+  # shellcheck disable=SC2086
+  idle_cpu "$router_port" "$router_pid" >"$work/results/idle-router.json"
+  # shellcheck disable=SC2086
+  idle_cpu "$nginx_port" $nginx_pids >"$work/results/idle-nginx.json"
+  kill "$(cat "$ng/nginx.pid")" 2>/dev/null || true
+  rm -f "$ng/nginx.pid"
+  status "$router_port" >"$work/results/get-router-status.json" || true
+  log_problems "$work/logs/fsrouter-get.log" >"$work/results/get-router-log-problems.txt"
+  stop_started
+}
+
+# ---------------------------------- 3. uncached reads: five backends vs one
+
+run_read_at() {
+  local latency="$1" names="$2" duration="$3" warmup="$4"
+  say "3. uncached reads at ${latency} ms: five backends against one (--body-cache-mb 0)"
+  start_fileservers "r$latency-five" 5 "$work/data-r$latency-five" "$latency"
+  start_router "r$latency-five" "$backends" 0
+  local five="$port" five_pid="$pid"
+  start_fileservers "r$latency-one" 1 "$work/data-r$latency-one" "$latency"
+  start_router "r$latency-one" "$backends" 0
+  local one="$port" one_pid="$pid"
+  local p loaders=()
+  for p in "$five" "$one"; do
+    "$client" --url "http://127.0.0.1:$p" --method PUT --name-mode sequence --names "$names" \
+      --requests "$names" --connections 20 --prefix c --body-size 1024 --duration 30 \
+      >>"$work/results/read-preload.jsonl" 2>>"$work/logs/client.log" &
+    loaders+=("$!")
+  done
+  for p in "${loaders[@]}"; do wait "$p" || die "preload failed"; done
+  wait_settled "$five" 90 cold
+  wait_settled "$one" 90 cold
+  status "$five" >"$work/results/read-$latency-five-status-before.json"
+  status "$one" >"$work/results/read-$latency-one-status-before.json"
+  local args=(--method GET --name-mode sequence --names "$names" --prefix c --expect-size 1024
+    --connections 60 --duration "$duration" --warmup "$warmup" --backoff-ms 100 --timeout 10)
+  local r
+  for ((r = 1; r <= reps; r++)); do
+    say "  round $r/$reps"
+    if ((r % 2)); then
+      bench "read-$latency-five" --url "http://127.0.0.1:$five" "${args[@]}"
+      bench "read-$latency-one" --url "http://127.0.0.1:$one" "${args[@]}"
+    else
+      bench "read-$latency-one" --url "http://127.0.0.1:$one" "${args[@]}"
+      bench "read-$latency-five" --url "http://127.0.0.1:$five" "${args[@]}"
+    fi
+  done
+  status "$five" >"$work/results/read-$latency-five-status.json"
+  status "$one" >"$work/results/read-$latency-one-status.json"
+  log_problems "$work/logs/fsrouter-r$latency-five.log" >"$work/results/read-$latency-five-log-problems.txt"
+  log_problems "$work/logs/fsrouter-r$latency-one.log" >"$work/results/read-$latency-one-log-problems.txt"
+  : "$five_pid" "$one_pid"
+  stop_started
+}
+
+run_read() {
+  run_read_at 20 1000 4 1
+  run_read_at 333 300 6 2
+}
+
+# ------------------------------------------------------------------ report
+
+say "build $build, $reps rounds, work in $work"
+[[ ",$only," == *",put,"* ]] && run_put
+[[ ",$only," == *",get,"* ]] && run_get
+[[ ",$only," == *",read,"* ]] && run_read
+
+python3 - "$work/results" "$reps" "$((SECONDS - t_begin))" <<'PY'
+import glob, json, os, statistics, sys
+
+d, reps, took = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+
+def runs(tag):
+    p = os.path.join(d, tag + ".jsonl")
+    return [json.loads(l) for l in open(p)] if os.path.exists(p) else []
+
+def med(rs, key):
+    vals = [r[key] for r in rs if r.get(key, -1) >= 0]
+    return statistics.median(vals) if vals else float("nan")
+
+# Median of the ratios of the rounds (each pair ran side by side).
+def ratio(xs, ys, key="ok_per_s"):
+    rs = [x[key] / y[key] for x, y in zip(xs, ys) if y[key] > 0]
+    return statistics.median(rs) if rs else float("nan")
+
+def failures(rs):
+    return sum(r["status_5xx"] + r["errors"] + r["timeouts"] + r["other_status"] + r["size_mismatch"] for r in rs)
+
+# A round stalled when one of its seconds acknowledged under a tenth of the
+# median rate of all rounds.
+def stalled(rs):
+    typical = statistics.median(r["ok_per_s"] for r in rs)
+    return sum(1 for r in rs if r["per_second_ok"] and min(r["per_second_ok"]) < typical / 10)
+
+def problems(name):
+    p = os.path.join(d, name + "-log-problems.txt")
+    return open(p).read().strip() if os.path.exists(p) else "?"
+
+rows = []
+def row(*cells):
+    rows.append(cells)
+
+router, bare = runs("put-router"), runs("put-bare")
+if router and bare:
+    share = statistics.median(r["status_429"] / max(r["completed"], 1) for r in bare)
+    rw = statistics.median(r["connections_with_ok"] for r in bare)
+    row("PUT 1 KiB, 1,000 writers, 333 ms", "router, 5 stand-ins",
+        f"ack p50 {med(router, 'ok_p50_ms'):.0f} ms, p99 {med(router, 'ok_p99_ms'):.0f} ms; "
+        f"{med(router, 'ok_per_s'):.0f} PUT/s acknowledged; stalled rounds {stalled(router)} of {len(router)}; "
+        f"429 {sum(r['status_429'] for r in router)}; failures {failures(router)}")
+    row("", "one bare stand-in",
+        f"201 p50 {med(bare, 'ok_p50_ms'):.0f} ms, p99 {med(bare, 'ok_p99_ms'):.0f} ms; "
+        f"{med(bare, 'ok_per_s'):.0f} PUT/s acknowledged; 429 share {share:.1%}; "
+        f"{rw:.0f} of 1,000 writers acknowledged at least once; failures {failures(bare)}")
+    row("", "router / bare",
+        f"{ratio(router, bare):.0f}x acknowledged PUT/s")
+    hundred = runs("put-router-100")
+    if hundred:
+        row("PUT 1 KiB, 100 writers, 333 ms", "router, 5 stand-ins (same router)",
+            f"ack p50 {med(hundred, 'ok_p50_ms'):.0f} ms, p99 {med(hundred, 'ok_p99_ms'):.0f} ms; "
+            f"{med(hundred, 'ok_per_s'):.0f} PUT/s acknowledged; stalled rounds {stalled(hundred)} of {len(hundred)}; "
+            f"failures {failures(hundred)}")
+
+g_router, g_nginx = runs("get-router"), runs("get-nginx")
+if g_router and g_nginx:
+    a, b = med(g_router, "ok_per_s"), med(g_nginx, "ok_per_s")
+    row("GET cached 1 KiB, 64 connections, closed loop", "router (journal)",
+        f"{a:.0f} req/s, p50 {med(g_router, 'ok_p50_ms'):.1f} ms, p99 {med(g_router, 'ok_p99_ms'):.1f} ms; failures {failures(g_router)}")
+    row("", "nginx (disk)",
+        f"{b:.0f} req/s, p50 {med(g_nginx, 'ok_p50_ms'):.1f} ms, p99 {med(g_nginx, 'ok_p99_ms'):.1f} ms; failures {failures(g_nginx)}")
+    row("", "router / nginx", f"{ratio(g_router, g_nginx):.2f}")
+    fl = {}
+    for who in ("router", "nginx"):
+        rs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(d, f"fsload-{who}-*.json")))]
+        if rs:
+            fl[who] = dict(
+                target=statistics.median(r["throughput"]["mean_target_per_s"] for r in rs),
+                ok=statistics.median(r["throughput"]["mean_successful_per_s"] for r in rs),
+                p50=statistics.median(r["ops"]["GET"]["latency"]["p50_ms"] for r in rs),
+                p99=statistics.median(r["ops"]["GET"]["latency"]["p99_ms"] for r in rs),
+                fail=sum(r["totals"]["failures"] for r in rs),
+                fell=sum(1 for r in rs if r["totals"]["failures"] > 0),
+                n=len(rs),
+                rates=[(r["throughput"]["mean_successful_per_s"], r["totals"]["failures"]) for r in rs],
+                lag=statistics.median(r["throughput"]["max_issue_lag_ms"] for r in rs))
+    if len(fl) == 2:
+        for who, label in (("router", "fsload 3,000/s open loop: router"), ("nginx", "fsload 3,000/s open loop: nginx")):
+            f = fl[who]
+            row("", label, f"{f['ok']:.0f}/{f['target']:.0f} req/s, p50 {f['p50']} ms, p99 {f['p99']} ms; "
+                f"failures {f['fail']} (rounds with failures: {f['fell']} of {f['n']}); client issue lag max {f['lag']} ms")
+        # Only rounds in which neither side failed: a run the failure budget
+        # ended says more about the client's lag than about the server.
+        pairs = [a / b for (a, fa), (b, fb) in zip(fl["router"]["rates"], fl["nginx"]["rates"]) if b > 0 and fa == 0 and fb == 0]
+        row("", "router / nginx (fsload)",
+            f"{statistics.median(pairs):.2f} over {len(pairs)} round(s) without failures" if pairs else "n/a (every round had failures)")
+
+idle = {}
+for who in ("router", "nginx"):
+    p = os.path.join(d, f"idle-{who}.json")
+    if os.path.exists(p):
+        idle[who] = json.load(open(p))
+if len(idle) == 2:
+    row("CPU with 1,000 idle keep-alive connections", "router",
+        f"{idle['router']['idle_1000_cores']:.2f} cores (none open: {idle['router']['idle_0_cores']:.2f}); "
+        f"{idle['router']['idle_1000_open_at_end']} still open at the end")
+    row("", "nginx", f"{idle['nginx']['idle_1000_cores']:.2f} cores (none open: {idle['nginx']['idle_0_cores']:.2f}); "
+        f"{idle['nginx']['idle_1000_open_at_end']} still open at the end")
+
+for lat in (20, 333):
+    five, one = runs(f"read-{lat}-five"), runs(f"read-{lat}-one")
+    if five and one:
+        a, b = med(five, "ok_per_s"), med(one, "ok_per_s")
+        spread = ""
+        p = os.path.join(d, f"read-{lat}-five-status.json")
+        q = os.path.join(d, f"read-{lat}-five-status-before.json")
+        if os.path.exists(p) and os.path.exists(q):
+            after, before = json.load(open(p)), json.load(open(q))
+            reqs = [x["requests"] - y["requests"] for x, y in zip(after["backends"], before["backends"])]
+            total = max(sum(reqs), 1)
+            spread = "; backend shares " + " ".join(f"{n / total:.0%}" for n in reqs)
+        row(f"GET uncached 1 KiB, 60 connections, {lat} ms", "router, 5 backends",
+            f"{a:.0f} req/s, p50 {med(five, 'ok_p50_ms'):.0f} ms, p99 {med(five, 'ok_p99_ms'):.0f} ms; failures {failures(five)}{spread}")
+        row("", "router, 1 backend",
+            f"{b:.0f} req/s, p50 {med(one, 'ok_p50_ms'):.0f} ms, p99 {med(one, 'ok_p99_ms'):.0f} ms; failures {failures(one)}")
+        row("", "five / one", f"{ratio(five, one):.2f}")
+
+print(f"\nfsrouter benchmark: median of {reps} rounds (failures: sum over the rounds), {took} s in all\n")
+print("| measurement | side | result |")
+print("|---|---|---|")
+for r in rows:
+    print("| " + " | ".join(r) + " |")
+notes = []
+for name in ("put-router", "get-router", "read-20-five", "read-20-one", "read-333-five", "read-333-one"):
+    v = problems(name)
+    if v not in ("?", "0"):
+        notes.append(f"{name}: {v} warn/error lines in the router's log")
+if notes:
+    print("\n" + "\n".join(notes))
+PY

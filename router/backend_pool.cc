@@ -44,9 +44,10 @@ void BackendLease::discard() {
   backend_ = nullptr;
 }
 
-Backend::Backend(int id, std::string host, int port, int cap, std::chrono::milliseconds abandon_hold)
+Backend::Backend(int id, std::string host, int port, int cap, std::chrono::milliseconds abandon_hold,
+                 std::chrono::milliseconds slot_grace)
     : id_(id), host_(std::move(host)), port_(port), address_(host_ + ":" + std::to_string(port)), cap_(cap),
-      abandon_hold_(abandon_hold) {}
+      abandon_hold_(abandon_hold), slot_grace_(slot_grace) {}
 
 std::unique_ptr<httplib::Client> Backend::new_client() {
   auto c = std::make_unique<httplib::Client>(host_, port_);
@@ -91,6 +92,11 @@ void Backend::release(std::unique_ptr<httplib::Client> client, bool keep_connect
     std::lock_guard<std::mutex> lock(mu_);
     if (hold) {
       holds_.push_back(Clock::now() + abandon_hold_);
+    } else if (slot_grace_.count() > 0) {
+      // The backend counts a request out only after it has sent the answer:
+      // a new request sent the instant this one was answered could still
+      // find it counted and be refused with 429.
+      holds_.push_back(Clock::now() + slot_grace_);
     } else {
       --in_use_;
     }
@@ -110,7 +116,8 @@ int Backend::in_flight() {
 
 std::unique_ptr<BackendPool> BackendPool::create(const std::vector<std::string>& addresses,
                                                  const std::string& primary, int cap,
-                                                 std::chrono::milliseconds abandon_hold, std::string* error) {
+                                                 std::chrono::milliseconds abandon_hold,
+                                                 std::chrono::milliseconds slot_grace, std::string* error) {
   auto pool = std::unique_ptr<BackendPool>(new BackendPool());
   if (addresses.empty() || addresses.size() > 5) {
     *error = "between 1 and 5 backends are needed, got " + std::to_string(addresses.size());
@@ -128,7 +135,7 @@ std::unique_ptr<BackendPool> BackendPool::create(const std::vector<std::string>&
       *error = "backend address is not HOST:PORT: " + addresses[i];
       return nullptr;
     }
-    auto b = std::make_unique<Backend>(static_cast<int>(i), host, port, cap, abandon_hold);
+    auto b = std::make_unique<Backend>(static_cast<int>(i), host, port, cap, abandon_hold, slot_grace);
     for (auto& other : pool->backends_)
       if (other->address() == b->address()) {
         *error = "backend listed twice: " + b->address();

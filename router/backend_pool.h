@@ -6,7 +6,9 @@
 // by one permit count per backend: a request holds a permit from before it
 // connects until the backend answered; a request the router gave up on keeps
 // its permit for `abandon_hold` longer, because the backend keeps working on
-// it (and counting it) after the connection is gone. Idle connections are only
+// it (and counting it) after the connection is gone; an answered request
+// keeps it for `slot_grace`, since the backend counts it out only after the
+// answer is sent. Idle connections are only
 // kept by released permits, so in-use + idle never exceeds the cap.
 #pragma once
 
@@ -65,7 +67,8 @@ struct BackendCounters {
 
 class Backend {
  public:
-  Backend(int id, std::string host, int port, int cap, std::chrono::milliseconds abandon_hold);
+  Backend(int id, std::string host, int port, int cap, std::chrono::milliseconds abandon_hold,
+          std::chrono::milliseconds slot_grace = std::chrono::milliseconds(0));
 
   int id() const { return id_; }
   const std::string& address() const { return address_; }
@@ -97,6 +100,7 @@ class Backend {
   std::string address_;
   int cap_;
   std::chrono::milliseconds abandon_hold_;
+  std::chrono::milliseconds slot_grace_;
   std::mutex mu_;
   std::condition_variable cv_;
   int in_use_ = 0;  // leases out + abandoned holds
@@ -109,7 +113,8 @@ class BackendPool {
  public:
   // addresses: "host:port" each. primary: one of them (empty: the first).
   static std::unique_ptr<BackendPool> create(const std::vector<std::string>& addresses, const std::string& primary,
-                                             int cap, std::chrono::milliseconds abandon_hold, std::string* error);
+                                             int cap, std::chrono::milliseconds abandon_hold,
+                                             std::chrono::milliseconds slot_grace, std::string* error);
   Backend& primary();
   std::vector<Backend*> all();
   Role role_of(const Backend& b);

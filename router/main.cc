@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   int64_t backend_timeout_ms = 5000;
   int64_t backend_timeout_max_ms = 60000;
   int64_t abandon_settle_ms = 1000;
+  int64_t slot_grace_ms = 10;
   int64_t read_wait_ms = 4000;
   int64_t inline_body_max = 64 * 1024;
   int64_t read_memory_max = 1 << 20;
@@ -68,6 +69,9 @@ int main(int argc, char** argv) {
   flags.add_int("abandon-settle-ms", "FSROUTER_ABANDON_SETTLE_MS", &abandon_settle_ms,
                 "after giving up on a backend request: wait this long before the next request on that name "
                 "(more than the backend's latency), and keep its slot counted this long");
+  flags.add_int("slot-grace-ms", "FSROUTER_SLOT_GRACE_MS", &slot_grace_ms,
+                "an answered backend request keeps its slot this much longer (the backend counts it out only "
+                "after sending the answer; without it the next request may meet a 429)");
   flags.add_int("read-wait-ms", "FSROUTER_READ_WAIT_MS", &read_wait_ms,
                 "how long a read of a name the router never wrote may wait for a backend before 503");
   flags.add_int("inline-body-max", "FSROUTER_INLINE_BODY_MAX", &inline_body_max,
@@ -130,7 +134,8 @@ int main(int argc, char** argv) {
 
   std::string error;
   auto pool = router::BackendPool::create(split_list(backends), primary, static_cast<int>(backend_cap),
-                                          std::chrono::milliseconds(abandon_settle_ms), &error);
+                                          std::chrono::milliseconds(abandon_settle_ms),
+                                          std::chrono::milliseconds(std::max<int64_t>(0, slot_grace_ms)), &error);
   if (!pool) {
     std::cerr << "fsrouter: " << error << "\n";
     return 2;

@@ -59,9 +59,11 @@ done
 
 echo "bench: nginx on 127.0.0.1:$port, fsload run --rate $rate --duration $seconds (GET only)"
 set +e
-"$fsload" run --url "http://127.0.0.1:$port" --rate "$rate" --duration "$seconds" \
+# On a starved machine the client falls behind and drains long: SIGTERM
+# after 30 s more ends the run in order (fsload still writes its result).
+timeout -s TERM "$((seconds + 30))" "$fsload" run --url "http://127.0.0.1:$port" --rate "$rate" --duration "$seconds" \
   --fixed-name x --mix 1:0:0:0 --check-share 0 --check-share-early 0 \
-  --connection keepalive --idle-connections 64 --quiet --json "$work/result.json" "$@"
+  --connection keepalive --idle-connections 1024 --quiet --json "$work/result.json" "$@"
 code=$?
 set -e
 python3 - "$work/result.json" <<'PY'

@@ -1,6 +1,7 @@
 #include "loadtest/http_client.h"
 
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +29,12 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return s;
+}
+
+int set_linger_zero(void*, curl_socket_t fd, curlsocktype) {
+  linger option{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, sizeof option);
+  return CURL_SOCKOPT_OK;
 }
 
 void global_init_once() {
@@ -170,7 +177,7 @@ HttpClient::Shard& HttpClient::pick_shard() {
   return *shards_.back();
 }
 
-int HttpClient::on_socket(CURL*, curl_socket_t fd, int what, void* shard_data, void*) {
+int HttpClient::on_socket(CURL*, curl_socket_t fd, int what, void* shard_data, void* socket_data) {
   auto* shard = static_cast<Shard*>(shard_data);
   int epoll_fd = shard->client->epoll_fd_;
   if (what == CURL_POLL_REMOVE) {
@@ -180,8 +187,14 @@ int HttpClient::on_socket(CURL*, curl_socket_t fd, int what, void* shard_data, v
   epoll_event event{};
   event.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
   event.data.u64 = (static_cast<uint64_t>(shard->index) << 32) | static_cast<uint32_t>(fd);
-  if (::epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &event) != 0 && errno == ENOENT)
+  // curl hands back `socket_data` for a socket it already told us about, and
+  // forgets it after CURL_POLL_REMOVE: it says whether to add or modify.
+  if (socket_data) {
+    ::epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &event);
+  } else {
     ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event);
+    curl_multi_assign(shard->multi, fd, shard);
+  }
   return 0;
 }
 
@@ -233,6 +246,7 @@ void HttpClient::submit(HttpRequest request, Callback done) {
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+  if (options_.close_with_reset) curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, &set_linger_zero);
   // Never wait for `100 Continue`: the servers under test do not need it.
   t->headers = curl_slist_append(t->headers, "Expect:");
   if (t->request.close_connection) {
@@ -283,17 +297,23 @@ void HttpClient::poll(std::chrono::microseconds max_wait) {
     if (shard->timer_deadline)
       wait = std::min(wait, std::chrono::duration_cast<std::chrono::microseconds>(*shard->timer_deadline - now));
   int wait_ms = wait.count() <= 0 ? 0 : static_cast<int>((wait.count() + 999) / 1000);
-  epoll_event events[256];
-  int n = ::epoll_wait(epoll_fd_, events, 256, wait_ms);
-  int running = 0;
-  for (int i = 0; i < n; ++i) {
-    int flags = 0;
-    if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
-    if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
-    if (events[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
-    auto index = static_cast<size_t>(events[i].data.u64 >> 32);
-    auto fd = static_cast<curl_socket_t>(events[i].data.u64 & 0xffffffffu);
-    if (index < shards_.size()) curl_multi_socket_action(shards_[index]->multi, fd, flags, &running);
+  // Handles every ready socket before returning, so that a caller that is
+  // behind and issues many requests per round never starves completions.
+  constexpr int kMaxEvents = 1024;
+  epoll_event events[kMaxEvents];
+  for (int round = 0; round < 64; ++round) {
+    int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, round == 0 ? wait_ms : 0);
+    int running = 0;
+    for (int i = 0; i < n; ++i) {
+      int flags = 0;
+      if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
+      if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+      if (events[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
+      auto index = static_cast<size_t>(events[i].data.u64 >> 32);
+      auto fd = static_cast<curl_socket_t>(events[i].data.u64 & 0xffffffffu);
+      if (index < shards_.size()) curl_multi_socket_action(shards_[index]->multi, fd, flags, &running);
+    }
+    if (n < kMaxEvents) break;
   }
   run_due_timeouts();
   // Shards may be added by callbacks; index, not iterators.
@@ -326,6 +346,9 @@ size_t HttpClient::finish_completed(Shard& shard) {
       r.outcome = HttpResult::Outcome::kConnectionError;
     }
     if (code != CURLE_OK) r.error = t->error_buffer[0] ? t->error_buffer : curl_easy_strerror(code);
+    long connects = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
+    r.new_connection = connects > 0;
     r.body_checksum = t->download_sum->hex();
     curl_slist_free_all(t->headers);
     recycle_easy(t->easy);

@@ -62,6 +62,7 @@ struct HttpResult {
   std::vector<std::pair<std::string, std::string>> headers;  // when keep_headers
   uint64_t sent_bytes = 0;
   std::string sent_checksum;  // of the uploaded body, once complete
+  bool new_connection = false;  // the request opened a connection (none was reused)
   Clock::time_point started, finished;
 
   bool is_response() const { return outcome == Outcome::kResponse; }
@@ -78,6 +79,10 @@ class HttpClient {
     // Idle keep-alive connections kept for reuse (curl's connection cache).
     long idle_connections = 2;
     double connect_timeout_sec = 5;
+    // Close connections with a reset (SO_LINGER 0) instead of FIN, so this
+    // client leaves no TIME_WAIT sockets behind: at thousands of new
+    // connections a second these exhaust the local ports within a minute.
+    bool close_with_reset = false;
   };
   using Callback = std::function<void(HttpResult&)>;
 

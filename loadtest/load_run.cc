@@ -54,7 +54,8 @@ nlohmann::json tally_json(const Tally& t) {
           {"unexpected_status", t.unexpected_status},
           {"failures", t.failures()},
           {"verified_reads", t.verified_reads},
-          {"invalid", t.invalid}};
+          {"invalid", t.invalid},
+          {"connections_opened", t.connections_opened}};
 }
 
 nlohmann::json latency_json(const LatencyHistogram& h) {
@@ -76,7 +77,8 @@ class LoadRun::Worker {
  public:
   Worker(LoadRun& run, int index)
       : run_(run),
-        client_({run.options_.url, run.options_.idle_connections, run.options_.connect_timeout_sec}),
+        client_({run.options_.url, run.options_.idle_connections, run.options_.connect_timeout_sec,
+                 run.options_.close_with_reset}),
         cursor_(run.schedule_, index, static_cast<int>(run.options_.threads)) {}
 
   void loop() {
@@ -306,6 +308,7 @@ bool LoadRun::complete(const Op& op, const HttpResult& result, int64_t now, Op* 
   else if (!response)
     c.kind = Completion::Kind::kConnectionError;
   c.status = status;
+  c.new_connection = result.new_connection;
   c.unexpected_status = response && status != 429 && status < 500 && !expected_status(op.method, status);
 
   if (op.method == Method::kGet) {

@@ -54,6 +54,7 @@ struct RunOptions {
   int64_t huge_every = 0, huge_size = 200 << 20;
   std::string connection = "mixed";  // close | keepalive | mixed
   int64_t idle_connections = 2;
+  bool close_with_reset = false;
   double timeout_sec = 5, connect_timeout_sec = 5;
   int64_t threads = 1;
   uint64_t seed = 1;

@@ -195,7 +195,8 @@ void print_run_summary(const json& r, std::ostream& out) {
       << ")  429 " << t["status_429"] << "  5xx " << t["status_5xx"] << "  3xx/other "
       << t["status_3xx"].get<uint64_t>() + t["status_other"].get<uint64_t>() << "\n";
   out << "errors       timeouts " << t["timeouts"] << "  connection " << t["connection_errors"]
-      << "  unexpected status " << t["unexpected_status"] << "  (failures " << t["failures"] << ")\n";
+      << "  unexpected status " << t["unexpected_status"] << "  (failures " << t["failures"]
+      << ")  connections opened " << t["connections_opened"] << "\n";
   out << "data         verified reads " << t["verified_reads"] << "  INVALID " << t["invalid"] << "  checks "
       << checks["started"] << " started, " << checks["passed"] << " passed, " << checks["failed"] << " failed, "
       << checks["aborted"] << " aborted\n";

@@ -49,6 +49,7 @@ void Tally::add(const Completion& c) {
     if (c.unexpected_status && s != 429 && s < 500) ++unexpected_status;
   }
   if (c.verified) ++verified_reads;
+  if (c.new_connection) ++connections_opened;
   if (c.invalid) ++invalid;
   if (c.successful()) ++successful;
 }

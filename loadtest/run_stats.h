@@ -27,6 +27,7 @@ struct Completion {
   bool unexpected_status = false;  // a status outside the operation's expected set (not 429/5XX)
   bool verified = false;           // a read whose content was checked
   bool invalid = false;            // ... and found wrong
+  bool new_connection = false;     // the request opened a TCP connection
   bool failure() const;
   bool successful() const { return !failure() && !invalid; }
 };
@@ -37,6 +38,7 @@ struct Tally {
            status_other = 0;
   uint64_t timeouts = 0, connection_errors = 0, unexpected_status = 0;
   uint64_t verified_reads = 0, invalid = 0;
+  uint64_t connections_opened = 0;
   // Failed requests as the live test counts them: 429, 5XX, timeouts,
   // connection errors, and any other unexpected status.
   uint64_t failures() const { return status_429 + status_5xx + timeouts + connection_errors + unexpected_status; }

@@ -59,7 +59,7 @@ TEST(FsloadRun, CorrectServerYieldsNoInvalidDataAndExitsZero) {
 // already sent reaches the server later; these runs leave them out.
 TEST(FsloadRun, StaleReadsAreCountedExactly) {
   FakeFileServer server(with_fault(Fault::kStaleReads, 3));
-  FsloadResult r = run_against(server, {"--mix", "30:4:0:6", "--duration", "3"});
+  FsloadResult r = run_against(server, {"--mix", "30:4:0:6", "--duration", "3", "--max-files", "60"});
   ASSERT_FALSE(r.doc.is_null());
   EXPECT_GT(server.faults_injected(), 5u);
   EXPECT_EQ(total(r, "invalid"), server.faults_injected()) << r.log;
@@ -68,10 +68,10 @@ TEST(FsloadRun, StaleReadsAreCountedExactly) {
 }
 
 TEST(FsloadRun, DroppedWritesAreCountedExactly) {
-  FakeFileServer server(with_fault(Fault::kDropWrites, 2));
-  FsloadResult r = run_against(server, {"--mix", "30:6:0:4", "--duration", "3"});
+  FakeFileServer server(with_fault(Fault::kDropWrites, 1));
+  FsloadResult r = run_against(server, {"--mix", "30:6:0:4", "--duration", "3", "--max-files", "60"});
   ASSERT_FALSE(r.doc.is_null());
-  EXPECT_GT(server.faults_injected(), 5u);
+  EXPECT_GT(server.faults_injected(), 5u) << r.log;
   EXPECT_EQ(total(r, "invalid"), server.faults_injected()) << r.log;
   EXPECT_EQ(r.exit_code, 3);
 }

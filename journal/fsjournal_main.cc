@@ -46,7 +46,7 @@ void print_overview(std::ostream& out) {
          "  --journal-dir DIR    the journal (env FSJOURNAL_DIR, then FSROUTER_JOURNAL_DIR)\n"
          "  --secondary-dir DIR  RocksDB secondary working directory outside the journal\n"
          "                       (env FSJOURNAL_SECONDARY_DIR; default: a temporary directory)\n"
-         "  --json               JSON instead of a table\n\n"
+         "  --json               JSON instead of a table (export always prints NDJSON)\n\n"
          "Exit codes: 0 done; 1 done and something is wrong or missing; 2 usage error or the journal\n"
          "cannot be opened (wrong path, not a journal, newer format version).\n";
 }

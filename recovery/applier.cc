@@ -71,7 +71,11 @@ void Applier::worker_loop() {
     }
     if (ready_.empty()) {
       if (delayed_.empty()) cv_.wait(lock);
-      else cv_.wait_until(lock, delayed_.begin()->first);
+      else {
+        // A copy: another worker may erase this entry while we wait.
+        Clock::time_point until = delayed_.begin()->first;
+        cv_.wait_until(lock, until);
+      }
       continue;
     }
     std::string name = std::move(ready_.front());

@@ -347,6 +347,7 @@ void HttpFront::handle_status(httplib::Response& res) {
   auto s = journal_.stats();
   nlohmann::json j;
   j["ready"] = ready_.load();
+  j["journal_id"] = journal_.journal_id();
   j["last_seq"] = s.last_seq;
   j["applied_seq"] = s.applied_seq;
   j["pending_count"] = s.pending_count;

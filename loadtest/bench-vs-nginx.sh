@@ -61,13 +61,15 @@ echo "bench: nginx on 127.0.0.1:$port, fsload run --rate $rate --duration $secon
 set +e
 # On a starved machine the client falls behind and drains long: SIGTERM
 # after 30 s more ends the run in order (fsload still writes its result).
-timeout -s TERM "$((seconds + 30))" "$fsload" run --url "http://127.0.0.1:$port" --rate "$rate" --duration "$seconds" \
+timer=()
+[ -x /usr/bin/time ] && timer=(/usr/bin/time -f "%U %S %e" -o "$work/cpu")
+timeout -s TERM "$((seconds + 30))" "${timer[@]}" "$fsload" run --url "http://127.0.0.1:$port" --rate "$rate" --duration "$seconds" \
   --fixed-name x --mix 1:0:0:0 --check-share 0 --check-share-early 0 \
   --connection keepalive --idle-connections 1024 --quiet --json "$work/result.json" "$@"
 code=$?
 set -e
-python3 - "$work/result.json" <<'PY'
-import json, sys
+python3 - "$work/result.json" "$work/cpu" <<'PY'
+import json, os, sys
 r = json.load(open(sys.argv[1]))
 t = r["throughput"]
 ok = r["totals"]["successful"]
@@ -76,5 +78,9 @@ print(f"bench: target {t['mean_target_per_s']:.0f}/s, completed {t['mean_complet
       f"(ratio {t['mean_successful_per_s'] / max(t['mean_target_per_s'], 1):.3f}), "
       f"GET p50 {r['ops']['GET']['latency']['p50_ms']} ms, p99 {r['ops']['GET']['latency']['p99_ms']} ms, "
       f"client issue lag max {t['max_issue_lag_ms']} ms, failures {r['totals']['failures']}")
+if os.path.exists(sys.argv[2]):
+    user, system, wall = (float(x) for x in open(sys.argv[2]).read().split()[-3:])
+    print(f"bench: fsload CPU {user + system:.2f} s over {wall:.1f} s = {(user + system) / wall:.2f} cores, "
+          f"{(user + system) / max(r['requests']['completed'], 1) * 1e6:.0f} us per request")
 PY
 exit $code

@@ -344,6 +344,11 @@ FinalCheck ChaosLoad::check_final(const std::string& volume_dir) {
   auto problem = [&check](const std::string& text) {
     if (check.problems.size() < kMaxProblems) check.problems.push_back(text);
   };
+  auto problem_name = [&check](const std::string& name) {
+    if (check.problem_names.size() < kMaxProblems &&
+        (check.problem_names.empty() || check.problem_names.back() != name))
+      check.problem_names.push_back(name);
+  };
   for (const auto& name : names_) {
     ++check.names;
     // Through the router; a restarting router is given a few seconds.
@@ -359,12 +364,14 @@ FinalCheck ChaosLoad::check_final(const std::string& volume_dir) {
     std::lock_guard lock(model_mutex_);
     if (!via_router) {
       ++check.unreadable;
+      problem_name(name);
       problem("final GET " + name + ": " +
               (answer.response ? std::to_string(answer.status) + " " + answer.body.substr(0, 120) : answer.error));
     } else {
       auto verdict = model_.end_read(name, model_.begin_read(name, now_ns()), now_ns(), &*via_router);
       if (verdict.checked && !verdict.valid) {
         ++check.lost;
+        problem_name(name);
         problem("final GET " + name + ": got " + via_router->describe() + ", expected " + verdict.expected);
       }
     }
@@ -375,6 +382,7 @@ FinalCheck ChaosLoad::check_final(const std::string& volume_dir) {
     auto verdict = model_.end_read(name, model_.begin_read(name, now_ns()), now_ns(), &on_volume);
     if ((verdict.checked && !verdict.valid) || (via_router && !(*via_router == on_volume))) {
       ++check.volume_mismatches;
+      problem_name(name);
       problem("volume " + name + ": holds " + on_volume.describe() + ", router answered " +
               (via_router ? via_router->describe() : "nothing") +
               (verdict.checked && !verdict.valid ? ", expected " + verdict.expected : ""));

@@ -70,6 +70,7 @@ struct FinalCheck {
   size_t volume_mismatches = 0;  // volume file differs from the router or is not acceptable
   size_t unreadable = 0;         // the router gave no answer
   std::vector<std::string> problems;
+  std::vector<std::string> problem_names;  // for looking them up in the logs
   std::string summary() const;
   bool clean() const { return lost == 0 && volume_mismatches == 0 && unreadable == 0; }
 };

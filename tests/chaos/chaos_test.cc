@@ -297,7 +297,16 @@ class ChaosTest : public ::testing::Test {
     EXPECT_EQ(final.lost, 0u) << "acknowledged writes lost";
     EXPECT_EQ(final.volume_mismatches, 0u) << "the shared volume differs from the acknowledged state";
     EXPECT_EQ(final.unreadable, 0u);
-    if (!pass) say("router log (tail):\n" + stack_->logs("fsrouter", 80));
+    if (!pass) {
+      say("router log (tail):\n" + stack_->logs("fsrouter", 40));
+      // Everything every service logged about the names that went wrong.
+      if (!final.problem_names.empty()) {
+        std::string pattern;
+        for (const auto& name : final.problem_names) pattern += " -e " + shell_quote(name);
+        say("log lines of the names in question:\n" +
+            stack_->compose("logs --no-color | grep -F" + pattern + " | tail -n 200").output);
+      }
+    }
   }
 
   static LoadOptions load_options(const std::string& prefix, unsigned seed) {

@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   int64_t apply_workers = 0;
   int64_t backend_timeout_ms = 5000;
   int64_t backend_timeout_max_ms = 60000;
-  int64_t abandon_settle_ms = 1000;
+  int64_t abandon_settle_ms = 3000;
   int64_t slot_grace_ms = 10;
   int64_t read_wait_ms = 4000;
   int64_t inline_body_max = 64 * 1024;

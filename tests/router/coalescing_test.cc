@@ -7,12 +7,6 @@
 namespace fsr::test {
 namespace {
 
-int count(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (size_t pos = 0; (pos = text.find(needle, pos)) != std::string::npos; pos += needle.size()) ++n;
-  return n;
-}
-
 TEST(RouterCoalescing, OverwritesWhileTheBackendIsAwaySendOnlyTheLatest) {
   Stack stack("coalesce");
   stack.start_backends(1, 10);
@@ -29,10 +23,10 @@ TEST(RouterCoalescing, OverwritesWhileTheBackendIsAwaySendOnlyTheLatest) {
   stack.start_backend(0);
   ASSERT_TRUE(stack.wait_drained(std::chrono::seconds(30)));
   std::string log = stack.backend_logs();
-  EXPECT_EQ(count(log, "method=\"PUT\" name=\"overwritten\""), 1);
+  EXPECT_EQ(count_occurrences(log, "method=\"PUT\" name=\"overwritten\""), 1);
   EXPECT_EQ(read_file(stack.data_dir() + "/overwritten"), "version 9");
-  EXPECT_EQ(count(log, "method=\"PUT\" name=\"short-lived\""), 0);
-  EXPECT_EQ(count(log, "method=\"DELETE\" name=\"short-lived\""), 1);
+  EXPECT_EQ(count_occurrences(log, "method=\"PUT\" name=\"short-lived\""), 0);
+  EXPECT_EQ(count_occurrences(log, "method=\"DELETE\" name=\"short-lived\""), 1);
 }
 
 TEST(RouterCoalescing, DeleteAfterAnAppliedDeleteIsNotSentAgain) {
@@ -45,7 +39,7 @@ TEST(RouterCoalescing, DeleteAfterAnAppliedDeleteIsNotSentAgain) {
   ASSERT_TRUE(stack.wait_drained(std::chrono::seconds(30)));
   ASSERT_EQ(c->Delete(api("twice").c_str())->status, 200);
   ASSERT_TRUE(stack.wait_drained(std::chrono::seconds(30)));
-  EXPECT_LE(count(stack.backend_logs(), "method=\"DELETE\" name=\"twice\""), 1);
+  EXPECT_LE(count_occurrences(stack.backend_logs(), "method=\"DELETE\" name=\"twice\""), 1);
 }
 
 TEST(RouterAckBackend, WriteIsOnTheVolumeWhenAcknowledged) {

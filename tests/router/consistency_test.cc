@@ -15,18 +15,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-template <typename F>
-void run_threads(int n, F fn) {
-  std::vector<std::thread> threads;
-  for (int i = 0; i < n; ++i) threads.emplace_back([&, i] { fn(i); });
-  for (auto& t : threads) t.join();
-}
-
-uint64_t seq_of(const httplib::Result& r) {
-  auto v = r->get_header_value("X-Fsrouter-Seq");
-  return v.empty() ? 0 : std::stoull(v);
-}
-
 TEST(RouterConsistency, ChallengeSequenceOnAThousandNamesConcurrently) {
   Stack stack("consistency");
   stack.start_backends(1, 10);
@@ -160,18 +148,6 @@ class AckedModel {
   std::mutex mu_;
   std::map<std::string, Acked> names_;
 };
-
-// Every name's final state on the volume equals the last acknowledged write.
-void expect_volume_matches(const std::string& data_dir, const std::map<std::string, Acked>& model) {
-  auto files = read_data_dir(data_dir);
-  int mismatched = 0;
-  for (const auto& [name, a] : model) {
-    auto it = files.find(name);
-    bool ok = a.present ? (it != files.end() && it->second == a.body) : it == files.end();
-    if (!ok) ++mismatched;
-  }
-  EXPECT_EQ(mismatched, 0) << "names whose file differs from the last acknowledged write";
-}
 
 TEST(RouterLoad, PastBackendCapacityNo429AnywhereAndVolumeEndsExact) {
   Stack stack("load");

@@ -17,24 +17,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-template <typename F>
-void run_threads(int n, F fn) {
-  std::vector<std::thread> threads;
-  for (int i = 0; i < n; ++i) threads.emplace_back([&, i] { fn(i); });
-  for (auto& t : threads) t.join();
-}
-
-uint64_t seq_of(const httplib::Result& r) {
-  auto v = r->get_header_value("X-Fsrouter-Seq");
-  return v.empty() ? 0 : std::stoull(v);
-}
-
-int count(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (size_t pos = 0; (pos = text.find(needle, pos)) != std::string::npos; pos += needle.size()) ++n;
-  return n;
-}
-
 // Router flags for fast detection, and every applied body freed so reads go
 // to the backends.
 std::vector<std::string> replica_flags(std::vector<std::string> more = {}) {
@@ -88,7 +70,7 @@ TEST(RouterReplicas, ReadsOfUncachedNamesSpreadOverAllFiveBackendsWithinTheirCap
   EXPECT_EQ(wrong.load(), 0);
   for (int i = 0; i < 5; ++i) {
     std::string log = read_file(stack.dir() / ("backend" + std::to_string(i) + ".log"));
-    EXPECT_GT(count(log, "method=\"GET\" name=\"spread-"), 10) << "backend " << i << " served no reads";
+    EXPECT_GT(count_occurrences(log, "method=\"GET\" name=\"spread-"), 10) << "backend " << i << " served no reads";
   }
   EXPECT_EQ(stack.backend_429_count(), 0);
 }
@@ -116,7 +98,7 @@ TEST(RouterReplicas, ReplicaOnAnotherVolumeNeverServesARead) {
   }
   auto s = stack.status();
   EXPECT_FALSE(s["backends"][1]["confirmed"].get<bool>());
-  EXPECT_EQ(count(read_file(stack.dir() / "backend1.log"), "method=\"GET\" name=\"vol-0\""), 0);
+  EXPECT_EQ(count_occurrences(read_file(stack.dir() / "backend1.log"), "method=\"GET\" name=\"vol-0\""), 0);
 }
 
 TEST(RouterReplicas, StaleKnownFileErrorTextNeverReachesAClient) {
@@ -213,17 +195,6 @@ struct MixedLoad {
     });
   }
 };
-
-void expect_volume_matches(const std::string& data_dir, const std::map<std::string, Acked>& model) {
-  auto files = read_data_dir(data_dir);
-  int mismatched = 0;
-  for (const auto& [name, a] : model) {
-    auto it = files.find(name);
-    bool ok = a.present ? (it != files.end() && it->second == a.body) : it == files.end();
-    if (!ok) ++mismatched;
-  }
-  EXPECT_EQ(mismatched, 0) << "names whose file differs from the last acknowledged write";
-}
 
 TEST(RouterFailover, PrimaryKilledUnderMixedLoadFailsOverAndLosesNothing) {
   Stack stack("kill-primary");

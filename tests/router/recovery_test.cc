@@ -19,18 +19,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-template <typename F>
-void run_threads(int n, F fn) {
-  std::vector<std::thread> threads;
-  for (int i = 0; i < n; ++i) threads.emplace_back([&, i] { fn(i); });
-  for (auto& t : threads) t.join();
-}
-
-uint64_t seq_of(const httplib::Result& r) {
-  auto v = r->get_header_value("X-Fsrouter-Seq");
-  return v.empty() ? 0 : std::stoull(v);
-}
-
 // What clients were told, plus writes whose answer never came (in flight when
 // the router died): those may or may not have become durable, but never half.
 class Model {
@@ -77,17 +65,6 @@ class Model {
   std::map<std::string, Acked> names_;
   std::map<std::string, std::set<std::string>> in_doubt_;
 };
-
-void expect_volume_matches(const std::string& data_dir, const std::map<std::string, Acked>& model) {
-  auto files = read_data_dir(data_dir);
-  int mismatched = 0;
-  for (const auto& [name, a] : model) {
-    auto it = files.find(name);
-    bool ok = a.present ? (it != files.end() && it->second == a.body) : it == files.end();
-    if (!ok) ++mismatched;
-  }
-  EXPECT_EQ(mismatched, 0) << "names whose file differs from the last acknowledged write";
-}
 
 // Writers that run until told to stop, recording every answer in the model.
 void write_until(Stack& stack, Model& model, std::atomic<bool>& stop, int threads, int names, unsigned seed) {

@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <sstream>
 #include <thread>
@@ -112,6 +114,28 @@ std::map<std::string, std::string> read_data_dir(const std::string& dir) {
     if (e.is_regular_file() && e.path().filename().string().rfind(".fsrouter", 0) != 0)  // the router's marker
       out[e.path().filename().string()] = read_file(e.path().string());
   return out;
+}
+
+void expect_volume_matches(const std::string& data_dir, const std::map<std::string, Acked>& model) {
+  auto files = read_data_dir(data_dir);
+  int mismatched = 0;
+  for (const auto& [name, a] : model) {
+    auto it = files.find(name);
+    bool ok = a.present ? (it != files.end() && it->second == a.body) : it == files.end();
+    if (!ok) ++mismatched;
+  }
+  EXPECT_EQ(mismatched, 0) << "names whose file differs from the last acknowledged write";
+}
+
+uint64_t seq_of(const httplib::Result& r) {
+  auto v = r->get_header_value("X-Fsrouter-Seq");
+  return v.empty() ? 0 : std::stoull(v);
+}
+
+int count_occurrences(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t pos = 0; (pos = text.find(needle, pos)) != std::string::npos; pos += needle.size()) ++n;
+  return n;
 }
 
 }  // namespace fsr::test

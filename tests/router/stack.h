@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -71,5 +72,23 @@ struct Acked {
 
 // Files in a data directory, name -> content (the router's own marker left out).
 std::map<std::string, std::string> read_data_dir(const std::string& dir);
+
+// Every name's file on the volume equals its last acknowledged write
+// (absent after a DELETE); a gtest expectation.
+void expect_volume_matches(const std::string& data_dir, const std::map<std::string, Acked>& model);
+
+// The X-Fsrouter-Seq of an answer (0 when absent).
+uint64_t seq_of(const httplib::Result& r);
+
+// How often needle occurs in text.
+int count_occurrences(const std::string& text, const std::string& needle);
+
+// Runs fn(0..n-1) on n threads and joins them.
+template <typename F>
+void run_threads(int n, F fn) {
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) threads.emplace_back([&fn, i] { fn(i); });
+  for (auto& t : threads) t.join();
+}
 
 }  // namespace fsr::test

@@ -90,6 +90,10 @@ void BackendMonitor::probe(Backend& b) {
 
 void BackendMonitor::report_refused(Backend& b) { mark_unhealthy(b, "connection refused", true); }
 
+void BackendMonitor::report_hung(Backend& b) {
+  if (pool_.role_of(b) == Role::kReplica) mark_unhealthy(b, "read timed out", false);
+}
+
 void BackendMonitor::mark_healthy(Backend& b) {
   if (!b.healthy.exchange(true)) log_info("backend_up").kv("backend", b.address()).kv("role", role_name(pool_.role_of(b)));
 }

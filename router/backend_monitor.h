@@ -51,6 +51,9 @@ class BackendMonitor {
   void stop();
   // A request on b was refused: the process is gone.
   void report_refused(Backend& b);
+  // A replica did not answer a read in time: stop sending it reads until a
+  // probe sees it answer and it confirms again.
+  void report_hung(Backend& b);
 
  private:
   void probe_loop(Backend* b);

@@ -124,6 +124,11 @@ class BackendPool {
   void report_refused(Backend& b) {
     if (refused_handler_) refused_handler_(b);
   }
+  // A read on a replica got no answer in time: it may be hung.
+  void set_hung_handler(std::function<void(Backend&)> handler) { hung_handler_ = std::move(handler); }
+  void report_hung(Backend& b) {
+    if (hung_handler_) hung_handler_(b);
+  }
   int designated_primary() const { return designated_; }
 
  private:
@@ -131,6 +136,7 @@ class BackendPool {
   std::atomic<int> primary_{0};
   int designated_ = 0;
   std::function<void(Backend&)> refused_handler_;
+  std::function<void(Backend&)> hung_handler_;
 };
 
 }  // namespace fsr::router

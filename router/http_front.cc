@@ -208,8 +208,15 @@ void HttpFront::read_from_backends(const std::string& name, httplib::Response& r
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       continue;
     }
-    auto ticket = guard_.begin(name, backend->id(), GuardOp::kRead, deadline);
-    if (!ticket) break;
+    Clock::time_point retry_at;
+    auto ticket = guard_.try_begin(name, backend->id(), GuardOp::kRead, &retry_at);
+    if (!ticket) {
+      // Uncertain there (a request on this name was abandoned): try another
+      // backend. Otherwise another operation on this name runs: wait a little.
+      if (retry_at > Clock::now() + std::chrono::milliseconds(50)) failed.insert(backend->id());
+      else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
     auto now_entry = journal_.lookup(name);
     if (now_entry.has_value() != entry.has_value() || (now_entry && now_entry->seq != entry->seq)) {
       guard_.cancel(*ticket);  // written meanwhile: look again
@@ -232,6 +239,7 @@ void HttpFront::read_from_backends(const std::string& name, httplib::Response& r
         options_.backend_timeout);
     guard_.end(*ticket, result.outcome != Outcome::kUnknown);
     if (result.outcome == Outcome::kNotSent) pool_.report_refused(*backend);
+    if (result.outcome == Outcome::kUnknown) pool_.report_hung(*backend);
     if (!result.answered() || !sink_ok) {
       failed.insert(backend->id());
       continue;

@@ -175,6 +175,7 @@ int main(int argc, char** argv) {
   monitor_options.failback = failback;
   router::BackendMonitor monitor(*journal, *pool, guard, monitor_options);
   pool->set_refused_handler([&monitor](router::Backend& b) { monitor.report_refused(b); });
+  pool->set_hung_handler([&monitor](router::Backend& b) { monitor.report_hung(b); });
 
   router::HttpFront front(*journal, *pool, guard, applier, front_options);
   httplib::Server server;

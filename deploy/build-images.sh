@@ -102,7 +102,7 @@ stage() {
 
   local root="$stage_root/fsrouter/rootfs"
   stage_program "$root" "$build_dir/router/fsrouter"
-  stage_program "$root" "$build_dir/journal/fsjournal"
+  stage_program "$root" "$build_dir/journal/fsjournal/fsjournal"
   stage_program "$root" "$probe"
   stage_etc "$root"
   pack_image_context fsrouter journal

@@ -3,7 +3,7 @@
 #include <random>
 
 #include "common/log.h"
-#include "router/backend_call.h"
+#include "router/upstream/backend_call.h"
 
 namespace fsr::recovery {
 

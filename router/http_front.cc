@@ -8,7 +8,7 @@
 #include "common/checksum.h"
 #include "common/log.h"
 #include "common/names.h"
-#include "router/backend_call.h"
+#include "router/upstream/backend_call.h"
 
 namespace fsr::router {
 

@@ -20,8 +20,8 @@
 
 #include "journal/journal.h"
 #include "recovery/applier.h"
-#include "router/backend_pool.h"
-#include "router/name_guard.h"
+#include "router/upstream/backend_pool.h"
+#include "router/upstream/name_guard.h"
 
 namespace fsr::router {
 

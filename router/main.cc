@@ -12,10 +12,10 @@
 #include "common/log.h"
 #include "journal/journal.h"
 #include "recovery/applier.h"
-#include "router/backend_monitor.h"
-#include "router/backend_pool.h"
+#include "router/upstream/backend_monitor.h"
+#include "router/upstream/backend_pool.h"
 #include "router/http_front.h"
-#include "router/name_guard.h"
+#include "router/upstream/name_guard.h"
 
 using namespace fsr;
 

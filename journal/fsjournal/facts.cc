@@ -1,9 +1,9 @@
-#include "journal/fsjournal_facts.h"
+#include "journal/fsjournal/facts.h"
 
 #include <algorithm>
 
 #include "common/names.h"
-#include "journal/fsjournal_output.h"
+#include "journal/fsjournal/output.h"
 
 namespace fsr::journal::cli {
 

@@ -1,4 +1,4 @@
-#include "journal/fsjournal_reader.h"
+#include "journal/fsjournal/reader.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,7 +16,7 @@
 #include <filesystem>
 
 #include "common/checksum.h"
-#include "journal/fsjournal_runtime.h"
+#include "journal/fsjournal/runtime.h"
 
 namespace fsr::journal::cli {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "common/checksum.h"
 #include "journal/record.h"
-#include "tests/journal/cli/fsjournal_harness.h"
+#include "tests/journal/fsjournal/fsjournal_harness.h"
 
 namespace fsr::test {
 namespace {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "journal/fsjournal_reader.h"
+#include "journal/fsjournal/reader.h"
 
 namespace fsr::journal::cli {
 

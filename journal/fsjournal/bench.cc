@@ -1,5 +1,5 @@
 // fsjournal_bench: builds a large journal through the router's own Journal
-// class, for journal/fsjournal_bench.sh to time fsjournal on. Not a test.
+// class, for journal/fsjournal/bench.sh to time fsjournal on. Not a test.
 //
 // Records are PUTs of small bodies (inline), every --file-every-th a larger
 // body (a body file), every --delete-every-th a DELETE, over --names names

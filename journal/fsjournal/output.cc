@@ -1,4 +1,4 @@
-#include "journal/fsjournal_output.h"
+#include "journal/fsjournal/output.h"
 
 #include <algorithm>
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "tests/journal/cli/fsjournal_harness.h"
+#include "tests/journal/fsjournal/fsjournal_harness.h"
 
 #include <fcntl.h>
 #include <signal.h>

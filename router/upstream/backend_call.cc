@@ -1,4 +1,4 @@
-#include "router/backend_call.h"
+#include "router/upstream/backend_call.h"
 
 #include <vector>
 

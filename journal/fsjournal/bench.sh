@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): how fsjournal scales with the size of a journal.
 #
-#   journal/fsjournal_bench.sh [BUILD_DIR] [RECORDS]
+#   journal/fsjournal/bench.sh [BUILD_DIR] [RECORDS]
 #
 # Builds two journals with fsjournal_bench (the router's own Journal class):
 # a baseline of RECORDS/100 records and one of RECORDS (default 1,000,000),
@@ -18,7 +18,7 @@ baseline=$((records / 100))
 [ "$baseline" -ge 100 ] || { echo "fsjournal_bench: RECORDS must be at least 10000" >&2; exit 2; }
 cmake --build "$build" -j2 --target fsjournal fsjournal_bench >/dev/null
 fsjournal="$build/journal/fsjournal"
-maker="$build/journal/fsjournal_bench"
+maker="$build/journal/fsjournal/fsjournal_bench"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/fsjournal-bench-XXXXXX")"
 trap 'rm -rf "$work"' EXIT

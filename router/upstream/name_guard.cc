@@ -1,4 +1,4 @@
-#include "router/name_guard.h"
+#include "router/upstream/name_guard.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "journal/fsjournal_runtime.h"
+#include "journal/fsjournal/runtime.h"
 
 #include <signal.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "router/backend_pool.h"
+#include "router/upstream/backend_pool.h"
 
 #include <algorithm>
 

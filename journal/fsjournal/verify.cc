@@ -1,4 +1,4 @@
-#include "journal/fsjournal_verify.h"
+#include "journal/fsjournal/verify.h"
 
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -12,8 +12,8 @@
 
 #include "common/checksum.h"
 
-#include "journal/fsjournal_commands.h"
-#include "journal/fsjournal_output.h"
+#include "journal/fsjournal/commands.h"
+#include "journal/fsjournal/output.h"
 
 namespace fsr::journal::cli {
 namespace {

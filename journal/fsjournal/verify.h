@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "journal/fsjournal_reader.h"
+#include "journal/fsjournal/reader.h"
 
 namespace fsr::journal::cli {
 

@@ -16,8 +16,8 @@
 #include <string>
 
 #include "common/flags.h"
-#include "journal/fsjournal_facts.h"
-#include "journal/fsjournal_reader.h"
+#include "journal/fsjournal/facts.h"
+#include "journal/fsjournal/reader.h"
 
 namespace fsr::journal::cli {
 

@@ -3,8 +3,8 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "journal/fsjournal_commands.h"
-#include "journal/fsjournal_output.h"
+#include "journal/fsjournal/commands.h"
+#include "journal/fsjournal/output.h"
 
 namespace fsr::journal::cli {
 

@@ -11,7 +11,7 @@
 #include <functional>
 #include <string>
 
-#include "router/backend_pool.h"
+#include "router/upstream/backend_pool.h"
 
 namespace fsr::router {
 

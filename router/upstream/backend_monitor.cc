@@ -1,10 +1,10 @@
-#include "router/backend_monitor.h"
+#include "router/upstream/backend_monitor.h"
 
 #include <cstring>
 #include <sstream>
 
 #include "common/log.h"
-#include "router/backend_call.h"
+#include "router/upstream/backend_call.h"
 
 namespace fsr::router {
 

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "common/log.h"
-#include "journal/fsjournal_commands.h"
-#include "journal/fsjournal_runtime.h"
+#include "journal/fsjournal/commands.h"
+#include "journal/fsjournal/runtime.h"
 
 using namespace fsr::journal::cli;
 

@@ -10,9 +10,9 @@
 
 #include "common/checksum.h"
 #include "common/names.h"
-#include "journal/fsjournal_commands.h"
-#include "journal/fsjournal_output.h"
-#include "journal/fsjournal_runtime.h"
+#include "journal/fsjournal/commands.h"
+#include "journal/fsjournal/output.h"
+#include "journal/fsjournal/runtime.h"
 
 namespace fsr::journal::cli {
 namespace {

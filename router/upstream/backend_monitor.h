@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "journal/journal.h"
-#include "router/backend_pool.h"
-#include "router/name_guard.h"
+#include "router/upstream/backend_pool.h"
+#include "router/upstream/name_guard.h"
 
 namespace fsr::router {
 

@@ -1,11 +1,11 @@
 #include "router/http_front.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 
 #include "common/checksum.h"
+#include "common/file_io.h"
 #include "common/log.h"
 #include "common/names.h"
 #include "router/upstream/backend_call.h"
@@ -23,57 +23,6 @@ void plain(httplib::Response& res, int status, const std::string& text) {
 }
 
 }  // namespace
-
-// A body read through from a backend: in memory up to a limit, then in an
-// unlinked temporary file.
-class TempBody {
- public:
-  TempBody(size_t memory_max, std::string dir) : memory_max_(memory_max), dir_(std::move(dir)) {}
-  ~TempBody() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bool append(const char* data, size_t n) {
-    size_ += n;
-    if (fd_ < 0 && memory_.size() + n <= memory_max_) {
-      memory_.append(data, n);
-      return true;
-    }
-    if (fd_ < 0) {
-      std::string tmpl = dir_ + "/read-XXXXXX";
-      fd_ = ::mkstemp(tmpl.data());
-      if (fd_ < 0) return false;
-      ::unlink(tmpl.c_str());
-      if (!write_all(memory_.data(), memory_.size())) return false;
-      std::string().swap(memory_);
-    }
-    return write_all(data, n);
-  }
-  uint64_t size() const { return size_; }
-  bool in_memory() const { return fd_ < 0; }
-  std::string take_memory() { return std::move(memory_); }
-  int release_fd() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
- private:
-  bool write_all(const char* data, size_t n) {
-    while (n > 0) {
-      ssize_t w = ::write(fd_, data, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return false;
-      data += w;
-      n -= static_cast<size_t>(w);
-    }
-    return true;
-  }
-  size_t memory_max_;
-  std::string dir_;
-  std::string memory_;
-  int fd_ = -1;
-  uint64_t size_ = 0;
-};
 
 namespace {
 
@@ -227,20 +176,31 @@ void HttpFront::read_from_backends(const std::string& name, httplib::Response& r
       guard_.cancel(*ticket);
       break;
     }
-    TempBody body(options_.read_memory_max, options_.temp_dir);
+    // In memory up to a limit, then in an unlinked temporary file.
+    SpillBuffer body(
+        options_.read_memory_max,
+        [](void* dir) { return open_unlinked_temp(*static_cast<const std::string*>(dir)); },
+        &options_.temp_dir);
     Checksum checksum;
-    bool sink_ok = true;
+    int sink_error = 0;
     auto result = backend_get(
         std::move(*lease), name,
         [&](const char* d, size_t n) {
           checksum.update(d, n);
-          return sink_ok = body.append(d, n);
+          sink_error = body.append(d, n);
+          return sink_error == 0;
         },
         options_.backend_timeout);
     guard_.end(*ticket, result.outcome != Outcome::kUnknown);
     if (result.outcome == Outcome::kNotSent) pool_.report_refused(*backend);
     if (result.outcome == Outcome::kUnknown) pool_.report_hung(*backend);
-    if (!result.answered() || !sink_ok) {
+    if (sink_error != 0) {
+      log_error("read_spill_failed").kv("name", name).kv("temp_dir", options_.temp_dir)
+          .kv("error", std::strerror(sink_error));
+      failed.insert(backend->id());
+      continue;
+    }
+    if (!result.answered()) {
       failed.insert(backend->id());
       continue;
     }
@@ -248,7 +208,7 @@ void HttpFront::read_from_backends(const std::string& name, httplib::Response& r
     if (entry) {
       // Catches stale files, truncated reads and error text served as content.
       if (result.status == 200 && body.size() == entry->size && checksum.hex() == entry->checksum) {
-        serve_temp_body(body, res);
+        serve_spilled_body(body, res);
         return;
       }
       log_error("read_mismatch").kv("seq", entry->seq).kv("name", name).kv("backend", backend->address())
@@ -262,7 +222,7 @@ void HttpFront::read_from_backends(const std::string& name, httplib::Response& r
       return;
     }
     if (result.status == 200) {
-      serve_temp_body(body, res);
+      serve_spilled_body(body, res);
       return;
     }
     failed.insert(backend->id());
@@ -273,10 +233,10 @@ void HttpFront::read_from_backends(const std::string& name, httplib::Response& r
   plain(res, 503, "no backend could serve this file in time; retry");
 }
 
-void HttpFront::serve_temp_body(TempBody& body, httplib::Response& res) {
+void HttpFront::serve_spilled_body(SpillBuffer& body, httplib::Response& res) {
   res.status = 200;
-  if (body.in_memory()) {
-    res.set_content(body.take_memory(), "application/octet-stream");
+  if (!body.spilled()) {
+    res.set_content(std::move(body.memory()), "application/octet-stream");
   } else {
     auto reader = std::make_shared<journal::BodyReader>(body.release_fd(), body.size());
     stream_reader(res, reader);

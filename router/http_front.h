@@ -18,6 +18,7 @@
 #include <set>
 #include <string>
 
+#include "common/file_io.h"
 #include "journal/journal.h"
 #include "recovery/applier.h"
 #include "router/upstream/backend_pool.h"
@@ -61,7 +62,7 @@ class HttpFront {
   // index, then serves it; retries other backends within read_wait.
   void read_from_backends(const std::string& name, httplib::Response& res);
   Backend* pick_reader(uint64_t need, const std::set<int>& failed);
-  void serve_temp_body(class TempBody& body, httplib::Response& res);
+  void serve_spilled_body(SpillBuffer& body, httplib::Response& res);
 
   journal::Journal& journal_;
   BackendPool& pool_;

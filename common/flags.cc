@@ -1,10 +1,143 @@
 #include "common/flags.h"
 
 #include <cstdlib>
+#include <iomanip>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 namespace fsr {
+namespace {
+
+std::string number_text(double value) {
+  std::ostringstream out;
+  out << std::setprecision(15) << value;
+  return out.str();
+}
+
+// The help layout of every program: a usage line, the summary, then each
+// flag with its help, default and environment variable, help last.
+class HelpLayout : public CLI::Formatter {
+ public:
+  HelpLayout(const CLI::App* owner, std::string usage_line) : owner_(owner), usage_line_(std::move(usage_line)) {}
+
+  std::string make_help(const CLI::App* app, std::string name, CLI::AppFormatMode) const override {
+    std::ostringstream out;
+    out << "Usage: " << (app == owner_ && !usage_line_.empty() ? usage_line_ : name + " [flags]") << "\n";
+    if (!app->get_description().empty()) out << "\n" << app->get_description() << "\n";
+    std::vector<const CLI::Option*> options =
+        app->get_options([](const CLI::Option* option) { return option->nonpositional(); });
+    if (!options.empty()) {
+      out << "\nFlags (flag, then environment, then default):\n";
+      for (const CLI::Option* option : options)
+        if (option != app->get_help_ptr()) out << entry(*option);
+      if (app->get_help_ptr() != nullptr) out << entry(*app->get_help_ptr());
+    }
+    std::vector<const CLI::App*> subcommands = app->get_subcommands([](const CLI::App*) { return true; });
+    if (!subcommands.empty()) {
+      out << "\nSubcommands (" << name << " SUBCOMMAND --help for their flags):\n";
+      for (const CLI::App* sub : subcommands) {
+        std::string summary = sub->get_description();
+        out << "  " << sub->get_name() << "\n      " << summary.substr(0, summary.find('\n')) << "\n";
+      }
+    }
+    if (!app->get_footer().empty()) out << "\n" << app->get_footer() << "\n";
+    return out.str();
+  }
+
+ private:
+  static std::string entry(const CLI::Option& option) {
+    std::ostringstream out;
+    std::string names = option.get_name(false, true);
+    for (size_t comma = names.find(','); comma != std::string::npos; comma = names.find(',', comma + 2))
+      names.replace(comma, 1, ", ");
+    out << "  " << names;
+    // get_type_name() is "INT" or "INT:<check>:<check>"; the checks go on the default line.
+    std::string type = option.get_type_name(), checks;
+    if (auto colon = type.find(':'); colon != std::string::npos) {
+      checks = type.substr(colon + 1);
+      type = type.substr(0, colon);
+    }
+    bool takes_value = option.get_items_expected_max() != 0;
+    if (takes_value) out << " " << type;
+    out << "\n      " << option.get_description() << "\n";
+    std::string details;
+    if (!option.get_default_str().empty() || (takes_value && type == "TEXT"))
+      details = "default " + (type == "TEXT" ? "\"" + option.get_default_str() + "\"" : option.get_default_str());
+    if (!checks.empty()) details += (details.empty() ? "" : ", ") + checks;
+    if (!option.get_envname().empty()) details += (details.empty() ? "env " : ", env ") + option.get_envname();
+    if (!details.empty()) out << "      " << details << "\n";
+    return out.str();
+  }
+
+  const CLI::App* owner_;
+  std::string usage_line_;
+};
+
+}  // namespace
+
+void use_flag_conventions(CLI::App& app, const std::string& usage_line) {
+  app.formatter(std::make_shared<HelpLayout>(&app, usage_line));
+  app.set_help_flag("-h,--help", "print this help and exit");
+  // As with most command lines: a flag given twice keeps the last value.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+}
+
+CLI::Option* add_env_switch(CLI::App& app, const std::string& name, const std::string& env, bool* target,
+                            const std::string& help) {
+  CLI::Option* option = app.add_flag("--" + name, *target, help)->default_str(*target ? "true" : "false");
+  if (!env.empty()) option->envname(env);
+  return option;
+}
+
+CLI::Validator at_least(double minimum) {
+  std::string bound = number_text(minimum);
+  return CLI::Validator(
+      [minimum, bound](std::string& input) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(input, value)) return "'" + input + "' is not a number";
+        if (value < minimum) return "must be at least " + bound + ", got " + input;
+        return {};
+      },
+      "at least " + bound);
+}
+
+CLI::Validator between(double minimum, double maximum) {
+  std::string range = number_text(minimum) + " to " + number_text(maximum);
+  return CLI::Validator(
+      [minimum, maximum, range](std::string& input) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(input, value)) return "'" + input + "' is not a number";
+        if (value < minimum || value > maximum) return "must be " + range + ", got " + input;
+        return {};
+      },
+      range);
+}
+
+int parse_command_line(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+    return -1;
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();  // the help of the subcommand named, if any
+    return 0;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    // Name the subcommand too ("fsload run: ..."), on one line.
+    std::string program = app.get_name();
+    for (const CLI::App* at = &app; !at->get_subcommands().empty();) {
+      at = at->get_subcommands().front();
+      program += " " + at->get_name();
+    }
+    std::string reason = e.what();
+    for (char& c : reason)
+      if (c == '\n') c = ' ';
+    std::cerr << program << ": " << reason << " (see " << program << " --help)\n";
+    return e.get_exit_code() == 0 ? 0 : 2;
+  }
+}
 
 Flags::Flags(std::string program, std::string usage_line, std::string summary)
     : program_(std::move(program)), usage_line_(std::move(usage_line)), summary_(std::move(summary)) {

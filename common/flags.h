@@ -1,17 +1,53 @@
 // Command-line flags with environment-variable fallbacks.
 //
-// Every program of the project declares its knobs here once: a flag
+// Every program of the project declares its knobs once, with CLI11: a flag
 // `--name VALUE` (or `--name=VALUE`), an environment variable read when the
-// flag is absent, a documented default, and a line of help. `--help` prints
-// them all. Precedence: flag, then environment, then default.
+// flag is absent, a documented default, and a line of help. `-h`/`--help`
+// prints them all with their env names and defaults. Precedence: flag, then
+// environment, then default. A flag given twice keeps the last value.
+//
+//   CLI::App app{"what the program does", "fsrouter"};
+//   use_flag_conventions(app, "fsrouter [flags]");
+//   add_env_option(app, "threads", "FSROUTER_THREADS", &threads, "HTTP worker threads")
+//       ->check(at_least(4));
+//   if (int code = parse_command_line(app, argc, argv); code >= 0) return code;
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace fsr {
 
+// Gives app (and the subcommands added to it afterwards) the project's help
+// layout and parse rules. usage_line is the first line of --help.
+void use_flag_conventions(CLI::App& app, const std::string& usage_line);
+
+// Adds `--name VALUE` with the environment fallback env (none when empty);
+// *target holds the default and receives the value.
+template <typename T>
+CLI::Option* add_env_option(CLI::App& app, const std::string& name, const std::string& env, T* target,
+                            const std::string& help) {
+  CLI::Option* option = app.add_option("--" + name, *target, help)->capture_default_str();
+  if (!env.empty()) option->envname(env);
+  return option;
+}
+
+// Adds a bool flag: `--name` sets it, `--name=true|false|1|0` (and the env
+// variable, with the same words) says which.
+CLI::Option* add_env_switch(CLI::App& app, const std::string& name, const std::string& env, bool* target,
+                            const std::string& help);
+
+// Range checks for numeric flags; the rejection names the flag and the bound.
+CLI::Validator at_least(double minimum);
+CLI::Validator between(double minimum, double maximum);
+
+// Runs app.parse. Returns -1 to go on, or the exit code: 0 after -h/--help
+// (help on stdout), 2 after a usage error, reported as one line on stderr.
+int parse_command_line(CLI::App& app, int argc, char** argv);
+
+// The hand-written parser CLI11 replaces; kept while commands still use it.
 class Flags {
  public:
   Flags(std::string program, std::string usage_line, std::string summary);

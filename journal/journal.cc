@@ -24,12 +24,6 @@
 namespace fsr::journal {
 namespace {
 
-constexpr const char* kMetaFormat = "format_version";
-constexpr const char* kMetaLastSeq = "last_seq";
-constexpr const char* kMetaAppliedSeq = "applied_seq";
-constexpr const char* kMetaBackendPrefix = "backend/";
-constexpr const char* kMetaJournalId = "journal_id";
-
 std::string random_id() {
   std::random_device rd;
   char buf[33];
@@ -230,7 +224,7 @@ Status Journal::recover() {
     std::vector<std::string> families;
     rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &families);
     if (!ls.ok()) return from_rocks(ls);
-    for (const char* f : {"records", "index", "applied", "bodies"})
+    for (const auto& f : column_family_names())
       if (std::find(families.begin(), families.end(), f) == families.end())
         return {Status::Code::kInvalid, dir + " is a RocksDB database but not a journal"};
   }
@@ -250,25 +244,24 @@ Status Journal::recover() {
   rocksdb::ColumnFamilyOptions cf_options(db_options);
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
 
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-      {rocksdb::kDefaultColumnFamilyName, cf_options}, {"records", cf_options}, {"index", cf_options},
-      {"applied", cf_options},                         {"bodies", cf_options}};
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (const auto& name : column_family_names()) cfs.emplace_back(name, cf_options);
   rocksdb::DB* raw = nullptr;
   if (!fresh) {
     std::vector<rocksdb::ColumnFamilyHandle*> ro_handles;
     rocksdb::Status ro = rocksdb::DB::OpenForReadOnly(db_options, dir, cfs, &ro_handles, &raw);
     if (!ro.ok()) return from_rocks(ro);
     std::string version;
-    rocksdb::Status vs = raw->Get(rocksdb::ReadOptions(), ro_handles[0], kMetaFormat, &version);
+    rocksdb::Status vs = raw->Get(rocksdb::ReadOptions(), ro_handles[kMetaFamily], kMetaFormatVersion, &version);
     for (auto* h : ro_handles) raw->DestroyColumnFamilyHandle(h);
     delete raw;
     raw = nullptr;
     if (vs.IsNotFound()) return {Status::Code::kInvalid, dir + " is a RocksDB database but not a journal"};
     if (!vs.ok()) return from_rocks(vs);
-    char* end = nullptr;
-    unsigned long long v = std::strtoull(version.c_str(), &end, 10);
-    if (version.empty() || *end != '\0') return {Status::Code::kCorruption, "unreadable format_version " + version};
-    if (v > kFormatVersion)
+    FormatVersionCheck check = check_format_version(version);
+    if (check.verdict == FormatVersionCheck::Verdict::kUnreadable)
+      return {Status::Code::kCorruption, "unreadable format_version " + version};
+    if (check.verdict == FormatVersionCheck::Verdict::kNewer)
       return {Status::Code::kInvalid, "journal format version " + version + " is newer than this program's " +
                                           std::to_string(kFormatVersion)};
   }
@@ -281,23 +274,23 @@ Status Journal::recover() {
     return s;
   }
   db_.reset(raw);
-  meta_cf_ = handles_[0];
-  records_cf_ = handles_[1];
-  index_cf_ = handles_[2];
-  applied_cf_ = handles_[3];
-  bodies_cf_ = handles_[4];
+  meta_cf_ = handles_[kMetaFamily];
+  records_cf_ = handles_[kRecordsFamily];
+  index_cf_ = handles_[kIndexFamily];
+  applied_cf_ = handles_[kAppliedFamily];
+  bodies_cf_ = handles_[kBodiesFamily];
 
   std::string value;
-  rs = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaFormat, &value);
+  rs = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaFormatVersion, &value);
   if (rs.IsNotFound()) {
     if (!fresh) return {Status::Code::kInvalid, dir + " is a RocksDB database but not a journal"};
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    Status s = from_rocks(db_->Put(wo, meta_cf_, kMetaFormat, std::to_string(kFormatVersion)));
+    Status s = from_rocks(db_->Put(wo, meta_cf_, kMetaFormatVersion, format_version_text()));
     if (!s.ok()) return s;
   } else if (!rs.ok()) {
     return from_rocks(rs);
-  } else if (std::strtoull(value.c_str(), nullptr, 10) > kFormatVersion) {
+  } else if (check_format_version(value).verdict == FormatVersionCheck::Verdict::kNewer) {
     return {Status::Code::kInvalid, "journal format version " + value + " is newer than this program's " +
                                         std::to_string(kFormatVersion)};
   }
@@ -329,7 +322,7 @@ Status Journal::recover() {
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       auto found = index_.find(it->key().ToString());
       if (found != index_.end())
-        found->second.applied_seq = std::min(found->second.seq, decode_seq_key(it->value().ToStringView()));
+        found->second.applied_seq = capped_applied_seq(found->second.seq, decode_seq_key(it->value().ToStringView()));
     }
   }
   for (auto& [name, e] : index_) {
@@ -365,15 +358,18 @@ Status Journal::recover() {
     }
     if (cleanup.Count() > 0) db_->Write(rocksdb::WriteOptions(), &cleanup);
   }
-  if (db_->Get(rocksdb::ReadOptions(), meta_cf_, "body_id_high", &value).ok()) {
+  if (db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaBodyIdHigh, &value).ok()) {
     max_committed_body_id_ = decode_seq_key(value);
     max_body_id = std::max(max_body_id, max_committed_body_id_);
   }
   next_body_id_ = max_body_id + 1;
   {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
-    for (it->Seek(kMetaBackendPrefix); it->Valid() && it->key().starts_with(kMetaBackendPrefix); it->Next())
-      backend_states_[it->key().ToString().substr(std::strlen(kMetaBackendPrefix))] = it->value().ToString();
+    for (it->Seek(kMetaBackendPrefix); it->Valid(); it->Next()) {
+      auto address = backend_address_of_key(it->key().ToStringView());
+      if (!address) break;
+      backend_states_[*address] = it->value().ToString();
+    }
   }
   recompute_watermark_locked();
   recovered_ = true;
@@ -602,7 +598,7 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
   uint64_t max_body_id = max_committed_body_id_;
   for (auto* r : batch)
     if (r->body) max_body_id = std::max(max_body_id, r->body->id_);
-  wb.Put(meta_cf_, "body_id_high", u64_bytes(max_body_id));
+  wb.Put(meta_cf_, kMetaBodyIdHigh, u64_bytes(max_body_id));
   wb.Put(meta_cf_, kMetaLastSeq, u64_bytes(seq));
 
   rocksdb::WriteOptions wo;
@@ -705,7 +701,7 @@ void Journal::mark_applied(const std::string& name, uint64_t seq) {
     if (it == index_.end() || seq <= it->second.applied_seq) return;
     IndexEntry& e = it->second;
     bool was_pending = e.pending();
-    e.applied_seq = std::min(seq, e.seq);
+    e.applied_seq = capped_applied_seq(e.seq, seq);
     if (was_pending && !e.pending()) {
       unsettled_.erase({e.seq, name});
       if (e.op == Op::kPut) pending_bytes_ -= e.size;
@@ -723,7 +719,8 @@ void Journal::mark_applied(const std::string& name, uint64_t seq) {
 }
 
 void Journal::recompute_watermark_locked() {
-  applied_seq_ = unsettled_.empty() ? last_seq_ : unsettled_.begin()->first - 1;
+  applied_seq_ = applied_watermark(
+      last_seq_, unsettled_.empty() ? std::nullopt : std::optional<uint64_t>(unsettled_.begin()->first));
 }
 
 std::vector<std::pair<std::string, IndexEntry>> Journal::pending_entries() const {
@@ -765,19 +762,27 @@ void Journal::set_commit_listener(std::function<void(const std::string&, const I
   listener_ = std::move(listener);
 }
 
-void Journal::save_backend_state(const std::string& address, const std::string& json) {
+void Journal::save_backend_state(const std::string& address, const BackendState& state) {
+  std::string json = encode_backend_state(state);
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = backend_states_.find(address);
     if (it != backend_states_.end() && it->second == json) return;
     backend_states_[address] = json;
   }
-  db_->Put(rocksdb::WriteOptions(), meta_cf_, std::string(kMetaBackendPrefix) + address, json);
+  db_->Put(rocksdb::WriteOptions(), meta_cf_, backend_state_key(address), json);
 }
 
-std::map<std::string, std::string> Journal::backend_states() const {
+void Journal::save_backend_state(const std::string& address, const std::string& json) {
+  if (auto state = decode_backend_state(json)) save_backend_state(address, *state);
+}
+
+std::map<std::string, BackendState> Journal::backend_states() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return backend_states_;
+  std::map<std::string, BackendState> out;
+  for (const auto& [address, json] : backend_states_)
+    if (auto state = decode_backend_state(json)) out.emplace(address, *state);
+  return out;
 }
 
 void Journal::compact_history() {

@@ -36,6 +36,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "journal/format.h"
 #include "journal/record.h"
 
 namespace fsr::journal {
@@ -154,10 +155,13 @@ class Journal {
   // Called by the committer after each durable commit (outside its locks).
   void set_commit_listener(std::function<void(const std::string& name, const IndexEntry& entry)> listener);
 
-  // Operator facts kept for after a crash: per backend, a small JSON text
-  // (role, watermark). Written without sync; last value wins.
+  // Operator facts kept for after a crash: per backend, its role, health and
+  // watermark (format.h). Written without sync; last value wins.
+  void save_backend_state(const std::string& address, const BackendState& state);
+  // The same from a stored JSON text (ignored unless it decodes). Kept for
+  // the fsjournal test harness until it passes a BackendState.
   void save_backend_state(const std::string& address, const std::string& json);
-  std::map<std::string, std::string> backend_states() const;
+  std::map<std::string, BackendState> backend_states() const;
 
   // Deletes applied records older than the retention (never the index).
   void compact_history();
@@ -198,7 +202,7 @@ class Journal {
   uint64_t applied_seq_ = 0;
   uint64_t pending_bytes_ = 0;
   uint64_t body_bytes_ = 0;
-  std::map<std::string, std::string> backend_states_;
+  std::map<std::string, std::string> backend_states_;  // address -> stored JSON text
   // Applied names whose bodies may be freed, least recently used first.
   std::list<std::string> evictable_;
   std::unordered_map<std::string, std::list<std::string>::iterator> evictable_pos_;

@@ -53,16 +53,6 @@ bool valid_place(uint8_t v) { return v <= 2; }
 
 const char* op_name(Op op) { return op == Op::kPut ? "PUT" : "DELETE"; }
 
-std::string encode_seq_key(uint64_t seq) {
-  std::string k;
-  put_u64(&k, seq);
-  return k;
-}
-uint64_t decode_seq_key(std::string_view key) {
-  Reader r{key};
-  return r.u64();
-}
-
 // Record value: u8 version, u8 op, u64 time_ms, u64 size, str checksum,
 // str name, u8 body place, u64 body id.
 std::string encode_record(const Record& r) {

@@ -1,6 +1,7 @@
-// What the journal stores, and how it is encoded on disk.
-// The byte layouts are written down in docs/journal-format.md; change both together
-// and bump kFormatVersion.
+// What the journal stores, and how records and index entries are encoded.
+// The rest of the schema (column families, meta keys, key encodings, version
+// checks) is in format.h; both are written down in docs/journal-format.md.
+// Change them together and bump kFormatVersion.
 #pragma once
 
 #include <cstdint>
@@ -8,9 +9,9 @@
 #include <string>
 #include <string_view>
 
-namespace fsr::journal {
+#include "journal/format.h"
 
-inline constexpr uint32_t kFormatVersion = 1;
+namespace fsr::journal {
 
 enum class Op : uint8_t { kPut = 1, kDelete = 2 };
 const char* op_name(Op op);
@@ -48,9 +49,6 @@ struct IndexEntry {
   uint64_t applied_seq = 0;  // highest seq of this name applied on the volume
   bool pending() const { return applied_seq < seq; }
 };
-
-std::string encode_seq_key(uint64_t seq);  // 8 bytes big-endian: keys sort by seq
-uint64_t decode_seq_key(std::string_view key);
 
 std::string encode_record(const Record& r);
 std::optional<Record> decode_record(uint64_t seq, std::string_view bytes);

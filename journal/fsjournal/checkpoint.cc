@@ -158,7 +158,7 @@ class CheckpointWriter {
     options.create_missing_column_families = true;
     options.error_if_exists = true;
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const auto& cf : journal_column_families()) cfs.emplace_back(cf, rocksdb::ColumnFamilyOptions(options));
+    for (const auto& cf : column_family_names()) cfs.emplace_back(cf, rocksdb::ColumnFamilyOptions(options));
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
     rocksdb::Status rs = rocksdb::DB::Open(options, work_, cfs, &handles, &raw);

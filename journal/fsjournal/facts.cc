@@ -35,7 +35,7 @@ Status summarize(const JournalReader& reader, int64_t now, JournalSummary* out) 
     return true;
   });
   if (!st.ok()) return st;
-  s.applied_seq = s.oldest_pending_seq ? *s.oldest_pending_seq - 1 : s.last_seq;
+  s.applied_seq = applied_watermark(s.last_seq, s.oldest_pending_seq);
   if (s.oldest_pending_seq) s.oldest_pending_age_ms = std::max<int64_t>(0, now - oldest_time);
   s.first_record_seq = reader.first_record_seq();
   s.last_record_seq = reader.last_record_seq();
@@ -58,9 +58,9 @@ nlohmann::ordered_json summary_json(const JournalSummary& s) {
   for (const auto& b : s.backends) {
     nlohmann::ordered_json e;
     e["address"] = b.address;
-    e["role"] = b.role;
-    if (b.healthy) e["healthy"] = *b.healthy;
-    e["watermark"] = b.watermark;
+    e["role"] = b.state.role;
+    if (b.state.healthy) e["healthy"] = *b.state.healthy;
+    e["watermark"] = b.state.watermark;
     backends.push_back(e);
   }
   j["backends"] = backends;

@@ -32,7 +32,7 @@ struct JournalSummary {
   uint64_t body_bytes = 0;         // bytes of retained bodies
   std::optional<uint64_t> first_record_seq;  // oldest record still retained
   std::optional<uint64_t> last_record_seq;
-  std::vector<BackendState> backends;
+  std::vector<BackendRow> backends;
 };
 
 // One pass over the index and the applied marks.

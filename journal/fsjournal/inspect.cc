@@ -87,9 +87,11 @@ int run_status(int argc, char** argv) {
   t.print(std::cout);
   std::cout << "\nbackends, as last recorded by the router:\n";
   Table b({"ADDRESS", "ROLE", "HEALTHY", "WATERMARK"});
-  for (const auto& backend : s.backends)
-    b.add({backend.address, backend.role.empty() ? "? " + backend.raw : backend.role,
-           backend.healthy ? (*backend.healthy ? "yes" : "no") : "-", std::to_string(backend.watermark)});
+  for (const auto& backend : s.backends) {
+    const BackendState& state = backend.state;
+    b.add({backend.address, state.role.empty() ? "? " + backend.raw : state.role,
+           state.healthy ? (*state.healthy ? "yes" : "no") : "-", std::to_string(state.watermark)});
+  }
   if (b.empty()) std::cout << "(none recorded)\n";
   else b.print(std::cout);
   return kExitOk;

@@ -7,8 +7,6 @@
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -64,12 +62,6 @@ std::string u64_text(uint64_t v) { return std::to_string(v); }
 
 }  // namespace
 
-const std::vector<std::string>& journal_column_families() {
-  static const std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName, "records", "index", "applied",
-                                                 "bodies"};
-  return names;
-}
-
 std::string default_secondary_parent() {
   const char* t = std::getenv("TMPDIR");
   return t && *t ? t : "/tmp";
@@ -92,7 +84,7 @@ Status JournalReader::open(const ReaderOptions& options, std::unique_ptr<Journal
   std::vector<std::string> present;
   rocksdb::Status rs = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &present);
   if (!rs.ok()) return invalid(dir + " is not a readable journal: " + rs.ToString());
-  for (const auto& cf : journal_column_families()) {
+  for (const auto& cf : column_family_names()) {
     if (std::find(present.begin(), present.end(), cf) == present.end())
       return invalid(dir + " is a RocksDB database but not a journal (no column family '" + cf + "')");
   }
@@ -122,28 +114,28 @@ Status JournalReader::open(const ReaderOptions& options, std::unique_ptr<Journal
   rocksdb::ColumnFamilyOptions cf_options(db_options);
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const auto& cf : journal_column_families()) cfs.emplace_back(cf, cf_options);
+  for (const auto& cf : column_family_names()) cfs.emplace_back(cf, cf_options);
   rocksdb::DB* raw = nullptr;
   rs = rocksdb::DB::OpenAsSecondary(db_options, dir, reader->secondary_dir_, cfs, &reader->handles_, &raw);
   if (!rs.ok()) return invalid("cannot open journal " + dir + ": " + rs.ToString());
   reader->db_.reset(raw);
-  reader->meta_cf_ = reader->handles_[0];
-  reader->records_cf_ = reader->handles_[1];
-  reader->index_cf_ = reader->handles_[2];
-  reader->applied_cf_ = reader->handles_[3];
-  reader->bodies_cf_ = reader->handles_[4];
+  reader->meta_cf_ = reader->handles_[kMetaFamily];
+  reader->records_cf_ = reader->handles_[kRecordsFamily];
+  reader->index_cf_ = reader->handles_[kIndexFamily];
+  reader->applied_cf_ = reader->handles_[kAppliedFamily];
+  reader->bodies_cf_ = reader->handles_[kBodiesFamily];
 
   std::string value;
   rs = reader->db_->Get(rocksdb::ReadOptions(), reader->meta_cf_, kMetaFormatVersion, &value);
   if (rs.IsNotFound()) return invalid(dir + " is a RocksDB database but not a journal (no format_version)");
   if (!rs.ok()) return invalid("cannot read " + dir + ": " + rs.ToString());
-  char* end = nullptr;
-  unsigned long version = std::strtoul(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0') return invalid(dir + " has an unreadable format_version '" + value + "'");
-  if (version > kFormatVersion)
+  FormatVersionCheck version = check_format_version(value);
+  if (version.verdict == FormatVersionCheck::Verdict::kUnreadable)
+    return invalid(dir + " has an unreadable format_version '" + value + "'");
+  if (version.verdict == FormatVersionCheck::Verdict::kNewer)
     return invalid("journal format version " + value + " is newer than this fsjournal reads (up to " +
                    std::to_string(kFormatVersion) + "); use the fsjournal shipped with the router that wrote it");
-  reader->format_version_ = static_cast<uint32_t>(version);
+  reader->format_version_ = static_cast<uint32_t>(version.version);
   *out = std::move(reader);
   return Status::Ok();
 }
@@ -195,20 +187,16 @@ std::optional<std::string> JournalReader::meta_text(const char* key) const {
   return value;
 }
 
-std::vector<BackendState> JournalReader::backend_states() const {
-  std::vector<BackendState> out;
+std::vector<BackendRow> JournalReader::backend_states() const {
+  std::vector<BackendRow> out;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
-  const std::string prefix = kMetaBackendPrefix;
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    BackendState b;
-    b.address = it->key().ToString().substr(prefix.size());
+  for (it->Seek(kMetaBackendPrefix); it->Valid(); it->Next()) {
+    auto address = backend_address_of_key(it->key().ToStringView());
+    if (!address) break;
+    BackendRow b;
+    b.address = *address;
     b.raw = it->value().ToString();
-    auto j = nlohmann::json::parse(b.raw, nullptr, false);
-    if (j.is_object()) {
-      if (j.contains("role") && j["role"].is_string()) b.role = j["role"].get<std::string>();
-      if (j.contains("watermark") && j["watermark"].is_number_unsigned()) b.watermark = j["watermark"].get<uint64_t>();
-      if (j.contains("healthy") && j["healthy"].is_boolean()) b.healthy = j["healthy"].get<bool>();
-    }
+    b.state = decode_backend_state(b.raw).value_or(BackendState{});
     out.push_back(std::move(b));
   }
   return out;
@@ -269,7 +257,7 @@ namespace {
 
 void settle_applied(NameRow* row) {
   if (row->in_index && row->decodable && row->applied_mark)
-    row->entry.applied_seq = std::min(row->entry.seq, *row->applied_mark);
+    row->entry.applied_seq = capped_applied_seq(row->entry.seq, *row->applied_mark);
 }
 
 }  // namespace

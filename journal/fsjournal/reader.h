@@ -31,17 +31,11 @@
 #include <string>
 #include <vector>
 
+#include "journal/format.h"
 #include "journal/journal.h"
 #include "journal/record.h"
 
 namespace fsr::journal::cli {
-
-// Meta keys of the `default` column family (see journal.cc).
-inline constexpr const char* kMetaFormatVersion = "format_version";
-inline constexpr const char* kMetaLastSeq = "last_seq";
-inline constexpr const char* kMetaAppliedSeq = "applied_seq";
-inline constexpr const char* kMetaBackendPrefix = "backend/";
-inline constexpr const char* kMetaJournalId = "journal_id";
 
 struct ReaderOptions {
   std::string dir;
@@ -68,12 +62,11 @@ struct RecordRow {
   std::optional<Record> record;
 };
 
-struct BackendState {
+// One `backend/<address>` meta key as stored.
+struct BackendRow {
   std::string address;
-  std::string role;         // "" when the stored text is not the expected JSON
-  uint64_t watermark = 0;
-  std::optional<bool> healthy;  // when the router recorded it
-  std::string raw;          // the stored JSON text
+  BackendState state;  // role "" when the stored text is not the expected JSON
+  std::string raw;     // the stored JSON text
 };
 
 // A body opened for reading. kOk carries a reader of the stored bytes, whose
@@ -103,7 +96,7 @@ class JournalReader {
 
   std::optional<uint64_t> meta_u64(const char* key) const;
   std::optional<std::string> meta_text(const char* key) const;
-  std::vector<BackendState> backend_states() const;
+  std::vector<BackendRow> backend_states() const;
 
   // Records in seq order (descending when asked), from..to inclusive; fn
   // returns false to stop early.
@@ -143,9 +136,6 @@ class JournalReader {
   rocksdb::ColumnFamilyHandle* applied_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* bodies_cf_ = nullptr;
 };
-
-// The column family names of a journal, in the order the router opens them.
-const std::vector<std::string>& journal_column_families();
 
 // XXH3-128 hex of everything a reader holds; false on a read error.
 bool checksum_body(const BodyReader& reader, std::string* hex, std::string* error);

@@ -340,16 +340,17 @@ class Verifier {
 
   void check_meta() {
     uint64_t last = std::max(last_seq_meta_, max_index_seq_);
-    uint64_t watermark = min_pending_seq_ != UINT64_MAX ? min_pending_seq_ - 1 : last;
+    uint64_t watermark = applied_watermark(
+        last, min_pending_seq_ != UINT64_MAX ? std::optional<uint64_t>(min_pending_seq_) : std::nullopt);
     if (last_seq_meta_ < max_index_seq_)
       problem(max_index_seq_, "", "the recorded last_seq " + std::to_string(last_seq_meta_) + " is behind the index");
     if (auto recorded = reader_.meta_u64(kMetaAppliedSeq); recorded && *recorded > watermark)
       problem(*recorded, "", "the recorded applied_seq " + std::to_string(*recorded) +
                                  " is ahead of the watermark the index implies (" + std::to_string(watermark) + ")");
     for (const auto& b : reader_.backend_states()) {
-      if (b.role.empty()) problem(0, "backend/" + b.address, "backend state does not read as JSON: " + b.raw);
-      else if (b.watermark > last)
-        problem(b.watermark, "backend/" + b.address, "backend watermark is past last_seq " + std::to_string(last));
+      if (b.state.role.empty()) problem(0, backend_state_key(b.address), "backend state does not read as JSON: " + b.raw);
+      else if (b.state.watermark > last)
+        problem(b.state.watermark, backend_state_key(b.address), "backend watermark is past last_seq " + std::to_string(last));
     }
   }
 

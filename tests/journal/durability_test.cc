@@ -203,7 +203,7 @@ TEST(DurableAck, EveryWalByteIsSyncedWhenACommitReturns) {
   // The tracker does see unsynced bytes: mark_applied and backend states are
   // written without sync by design (losing them only means re-applying).
   j->mark_applied("b", 2);
-  j->save_backend_state("h:1", "{}");
+  j->save_backend_state("h:1", BackendState{"primary", true, 2});
   EXPECT_NE(fault.fs->unsynced_wal_bytes(), "") << "the tracker cannot tell synced from unsynced bytes";
   must_put(*j, "c", "after unsynced writes");
   expect_all_synced("PUT after unsynced writes");

@@ -564,8 +564,8 @@ TEST(JournalRecovery, ReopenRestoresIndexSeqsAppliedStatePendingAndBackendStates
     j->mark_applied("applied", 5);
     j->mark_applied("half", 6);
     j->mark_applied("inline", 1);
-    j->save_backend_state("10.0.0.1:9000", R"({"role":"primary","watermark":5})");
-    j->save_backend_state("10.0.0.2:9000", R"({"role":"replica","watermark":0})");
+    j->save_backend_state("10.0.0.1:9000", BackendState{"primary", true, 5});
+    j->save_backend_state("10.0.0.2:9000", BackendState{"replica", false, 0});
     for (const char* n : {"inline", "file", "gone", "applied", "half"}) before[n] = *j->lookup(n);
     EXPECT_EQ(j->applied_seq(), 1u);
   }
@@ -592,8 +592,8 @@ TEST(JournalRecovery, ReopenRestoresIndexSeqsAppliedStatePendingAndBackendStates
   EXPECT_EQ(pending_names, (std::vector<std::string>{"file", "gone", "half"}));
   auto states = j->backend_states();
   EXPECT_EQ(states.size(), 2u);
-  EXPECT_EQ(states["10.0.0.1:9000"], R"({"role":"primary","watermark":5})");
-  EXPECT_EQ(states["10.0.0.2:9000"], R"({"role":"replica","watermark":0})");
+  EXPECT_EQ(states["10.0.0.1:9000"], (BackendState{"primary", true, 5}));
+  EXPECT_EQ(states["10.0.0.2:9000"], (BackendState{"replica", false, 0}));
   auto s = j->stats();
   EXPECT_EQ(s.names, 5u);
   EXPECT_EQ(s.pending_count, 3u);

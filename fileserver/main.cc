@@ -67,34 +67,34 @@ int main(int argc, char** argv) {
   int64_t threads = 64;
   std::string log_level = "info";
 
-  fsr::Flags flags("fileserver", "fileserver [flags]",
-                   "Stand-in for the backend file server: GET/PUT/DELETE /api/fileserver/{name} over one data\n"
-                   "directory, with the original's latency, in-flight cap, per-name exclusion, process-wide lock\n"
-                   "and wedge. Logs one line per request on stderr.");
-  flags.add_string("host", "FILESERVER_HOST", &host, "address to listen on (the original: all interfaces)");
-  flags.add_int("port", "FILESERVER_PORT", &port, "TCP port to listen on (0 picks a free one)");
-  flags.add_string("data-dir", "FILESERVER_DATA_DIR", &data_dir,
-                   "directory holding the files, shared by every instance; created if missing");
-  flags.add_int("latency-ms", "FILESERVER_LATENCY_MS", &latency_ms,
-                "sleep before handling each admitted request, holding its in-flight slot");
-  flags.add_int("max-inflight", "FILESERVER_MAX_INFLIGHT", &max_inflight,
-                "requests handled at once; one more is answered 429 at once");
-  flags.add_int("threads", "FILESERVER_THREADS", &threads,
-                "worker threads; keep well above --max-inflight so refusals stay immediate");
-  flags.add_string("log-level", "FILESERVER_LOG_LEVEL", &log_level, "debug, info, warn or error");
-  int code = flags.parse(argc, argv);
-  if (code >= 0) return code;
+  CLI::App app{"Stand-in for the backend file server: GET/PUT/DELETE /api/fileserver/{name} over one data\n"
+               "directory, with the original's latency, in-flight cap, per-name exclusion, process-wide lock\n"
+               "and wedge. Logs one line per request on stderr.",
+               "fileserver"};
+  fsr::use_flag_conventions(app, "fileserver [flags]");
+  fsr::add_env_option(app, "host", "FILESERVER_HOST", &host, "address to listen on (the original: all interfaces)");
+  fsr::add_env_option(app, "port", "FILESERVER_PORT", &port, "TCP port to listen on (0 picks a free one)")
+      ->check(fsr::between(0, 65535));
+  fsr::add_env_option(app, "data-dir", "FILESERVER_DATA_DIR", &data_dir,
+                      "directory holding the files, shared by every instance; created if missing")
+      ->check(CLI::Validator(
+          [](std::string& dir) { return dir.empty() ? std::string("must not be empty") : std::string(); }, ""));
+  fsr::add_env_option(app, "latency-ms", "FILESERVER_LATENCY_MS", &latency_ms,
+                      "sleep before handling each admitted request, holding its in-flight slot")
+      ->check(fsr::at_least(0));
+  fsr::add_env_option(app, "max-inflight", "FILESERVER_MAX_INFLIGHT", &max_inflight,
+                      "requests handled at once; one more is answered 429 at once")
+      ->check(fsr::at_least(1));
+  fsr::add_env_option(app, "threads", "FILESERVER_THREADS", &threads,
+                      "worker threads; keep well above --max-inflight so refusals stay immediate")
+      ->check(fsr::at_least(1));
+  fsr::add_env_option(app, "log-level", "FILESERVER_LOG_LEVEL", &log_level, "debug, info, warn or error")
+      ->check(fsr::one_of({"debug", "info", "warn", "error"}));
+  if (int code = fsr::parse_command_line(app, argc, argv); code >= 0) return code;
 
-  fsr::LogLevel level;
-  if (!fsr::parse_log_level(log_level, &level)) {
-    fsr::log_error("bad_flag").kv("flag", "log-level").kv("value", log_level);
-    return 2;
-  }
+  fsr::LogLevel level = fsr::LogLevel::kInfo;
+  fsr::parse_log_level(log_level, &level);
   fsr::set_log_level(level);
-  if (port < 0 || port > 65535 || latency_ms < 0 || max_inflight < 1 || threads < 1 || data_dir.empty()) {
-    fsr::log_error("bad_flag").kv("reason", "need 0<=port<=65535, latency-ms>=0, max-inflight>=1, threads>=1, data-dir");
-    return 2;
-  }
   if (threads <= max_inflight) {
     fsr::log_warn("few_threads").kv("threads", threads).kv("max_inflight", max_inflight).kv(
         "effect", "requests beyond the cap wait for a thread instead of getting 429 at once");

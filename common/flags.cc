@@ -64,7 +64,7 @@ class HelpLayout : public CLI::Formatter {
     std::string details;
     if (!option.get_default_str().empty() || (takes_value && type == "TEXT"))
       details = "default " + (type == "TEXT" ? "\"" + option.get_default_str() + "\"" : option.get_default_str());
-    if (!checks.empty()) details += (details.empty() ? "" : ", ") + checks;
+    if (!checks.empty()) details += (details.empty() ? "allowed: " : ", allowed: ") + checks;
     if (!option.get_envname().empty()) details += (details.empty() ? "env " : ", env ") + option.get_envname();
     if (!details.empty()) out << "      " << details << "\n";
     return out.str();
@@ -73,6 +73,22 @@ class HelpLayout : public CLI::Formatter {
   const CLI::App* owner_;
   std::string usage_line_;
 };
+
+// The environment variable a rejected value came from: the reason starts
+// with "--name:", that flag is absent from the command line and its
+// variable is set. Empty otherwise.
+std::string environment_source(const CLI::App& app, const std::string& reason, int argc, char** argv) {
+  if (reason.rfind("--", 0) != 0) return {};
+  std::string flag = reason.substr(0, reason.find(':'));
+  const CLI::Option* option = app.get_option_no_throw(flag);
+  if (option == nullptr || option->get_envname().empty()) return {};
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == flag || arg.rfind(flag + "=", 0) == 0) return {};
+  }
+  std::string env = option->get_envname();
+  return std::getenv(env.c_str()) != nullptr ? env : std::string();
+}
 
 }  // namespace
 
@@ -114,6 +130,19 @@ CLI::Validator between(double minimum, double maximum) {
       range);
 }
 
+CLI::Validator one_of(const std::vector<std::string>& words) {
+  std::string list;
+  for (size_t i = 0; i < words.size(); ++i)
+    list += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + words[i];
+  return CLI::Validator(
+      [words, list](std::string& input) -> std::string {
+        for (const auto& word : words)
+          if (input == word) return {};
+        return "must be " + list + ", got '" + input + "'";
+      },
+      list);
+}
+
 int parse_command_line(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);
@@ -127,13 +156,16 @@ int parse_command_line(CLI::App& app, int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // Name the subcommand too ("fsload run: ..."), on one line.
     std::string program = app.get_name();
-    for (const CLI::App* at = &app; !at->get_subcommands().empty();) {
-      at = at->get_subcommands().front();
-      program += " " + at->get_name();
+    const CLI::App* at_error = &app;
+    while (!at_error->get_subcommands().empty()) {
+      at_error = at_error->get_subcommands().front();
+      program += " " + at_error->get_name();
     }
     std::string reason = e.what();
     for (char& c : reason)
       if (c == '\n') c = ' ';
+    if (std::string env = environment_source(*at_error, reason, argc, argv); !env.empty())
+      reason += " (from $" + env + ")";
     std::cerr << program << ": " << reason << " (see " << program << " --help)\n";
     return e.get_exit_code() == 0 ? 0 : 2;
   }

@@ -42,6 +42,8 @@ CLI::Option* add_env_switch(CLI::App& app, const std::string& name, const std::s
 // Range checks for numeric flags; the rejection names the flag and the bound.
 CLI::Validator at_least(double minimum);
 CLI::Validator between(double minimum, double maximum);
+// For words: the value must be one of these.
+CLI::Validator one_of(const std::vector<std::string>& words);
 
 // Runs app.parse. Returns -1 to go on, or the exit code: 0 after -h/--help
 // (help on stdout), 2 after a usage error, reported as one line on stderr.

@@ -116,7 +116,25 @@ TEST(Flags, RangeCheckAppliesToTheEnvironmentToo) {
   Program p;
   testing::internal::CaptureStderr();
   EXPECT_EQ(p.parse({}), 2);
-  EXPECT_NE(testing::internal::GetCapturedStderr().find("0.1 to 60"), std::string::npos);
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("--timeout: must be 0.1 to 60, got 90 (from $FSR_TEST_TIMEOUT)"), std::string::npos) << err;
+}
+
+TEST(Flags, OneOfAcceptsOnlyItsWordsAndSaysWhichTheyAre) {
+  std::string ack = "journal";
+  CLI::App app{"", "prog"};
+  use_flag_conventions(app, "");
+  add_env_option(app, "ack", "", &ack, "when")->check(one_of({"journal", "backend", "never"}));
+  std::vector<std::string> args = {"prog", "--ack=backend"};
+  std::vector<char*> argv = {args[0].data(), args[1].data()};
+  EXPECT_EQ(parse_command_line(app, 2, argv.data()), -1);
+  EXPECT_EQ(ack, "backend");
+  args[1] = "--ack=sometimes";
+  argv = {args[0].data(), args[1].data()};
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(parse_command_line(app, 2, argv.data()), 2);
+  EXPECT_EQ(testing::internal::GetCapturedStderr(),
+            "prog: --ack: must be journal, backend or never, got 'sometimes' (see prog --help)\n");
 }
 
 TEST(Flags, MalformedNumbersUnknownFlagsAndStrayArgumentsExitTwo) {
@@ -138,7 +156,7 @@ TEST(Flags, ShortAndLongHelpExitZeroAndListEachFlagWithItsDefaultAndEnvironmentN
     EXPECT_EQ(p.parse({flag}), 0) << flag;
     std::string help = testing::internal::GetCapturedStdout();
     EXPECT_EQ(help.rfind("Usage: prog [flags]", 0), 0u) << help;
-    EXPECT_NE(help.find("--threads INT\n      worker threads\n      default 1024, at least 4, env FSR_TEST_THREADS\n"),
+    EXPECT_NE(help.find("--threads INT\n      worker threads\n      default 1024, allowed: at least 4, env FSR_TEST_THREADS\n"),
               std::string::npos)
         << help;
     EXPECT_NE(help.find("default \"0.0.0.0:8080\", env FSR_TEST_LISTEN"), std::string::npos) << help;

@@ -118,6 +118,18 @@ CLI::Validator at_least(double minimum) {
       "at least " + bound);
 }
 
+CLI::Validator more_than(double bound) {
+  std::string text = number_text(bound);
+  return CLI::Validator(
+      [bound, text](std::string& input) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(input, value)) return "'" + input + "' is not a number";
+        if (!(value > bound)) return "must be more than " + text + ", got " + input;
+        return {};
+      },
+      "more than " + text);
+}
+
 CLI::Validator between(double minimum, double maximum) {
   std::string range = number_text(minimum) + " to " + number_text(maximum);
   return CLI::Validator(

@@ -41,6 +41,7 @@ CLI::Option* add_env_switch(CLI::App& app, const std::string& name, const std::s
 
 // Range checks for numeric flags; the rejection names the flag and the bound.
 CLI::Validator at_least(double minimum);
+CLI::Validator more_than(double bound);
 CLI::Validator between(double minimum, double maximum);
 // For words: the value must be one of these.
 CLI::Validator one_of(const std::vector<std::string>& words);

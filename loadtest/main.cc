@@ -8,6 +8,7 @@
 #include <iostream>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "common/flags.h"
 #include "common/http_server.h"
@@ -19,14 +20,19 @@ namespace fsr::load {
 namespace {
 
 const char* kRunSummary =
-    "Open-loop load against PUT/GET/DELETE /api/fileserver/{name}: requests are issued on schedule\n"
-    "whether or not earlier ones finished, every answer is verified against the last acknowledged\n"
-    "state of its name, and the run is summarised (table, --json, --html).\n"
+    "Open-loop load with verification against PUT/GET/DELETE /api/fileserver/{name}.\n"
+    "Requests are issued on schedule whether or not earlier ones finished, every answer is\n"
+    "verified against the last acknowledged state of its name, and the run is summarised\n"
+    "(table, --json, --html).\n"
     "\n"
     "Exit status: 0 clean; 2 usage error; 3 invalid data (a read returned something other than an\n"
     "acknowledged state); 5 the failure budget ended the run; 4 the server answered 429 or 5XX;\n"
     "6 timeouts, connection errors or unexpected statuses; 1 internal error. When several apply,\n"
     "the first in this order wins: 3, 5, 4, 6.";
+
+const char* kUsage =
+    "fsload run  --url http://HOST:PORT [flags]   open-loop load with verification\n"
+    "       fsload edge --url http://HOST:PORT [flags]   edge cases with expected outcomes";
 
 bool parse_mix(const std::string& text, RunOptions* options) {
   double w[4];
@@ -41,93 +47,113 @@ bool parse_mix(const std::string& text, RunOptions* options) {
   return true;
 }
 
-int usage_error(const std::string& message) {
-  std::cerr << "fsload run: " << message << " (see fsload run --help)\n";
-  return kExitUsage;
-}
-
 extern "C" void on_interrupt(int) { LoadRun::interrupt(); }
 
-int run_main(int argc, char** argv) {
+// `fsload run`'s flags; the values land in options and the schedule fields.
+struct RunFlags {
   RunOptions o;
   std::string ramp = "constant", mix = "75:1:1:10", json_path, html_path;
   double rate = 100, rate_start = 1, rate_end = 100, ramp_step = 1, ramp_accel = 1.7;
   int64_t seed = 0;
   bool quiet = false;
-  Flags flags("fsload run", "fsload run --url http://HOST:PORT [flags]", kRunSummary);
-  flags.add_string("url", "FSLOAD_URL", &o.url, "base URL of the server under test");
-  flags.add_string("ramp", "FSLOAD_RAMP", &ramp,
-                   "schedule: constant (--rate), linear (--rate-start to --rate-end over --duration) or challenge "
-                   "(the live test's accelerating ramp: from --rate-start, +--ramp-step/s each second, the step "
-                   "multiplied by --ramp-accel each minute; defaults pass 1,000/s after five minutes)");
-  flags.add_double("rate", "FSLOAD_RATE", &rate, "requests per second of the constant schedule");
-  flags.add_double("rate-start", "FSLOAD_RATE_START", &rate_start, "first rate of the linear and challenge ramps");
-  flags.add_double("rate-end", "FSLOAD_RATE_END", &rate_end, "last rate of the linear ramp");
-  flags.add_double("ramp-step", "FSLOAD_RAMP_STEP", &ramp_step, "challenge ramp: rate added each second in minute 0");
-  flags.add_double("ramp-accel", "FSLOAD_RAMP_ACCEL", &ramp_accel, "challenge ramp: growth of the step each minute");
-  flags.add_double("duration", "FSLOAD_DURATION", &o.duration_sec, "seconds of scheduled requests");
-  flags.add_int("max-failures", "FSLOAD_MAX_FAILURES", &o.max_failures,
-                "end the run once this many requests failed (429, 5XX, timeout, connection error, unexpected "
-                "status), like the live test; 0 = never");
-  flags.add_string("mix", "FSLOAD_MIX", &mix,
-                   "weights GET:PUT:DELETE:CREATE; the first three act on tracked names, CREATE uploads a new name "
-                   "(only while fewer than --max-files are tracked)");
-  flags.add_int("max-files", "FSLOAD_MAX_FILES", &o.max_files, "most names tracked at once");
-  flags.add_double("check-share", "FSLOAD_CHECK_SHARE", &o.check_share,
-                   "share of slots starting a consistency check (PUT new, GET, DELETE, GET) after the early phase");
-  flags.add_double("check-share-early", "FSLOAD_CHECK_SHARE_EARLY", &o.check_share_early,
-                   "share of consistency checks at the start, falling linearly to --check-share");
-  flags.add_double("check-early-seconds", "FSLOAD_CHECK_EARLY_SECONDS", &o.check_early_sec,
-                   "length of the early phase with more consistency checks");
-  flags.add_int("body-start", "FSLOAD_BODY_START", &o.body_start, "largest body size (bytes) at the start");
-  flags.add_double("body-growth", "FSLOAD_BODY_GROWTH", &o.body_growth, "factor applied to the largest size ...");
-  flags.add_double("body-growth-seconds", "FSLOAD_BODY_GROWTH_SECONDS", &o.body_growth_sec, "... every this many seconds");
-  flags.add_int("body-min", "FSLOAD_BODY_MIN", &o.body_min, "smallest body size; sizes are log-uniform (most small)");
-  flags.add_int("body-cap", "FSLOAD_BODY_CAP", &o.body_cap, "the largest size never grows past this");
-  flags.add_int("huge-every", "FSLOAD_HUGE_EVERY", &o.huge_every, "every N-th upload is huge; 0 = never");
-  flags.add_int("huge-size", "FSLOAD_HUGE_SIZE", &o.huge_size, "bytes of a huge upload (streamed, never held)");
-  flags.add_string("connection", "FSLOAD_CONNECTION", &o.connection,
-                   "close (Connection: close on every request), keepalive, or mixed (each request picks)");
-  flags.add_int("idle-connections", "FSLOAD_IDLE_CONNECTIONS", &o.idle_connections,
-                "idle keep-alive connections kept for reuse, per thread (the live test reuses only a couple); "
-                "while more than 64 requests are in flight a thread spreads them over extra connection pools");
-  flags.add_bool("close-with-reset", "FSLOAD_CLOSE_WITH_RESET", &o.close_with_reset,
+};
+
+void add_run_flags(CLI::App& run, RunFlags* f) {
+  RunOptions& o = f->o;
+  use_flag_conventions(run, "fsload run --url http://HOST:PORT [flags]");
+  add_env_option(run, "url", "FSLOAD_URL", &o.url, "base URL of the server under test")
+      ->check(CLI::Validator(
+          [](std::string& url) {
+            return url.rfind("http://", 0) == 0 ? std::string() : "must start with http://, got '" + url + "'";
+          },
+          "http://..."));
+  add_env_option(run, "ramp", "FSLOAD_RAMP", &f->ramp,
+                 "schedule: constant (--rate), linear (--rate-start to --rate-end over --duration) or challenge "
+                 "(the live test's accelerating ramp: from --rate-start, +--ramp-step/s each second, the step "
+                 "multiplied by --ramp-accel each minute; defaults pass 1,000/s after five minutes)")
+      ->check(one_of({"constant", "linear", "challenge"}));
+  add_env_option(run, "rate", "FSLOAD_RATE", &f->rate, "requests per second of the constant schedule")
+      ->check(at_least(0));
+  add_env_option(run, "rate-start", "FSLOAD_RATE_START", &f->rate_start, "first rate of the linear and challenge ramps")
+      ->check(at_least(0));
+  add_env_option(run, "rate-end", "FSLOAD_RATE_END", &f->rate_end, "last rate of the linear ramp")->check(at_least(0));
+  add_env_option(run, "ramp-step", "FSLOAD_RAMP_STEP", &f->ramp_step, "challenge ramp: rate added each second in minute 0")
+      ->check(at_least(0));
+  add_env_option(run, "ramp-accel", "FSLOAD_RAMP_ACCEL", &f->ramp_accel, "challenge ramp: growth of the step each minute")
+      ->check(more_than(0));
+  add_env_option(run, "duration", "FSLOAD_DURATION", &o.duration_sec, "seconds of scheduled requests")
+      ->check(more_than(0));
+  add_env_option(run, "max-failures", "FSLOAD_MAX_FAILURES", &o.max_failures,
+                 "end the run once this many requests failed (429, 5XX, timeout, connection error, unexpected "
+                 "status), like the live test; 0 = never");
+  add_env_option(run, "mix", "FSLOAD_MIX", &f->mix,
+                 "weights GET:PUT:DELETE:CREATE; the first three act on tracked names, CREATE uploads a new name "
+                 "(only while fewer than --max-files are tracked)")
+      ->check(CLI::Validator(
+          [](std::string& mix) {
+            RunOptions parsed;
+            return parse_mix(mix, &parsed) ? std::string()
+                                           : "wants four non-negative weights GET:PUT:DELETE:CREATE, got '" + mix + "'";
+          },
+          "GET:PUT:DELETE:CREATE"));
+  add_env_option(run, "max-files", "FSLOAD_MAX_FILES", &o.max_files, "most names tracked at once");
+  add_env_option(run, "check-share", "FSLOAD_CHECK_SHARE", &o.check_share,
+                 "share of slots starting a consistency check (PUT new, GET, DELETE, GET) after the early phase");
+  add_env_option(run, "check-share-early", "FSLOAD_CHECK_SHARE_EARLY", &o.check_share_early,
+                 "share of consistency checks at the start, falling linearly to --check-share");
+  add_env_option(run, "check-early-seconds", "FSLOAD_CHECK_EARLY_SECONDS", &o.check_early_sec,
+                 "length of the early phase with more consistency checks");
+  add_env_option(run, "body-start", "FSLOAD_BODY_START", &o.body_start, "largest body size (bytes) at the start")
+      ->check(at_least(0));
+  add_env_option(run, "body-growth", "FSLOAD_BODY_GROWTH", &o.body_growth, "factor applied to the largest size ...")
+      ->check(more_than(0));
+  add_env_option(run, "body-growth-seconds", "FSLOAD_BODY_GROWTH_SECONDS", &o.body_growth_sec,
+                 "... every this many seconds");
+  add_env_option(run, "body-min", "FSLOAD_BODY_MIN", &o.body_min, "smallest body size; sizes are log-uniform (most small)")
+      ->check(at_least(0));
+  add_env_option(run, "body-cap", "FSLOAD_BODY_CAP", &o.body_cap, "the largest size never grows past this")
+      ->check(at_least(0));
+  add_env_option(run, "huge-every", "FSLOAD_HUGE_EVERY", &o.huge_every, "every N-th upload is huge; 0 = never")
+      ->check(at_least(0));
+  add_env_option(run, "huge-size", "FSLOAD_HUGE_SIZE", &o.huge_size, "bytes of a huge upload (streamed, never held)")
+      ->check(at_least(0));
+  add_env_option(run, "connection", "FSLOAD_CONNECTION", &o.connection,
+                 "close (Connection: close on every request), keepalive, or mixed (each request picks)")
+      ->check(one_of({"close", "keepalive", "mixed"}));
+  add_env_option(run, "idle-connections", "FSLOAD_IDLE_CONNECTIONS", &o.idle_connections,
+                 "idle keep-alive connections kept for reuse, per thread (the live test reuses only a couple); "
+                 "while more than 64 requests are in flight a thread spreads them over extra connection pools");
+  add_env_switch(run, "close-with-reset", "FSLOAD_CLOSE_WITH_RESET", &o.close_with_reset,
                  "close connections with a TCP reset (SO_LINGER 0) instead of FIN, leaving no TIME_WAIT sockets "
                  "on this side; for long runs at thousands of new connections a second on one machine");
-  flags.add_double("timeout", "FSLOAD_TIMEOUT", &o.timeout_sec, "client timeout per request, seconds");
-  flags.add_double("connect-timeout", "FSLOAD_CONNECT_TIMEOUT", &o.connect_timeout_sec, "TCP connect timeout, seconds");
-  flags.add_int("threads", "FSLOAD_THREADS", &o.threads, "event-loop threads, each with its own connections");
-  flags.add_int("seed", "FSLOAD_SEED", &seed, "random seed for names, bodies and choices; 0 = from the clock");
-  flags.add_string("fixed-name", "FSLOAD_FIXED_NAME", &o.fixed_name,
-                   "benchmark mode: every request is a GET of this existing name, its content not verified");
-  flags.add_string("json", "FSLOAD_JSON", &json_path, "write the result document (JSON) here");
-  flags.add_string("html", "FSLOAD_HTML", &html_path, "write a self-contained HTML report with charts here");
-  flags.add_int("show-invalid", "FSLOAD_SHOW_INVALID", &o.show_invalid, "invalid reads printed and kept as examples");
-  flags.add_bool("quiet", "FSLOAD_QUIET", &quiet, "no per-second progress line");
-  int parsed = flags.parse(argc, argv, 2);
-  if (parsed >= 0) return parsed;
-  if (!flags.positional().empty()) return usage_error("unexpected argument '" + flags.positional()[0] + "'");
-  if (!parse_mix(mix, &o)) return usage_error("--mix wants four non-negative weights GET:PUT:DELETE:CREATE");
-  if (o.url.rfind("http://", 0) != 0) return usage_error("--url must start with http://");
-  if (o.duration_sec <= 0) return usage_error("--duration must be positive");
-  if (o.connection != "close" && o.connection != "keepalive" && o.connection != "mixed")
-    return usage_error("--connection must be close, keepalive or mixed");
-  if (o.threads < 1 || o.threads > 64) return usage_error("--threads must be 1..64");
-  if (o.timeout_sec <= 0 || o.connect_timeout_sec <= 0) return usage_error("timeouts must be positive");
-  if (rate < 0 || rate_start < 0 || rate_end < 0 || ramp_step < 0 || ramp_accel <= 0)
-    return usage_error("rates must not be negative");
-  if (o.body_min < 0 || o.body_start < 0 || o.body_cap < 0 || o.huge_size < 0 || o.huge_every < 0 ||
-      o.body_growth <= 0)
-    return usage_error("sizes must not be negative");
-  RateSchedule schedule = RateSchedule::constant(rate);
-  if (ramp == "linear")
-    schedule = RateSchedule::linear(rate_start, rate_end, o.duration_sec);
-  else if (ramp == "challenge")
-    schedule = RateSchedule::challenge(rate_start, ramp_step, ramp_accel);
-  else if (ramp != "constant")
-    return usage_error("--ramp must be constant, linear or challenge");
-  o.seed = seed != 0 ? static_cast<uint64_t>(seed) : std::random_device{}();
-  o.progress = !quiet;
+  add_env_option(run, "timeout", "FSLOAD_TIMEOUT", &o.timeout_sec, "client timeout per request, seconds")
+      ->check(more_than(0));
+  add_env_option(run, "connect-timeout", "FSLOAD_CONNECT_TIMEOUT", &o.connect_timeout_sec,
+                 "TCP connect timeout, seconds")
+      ->check(more_than(0));
+  add_env_option(run, "threads", "FSLOAD_THREADS", &o.threads, "event-loop threads, each with its own connections")
+      ->check(between(1, 64));
+  add_env_option(run, "seed", "FSLOAD_SEED", &f->seed, "random seed for names, bodies and choices; 0 = from the clock");
+  add_env_option(run, "fixed-name", "FSLOAD_FIXED_NAME", &o.fixed_name,
+                 "benchmark mode: every request is a GET of this existing name, its content not verified");
+  add_env_option(run, "json", "FSLOAD_JSON", &f->json_path, "write the result document (JSON) here");
+  add_env_option(run, "html", "FSLOAD_HTML", &f->html_path, "write a self-contained HTML report with charts here");
+  add_env_option(run, "show-invalid", "FSLOAD_SHOW_INVALID", &o.show_invalid,
+                 "invalid reads printed and kept as examples");
+  add_env_switch(run, "quiet", "FSLOAD_QUIET", &f->quiet, "no per-second progress line");
+}
+
+// Runs `fsload run` with parsed, checked flags; returns the exit status.
+int run_load(RunFlags& f) {
+  RunOptions& o = f.o;
+  parse_mix(f.mix, &o);  // checked when parsed
+  RateSchedule schedule = RateSchedule::constant(f.rate);
+  if (f.ramp == "linear")
+    schedule = RateSchedule::linear(f.rate_start, f.rate_end, o.duration_sec);
+  else if (f.ramp == "challenge")
+    schedule = RateSchedule::challenge(f.rate_start, f.ramp_step, f.ramp_accel);
+  o.seed = f.seed != 0 ? static_cast<uint64_t>(f.seed) : std::random_device{}();
+  o.progress = !f.quiet;
 
   raise_open_file_limit();
   // Transfers allocate and free buffers of tens of KiB all the time; keep
@@ -141,15 +167,9 @@ int run_main(int argc, char** argv) {
   nlohmann::json result = run.execute();
   print_run_summary(result, std::cout);
   int code = result["exit_code"].get<int>();
-  if (!json_path.empty() && !write_text_file(json_path, result.dump(2) + "\n")) code = kExitInternalError;
-  if (!html_path.empty() && !write_text_file(html_path, run_report_html(result))) code = kExitInternalError;
+  if (!f.json_path.empty() && !write_text_file(f.json_path, result.dump(2) + "\n")) code = kExitInternalError;
+  if (!f.html_path.empty() && !write_text_file(f.html_path, run_report_html(result))) code = kExitInternalError;
   return code;
-}
-
-void print_usage(std::ostream& out) {
-  out << "Usage: fsload run  --url http://HOST:PORT [flags]   open-loop load with verification\n"
-         "       fsload edge --url http://HOST:PORT [flags]   edge cases with expected outcomes\n"
-         "       fsload SUBCOMMAND --help                     flags of a subcommand\n";
 }
 
 }  // namespace
@@ -157,18 +177,34 @@ void print_usage(std::ostream& out) {
 
 int main(int argc, char** argv) {
   using namespace fsr::load;
-  if (argc < 2) {
-    print_usage(std::cerr);
-    return kExitUsage;
+  CLI::App app{"", "fsload"};
+  fsr::use_flag_conventions(app, kUsage);
+  app.require_subcommand(1);
+  RunFlags run_flags;
+  add_run_flags(*app.add_subcommand("run", kRunSummary), &run_flags);
+  // `fsload edge` declares and parses its own flags (edge_suite.cc): pass
+  // everything after the subcommand through, --help included.
+  CLI::App* edge = app.add_subcommand("edge", "Named edge cases with expected outcomes, a pass/fail table.");
+  edge->set_help_flag();
+  edge->prefix_command();
+  if (argc >= 2 && argv[1][0] != '-') {
+    std::string command = argv[1];
+    if (command == "help") {  // `fsload help`, as `fsload --help`
+      std::cout << app.help();
+      return 0;
+    }
+    if (command != "run" && command != "edge") {
+      std::cerr << "fsload: unknown subcommand '" << command << "' (see fsload --help)\n";
+      return kExitUsage;
+    }
   }
-  std::string command = argv[1];
-  if (command == "run") return run_main(argc, argv);
-  if (command == "edge") return edge_main(argc, argv);
-  if (command == "--help" || command == "-h" || command == "help") {
-    print_usage(std::cout);
-    return 0;
+  if (int code = fsr::parse_command_line(app, argc, argv); code >= 0) return code;
+  if (edge->parsed()) {
+    std::vector<std::string> args = {argv[0], "edge"};
+    for (const std::string& arg : edge->remaining()) args.push_back(arg == "-h" ? "--help" : arg);
+    std::vector<char*> edge_argv;
+    for (auto& arg : args) edge_argv.push_back(arg.data());
+    return edge_main(static_cast<int>(edge_argv.size()), edge_argv.data());
   }
-  std::cerr << "fsload: unknown subcommand '" << command << "'\n";
-  print_usage(std::cerr);
-  return kExitUsage;
+  return run_load(run_flags);
 }

@@ -1,0 +1,165 @@
+#include "router/server.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "common/http_server.h"
+#include "common/log.h"
+#include "journal/journal.h"
+#include "recovery/applier.h"
+#include "router/http_front.h"
+#include "router/upstream/backend_monitor.h"
+#include "router/upstream/backend_pool.h"
+#include "router/upstream/name_guard.h"
+
+namespace fsr::router {
+namespace {
+
+sigset_t stop_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  return signals;
+}
+
+}  // namespace
+
+RouterServer::RouterServer(RouterConfig config) : config_(std::move(config)) {}
+
+RouterServer::~RouterServer() = default;
+
+int RouterServer::start() {
+  const RouterConfig& c = config_;
+  set_log_level(c.log_level);
+  // Signals are taken by one thread with sigwait; block them everywhere else.
+  sigset_t signals = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  open_files_ = raise_open_file_limit();
+
+  std::string error;
+  pool_ = BackendPool::create(c.backend_addresses, c.primary, c.backend_cap, c.abandon_settle, c.slot_grace, &error);
+  if (!pool_) {
+    std::cerr << "fsrouter: " << error << "\n";
+    return 2;
+  }
+
+  journal::Options journal_options;
+  journal_options.dir = c.journal_dir;
+  journal_options.inline_body_max = static_cast<size_t>(c.inline_body_max);
+  journal_options.record_retention_ms = std::chrono::milliseconds(c.record_retention).count();
+  journal_options.body_cache_bytes = static_cast<uint64_t>(c.body_cache_mb) << 20;
+  journal::Status s = journal::Journal::open(journal_options, &journal_);
+  if (!s.ok()) {
+    std::cerr << "fsrouter: " << s.message << "\n";
+    log_error("journal_open_failed").kv("dir", c.journal_dir).kv("error", s.message);
+    return 1;
+  }
+  FrontOptions front_options;
+  front_options.ack = c.ack;
+  front_options.temp_dir = c.journal_dir + "/tmp";
+  std::error_code ec;
+  std::filesystem::create_directories(front_options.temp_dir, ec);
+  front_options.read_wait = c.read_wait;
+  front_options.backend_timeout = c.backend_timeout;
+  front_options.read_memory_max = static_cast<size_t>(c.read_memory_max);
+
+  guard_ = std::make_unique<NameGuard>(c.abandon_settle);
+  recovery::ApplierOptions applier_options;
+  applier_options.workers = c.apply_workers > 0 ? c.apply_workers : c.backend_cap;
+  applier_options.timeout = c.backend_timeout;
+  applier_options.timeout_max = std::max(c.backend_timeout_max, c.backend_timeout);
+  applier_ = std::make_unique<recovery::Applier>(*journal_, *pool_, *guard_, applier_options);
+  recovery::Applier* applier = applier_.get();
+  journal_->set_commit_listener(
+      [applier](const std::string& name, const journal::IndexEntry&) { applier->enqueue(name); });
+
+  MonitorOptions monitor_options;
+  monitor_options.probe_interval = c.probe_interval;
+  monitor_options.probe_timeout = c.probe_timeout;
+  monitor_options.marker_interval = c.marker_interval;
+  monitor_options.failback = c.failback;
+  monitor_ = std::make_unique<BackendMonitor>(*journal_, *pool_, *guard_, monitor_options);
+  BackendMonitor* monitor = monitor_.get();
+  pool_->set_refused_handler([monitor](Backend& b) { monitor->report_refused(b); });
+  pool_->set_hung_handler([monitor](Backend& b) { monitor->report_hung(b); });
+
+  front_ = std::make_unique<HttpFront>(*journal_, *pool_, *guard_, *applier_, front_options);
+  server_ = std::make_unique<httplib::Server>();
+  HttpServerOptions server_options;
+  server_options.threads = c.threads;
+  server_options.keep_alive_timeout_sec = c.keep_alive_s;
+  configure_server(*server_, server_options);
+  front_->install(*server_);
+  bound_port_ = bind_server(*server_, c.listen_host, c.listen_port, &error, &listen_fd_);
+  if (bound_port_ < 0) {
+    std::cerr << "fsrouter: " << error << "\n";
+    return 1;
+  }
+  applier_->start();
+  monitor_->start();
+  front_->set_ready(true);
+  log_info("listening")
+      .kv("listen", c.listen_host + ":" + std::to_string(bound_port_))
+      .kv("backends", c.backends)
+      .kv("primary", pool_->primary().address())
+      .kv("journal_dir", c.journal_dir)
+      .kv("ack", c.ack_name)
+      .kv("open_files", open_files_);
+  return 0;
+}
+
+int RouterServer::run() {
+  std::atomic<bool> stopping{false};
+  std::thread signal_thread([this, &stopping] {
+    sigset_t signals = stop_signals();
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (stopping.exchange(true)) return;
+    log_info("stopping").kv("signal", sig);
+    // Let connections already completed by the kernel be accepted and
+    // answered; new ones are dropped and find the port closed.
+    refuse_new_connections(listen_fd_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    server_->stop();
+  });
+  std::thread housekeeping([this, &stopping] {
+    auto last_compaction = std::chrono::steady_clock::now();
+    while (!stopping) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (std::chrono::steady_clock::now() - last_compaction > std::chrono::minutes(1)) {
+        journal_->compact_history();
+        last_compaction = std::chrono::steady_clock::now();
+      }
+      for (auto* b : pool_->all()) {
+        journal_->save_backend_state(b->address(), fsr::journal::BackendState{role_name(pool_->role_of(*b)),
+                                                                               b->healthy.load(), b->watermark.load()});
+      }
+    }
+  });
+
+  server_->listen_after_bind();  // returns after stop(), once in-flight requests are answered
+  if (!stopping.exchange(true)) {
+    // listen failed on its own; wake the signal thread
+    pthread_kill(signal_thread.native_handle(), SIGTERM);
+  }
+  signal_thread.join();
+  housekeeping.join();
+  monitor_->stop();
+  applier_->stop();
+  auto stats = journal_->stats();
+  journal_.reset();
+  log_info("stopped").kv("last_seq", stats.last_seq).kv("applied_seq", stats.applied_seq)
+      .kv("pending", stats.pending_count);
+  return 0;
+}
+
+}  // namespace fsr::router

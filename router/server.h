@@ -1,0 +1,70 @@
+// The running fsrouter: owns its parts and the order they start and stop in.
+//
+// start(): backend pool (the list checked), journal opened (recovered), name
+// guard, applier, monitor, HTTP front, listening socket bound; then the applier and the
+// monitor run and /readyz turns ready. run(): serves until SIGTERM or
+// SIGINT, with a housekeeping thread that compacts the journal's history
+// and records each backend's role, health and watermark in it. The stop is
+// graceful: connections the kernel already completed are still accepted and
+// answered, new ones find the port closed, requests in flight finish, then
+// the monitor and the applier stop and the journal closes.
+//
+// Log lines: `listening` once bound, `stopping` on the signal, `stopped`
+// with the journal's last and applied sequence numbers.
+#pragma once
+
+#include <httplib.h>
+
+#include <memory>
+
+#include "router/options.h"
+
+namespace fsr::journal {
+class Journal;
+}
+namespace fsr::recovery {
+class Applier;
+}
+
+namespace fsr::router {
+
+class BackendPool;
+class NameGuard;
+class BackendMonitor;
+class HttpFront;
+
+class RouterServer {
+ public:
+  explicit RouterServer(RouterConfig config);
+  ~RouterServer();
+  RouterServer(const RouterServer&) = delete;
+  RouterServer& operator=(const RouterServer&) = delete;
+
+  // Builds and starts everything, in the order above. Returns 0, or the
+  // process exit code after reporting the reason on stderr: 2 for a
+  // configuration the pool refuses (the backend list), 1 when the journal
+  // cannot be opened or the address cannot be bound. Blocks SIGTERM and
+  // SIGINT in the calling thread first, so that every thread started here
+  // inherits the mask and only run() takes them.
+  int start();
+
+  // Serves until SIGTERM or SIGINT and stops as described above; returns
+  // the exit code (0). Call once, after start() returned 0, from the same thread.
+  int run();
+
+ private:
+  RouterConfig config_;
+  // Declared in start order; destroyed in reverse.
+  std::unique_ptr<BackendPool> pool_;
+  std::unique_ptr<journal::Journal> journal_;
+  std::unique_ptr<NameGuard> guard_;
+  std::unique_ptr<recovery::Applier> applier_;
+  std::unique_ptr<BackendMonitor> monitor_;
+  std::unique_ptr<HttpFront> front_;
+  std::unique_ptr<httplib::Server> server_;
+  int listen_fd_ = -1;
+  int bound_port_ = 0;
+  long open_files_ = 0;
+};
+
+}  // namespace fsr::router

@@ -1,0 +1,208 @@
+// fsrouter's flags (router/options.h): the README's table is what the
+// program does, environment names work, bad values are refused.
+#include "router/options.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace fsr::router {
+namespace {
+
+class RouterOptions : public testing::Test {
+ protected:
+  // The test's own environment must not leak into the defaults.
+  void SetUp() override {
+    std::vector<std::string> names;
+    for (char** e = environ; *e != nullptr; ++e) {
+      std::string entry = *e;
+      if (entry.rfind("FSROUTER_", 0) == 0) names.push_back(entry.substr(0, entry.find('=')));
+    }
+    for (const auto& name : names) ::unsetenv(name.c_str());
+  }
+  void TearDown() override {
+    for (const auto& name : set_) ::unsetenv(name.c_str());
+  }
+  void set_env(const std::string& name, const std::string& value) {
+    ::setenv(name.c_str(), value.c_str(), 1);
+    set_.push_back(name);
+  }
+
+  static int parse(std::vector<std::string> args, RouterConfig* config) {
+    args.insert(args.begin(), "fsrouter");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    return parse_router_config(static_cast<int>(argv.size()), argv.data(), config);
+  }
+
+ private:
+  std::vector<std::string> set_;
+};
+
+struct TableRow {
+  std::string env, default_value, meaning;
+};
+
+// The rows of README.md's fsrouter flag table, by flag.
+std::map<std::string, TableRow> readme_table() {
+  std::ifstream in(std::string(FSR_SOURCE_DIR) + "/README.md");
+  std::map<std::string, TableRow> rows;
+  std::string line;
+  bool in_section = false;
+  auto cell = [](std::string text) {
+    auto b = text.find_first_not_of(' '), e = text.find_last_not_of(' ');
+    text = b == std::string::npos ? "" : text.substr(b, e - b + 1);
+    if (text.size() >= 2 && text.front() == '`' && text.back() == '`') text = text.substr(1, text.size() - 2);
+    return text;
+  };
+  while (std::getline(in, line)) {
+    if (line.rfind("### ", 0) == 0) in_section = line == "### fsrouter";
+    if (!in_section || line.rfind("| `--", 0) != 0) continue;
+    std::vector<std::string> cells;
+    std::stringstream split(line.substr(1));
+    for (std::string c; std::getline(split, c, '|');) cells.push_back(cell(c));
+    if (cells.size() >= 4) rows[cells[0]] = {cells[1], cells[2], cells[3]};
+  }
+  return rows;
+}
+
+TEST_F(RouterOptions, HelpListsExactlyTheReadmeTableWithItsEnvironmentNamesDefaultsAndMeanings) {
+  std::map<std::string, TableRow> table = readme_table();
+  ASSERT_EQ(table.size(), 23u) << "README.md's fsrouter table not found or changed size";
+  RouterConfig config;
+  testing::internal::CaptureStdout();
+  ASSERT_EQ(parse({"--help"}, &config), 0);
+  std::string help = testing::internal::GetCapturedStdout();
+
+  // Each entry: "  --flag [TYPE]\n      meaning\n      default X[, allowed: ...], env NAME\n".
+  size_t listed = 0;
+  std::istringstream lines(help);
+  std::vector<std::string> all;
+  for (std::string l; std::getline(lines, l);) all.push_back(l);
+  for (size_t i = 0; i + 2 < all.size(); ++i) {
+    if (all[i].rfind("  --", 0) != 0) continue;
+    std::string flag = all[i].substr(2, all[i].find(' ', 2) - 2);
+    auto row = table.find(flag);
+    ASSERT_NE(row, table.end()) << flag << " is in --help but not in README.md";
+    ++listed;
+    EXPECT_EQ(all[i + 1], "      " + row->second.meaning) << flag;
+    const std::string& details = all[i + 2];
+    bool text = all[i].size() > 5 && all[i].substr(all[i].size() - 5) == " TEXT";
+    std::string expected_default =
+        "      default " + (text ? "\"" + row->second.default_value + "\"" : row->second.default_value) + ",";
+    EXPECT_EQ(details.rfind(expected_default, 0), 0u) << flag << ": " << details;
+    EXPECT_EQ(details.substr(details.size() - row->second.env.size() - 6), ", env " + row->second.env) << flag;
+  }
+  EXPECT_EQ(listed, table.size()) << help;
+}
+
+TEST_F(RouterOptions, DefaultsParseIntoTheConfigTheReadmeDescribes) {
+  RouterConfig config;
+  ASSERT_EQ(parse({}, &config), -1);
+  EXPECT_EQ(config.listen_host, "0.0.0.0");
+  EXPECT_EQ(config.listen_port, 8080);
+  EXPECT_EQ(config.backend_addresses, std::vector<std::string>{"127.0.0.1:1234"});
+  EXPECT_EQ(config.primary, "");
+  EXPECT_EQ(config.journal_dir, "./fsrouter-journal");
+  EXPECT_EQ(config.backend_cap, 10);
+  EXPECT_EQ(config.ack, AckMode::kJournal);
+  EXPECT_EQ(config.threads, 1024);
+  EXPECT_EQ(config.apply_workers, 0);
+  EXPECT_EQ(config.backend_timeout, std::chrono::milliseconds(5000));
+  EXPECT_EQ(config.backend_timeout_max, std::chrono::milliseconds(60000));
+  EXPECT_EQ(config.abandon_settle, std::chrono::milliseconds(3000));
+  EXPECT_EQ(config.slot_grace, std::chrono::milliseconds(10));
+  EXPECT_EQ(config.read_wait, std::chrono::milliseconds(4000));
+  EXPECT_EQ(config.inline_body_max, 65536);
+  EXPECT_EQ(config.read_memory_max, 1048576);
+  EXPECT_EQ(config.record_retention, std::chrono::hours(24));
+  EXPECT_EQ(config.keep_alive_s, 5);
+  EXPECT_EQ(config.body_cache_mb, 2048);
+  EXPECT_EQ(config.probe_interval, std::chrono::milliseconds(1000));
+  EXPECT_EQ(config.probe_timeout, std::chrono::milliseconds(3000));
+  EXPECT_EQ(config.marker_interval, std::chrono::milliseconds(500));
+  EXPECT_FALSE(config.failback);
+  EXPECT_EQ(config.log_level, LogLevel::kInfo);
+}
+
+TEST_F(RouterOptions, EnvironmentNamesFillTheConfigWhenFlagsAreAbsent) {
+  set_env("FSROUTER_LISTEN", "127.0.0.1:9000");
+  set_env("FSROUTER_BACKENDS", "a:1, b:2");
+  set_env("FSROUTER_ACK", "backend");
+  set_env("FSROUTER_THREADS", "64");
+  set_env("FSROUTER_ABANDON_SETTLE_MS", "250");
+  set_env("FSROUTER_RECORD_RETENTION_S", "60");
+  set_env("FSROUTER_FAILBACK", "true");
+  set_env("FSROUTER_LOG_LEVEL", "warn");
+  RouterConfig config;
+  ASSERT_EQ(parse({}, &config), -1);
+  EXPECT_EQ(config.listen_host, "127.0.0.1");
+  EXPECT_EQ(config.listen_port, 9000);
+  EXPECT_EQ(config.backend_addresses, (std::vector<std::string>{"a:1", "b:2"}));
+  EXPECT_EQ(config.ack, AckMode::kBackend);
+  EXPECT_EQ(config.threads, 64);
+  EXPECT_EQ(config.abandon_settle, std::chrono::milliseconds(250));
+  EXPECT_EQ(config.record_retention, std::chrono::seconds(60));
+  EXPECT_TRUE(config.failback);
+  EXPECT_EQ(config.log_level, LogLevel::kWarn);
+}
+
+TEST_F(RouterOptions, FlagsBeatTheEnvironmentInEitherSpelling) {
+  set_env("FSROUTER_THREADS", "64");
+  set_env("FSROUTER_FAILBACK", "1");
+  set_env("FSROUTER_ACK", "backend");
+  RouterConfig config;
+  ASSERT_EQ(parse({"--threads=32", "--failback=false", "--ack", "journal"}, &config), -1);
+  EXPECT_EQ(config.threads, 32);
+  EXPECT_FALSE(config.failback);
+  EXPECT_EQ(config.ack, AckMode::kJournal);
+}
+
+TEST_F(RouterOptions, InvalidAckListenAndOutOfRangeValuesAreRefusedWithExitTwoAndOneLineNamingTheFlag) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--ack", "sometimes"}, "--ack: must be journal or backend, got 'sometimes'"},
+      {{"--listen", "8080"}, "--listen: must be HOST:PORT"},
+      {{"--listen=host:70000"}, "--listen: must be HOST:PORT"},
+      {{"--threads", "3"}, "--threads: must be at least 4, got 3"},
+      {{"--backend-cap", "0"}, "--backend-cap: must be at least 1"},
+      {{"--backend-timeout-ms", "0"}, "--backend-timeout-ms: must be at least 1"},
+      {{"--abandon-settle-ms", "-1"}, "--abandon-settle-ms: must be at least 0"},
+      {{"--slot-grace-ms", "-5"}, "--slot-grace-ms: must be at least 0"},
+      {{"--body-cache-mb", "-1"}, "--body-cache-mb: must be 0 to"},
+      {{"--probe-interval-ms", "0"}, "--probe-interval-ms: must be at least 1"},
+      {{"--log-level", "loud"}, "--log-level: must be debug, info, warn or error"},
+      {{"--keep-alive-s", "5s"}, "--keep-alive-s"},
+      {{"--threads", "99999999999"}, "--threads"},
+      {{"--failback=maybe"}, "--failback"},
+      {{"--no-such-flag"}, "--no-such-flag"},
+      {{"stray"}, "stray"},
+  };
+  for (const auto& [args, reason] : cases) {
+    RouterConfig config;
+    testing::internal::CaptureStderr();
+    EXPECT_EQ(parse(args, &config), 2) << args[0];
+    std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(err.rfind("fsrouter: ", 0), 0u) << err;
+    EXPECT_NE(err.find(reason), std::string::npos) << err;
+    EXPECT_EQ(err.find('\n'), err.size() - 1) << err;
+  }
+}
+
+TEST_F(RouterOptions, AnInvalidEnvironmentValueIsRefusedNamingTheVariable) {
+  set_env("FSROUTER_ACK", "later");
+  RouterConfig config;
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(parse({}, &config), 2);
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("--ack: must be journal or backend, got 'later' (from $FSROUTER_ACK)"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace fsr::router

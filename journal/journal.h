@@ -18,8 +18,6 @@
 // Errors are returned as a Status, never thrown across this interface.
 #pragma once
 
-#include <rocksdb/db.h>
-
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -36,8 +34,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/file_io.h"
 #include "journal/format.h"
 #include "journal/record.h"
+
+namespace rocksdb {
+class Env;
+}  // namespace rocksdb
 
 namespace fsr::journal {
 
@@ -68,22 +71,20 @@ class BodyWriter {
  public:
   ~BodyWriter();
   Status append(const char* data, size_t size);
-  uint64_t size() const { return size_; }
+  uint64_t size() const { return buffer_.size(); }
   std::string checksum();  // of everything appended; call once, after the last append
 
  private:
   friend class Journal;
   BodyWriter(class Journal* journal, uint64_t id);
-  Status spill();
-  Status append_raw_for_spill(const char* data, size_t size);
-  Status append_unlatched(const char* data, size_t size);
+  static int open_body_file(void* writer);  // the SpillBuffer's spill: creates bodies/<id>
   Status finish_file();  // fsync and close the file (before commit)
+  bool in_file() const { return !path_.empty(); }
+  std::string& inline_bytes() { return buffer_.memory(); }
   Journal* journal_;
   uint64_t id_;
-  uint64_t size_ = 0;
-  std::string memory_;
-  int fd_ = -1;
-  std::string path_;
+  SpillBuffer buffer_;
+  std::string path_;  // set once the body spilled to its file
   bool committed_ = false;
   Status error_;  // the first failed append; a failed body can never be committed
   struct HashState;
@@ -171,8 +172,19 @@ class Journal {
  private:
   friend class BodyWriter;
   struct CommitRequest;
+  struct Database;  // the RocksDB handles (journal/database.h, private to the library)
+  struct Recovery;
   explicit Journal(Options options);
+  // Opening, in order (journal_open.cc): see recover() for the steps.
   Status recover();
+  Status check_directory(bool* fresh) const;
+  Status check_existing_journal() const;
+  Status open_database(bool fresh);
+  Status load_meta(bool fresh);
+  Status load_index(Recovery* recovery);
+  void remove_orphan_bodies(Recovery* recovery);
+  void restore_body_id_counter(Recovery* recovery);
+  void restore_backend_states();
   void committer_loop();
   void commit_batch(std::vector<CommitRequest*>& batch);
   Status submit(CommitRequest* request);
@@ -184,13 +196,7 @@ class Journal {
   std::string body_path(uint64_t id) const;
 
   Options options_;
-  std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* records_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* index_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* applied_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* bodies_cf_ = nullptr;
+  std::unique_ptr<Database> db_;
   std::atomic<uint64_t> next_body_id_{1};
   uint64_t max_committed_body_id_ = 0;  // committer thread only
   bool recovered_ = false;              // recover() succeeded: the destructor may write

@@ -5,6 +5,7 @@
 #include "journal/journal.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 #include <algorithm>
 #include <atomic>

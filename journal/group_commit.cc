@@ -1,0 +1,237 @@
+// Group commit: commits queue up for the single committer thread, which
+// writes them as one synced RocksDB batch and only then updates the index in
+// memory and wakes the committers (docs/journal-format.md, "Commit order").
+#include <unistd.h>
+
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <unordered_map>
+
+#include "common/log.h"
+#include "journal/database.h"
+
+namespace fsr::journal {
+
+struct Journal::CommitRequest {
+  std::string name;
+  Op op = Op::kPut;
+  std::unique_ptr<BodyWriter> body;
+  uint64_t size = 0;
+  std::string checksum;
+  uint64_t seq = 0;
+  Status status;
+  std::promise<void> done;
+};
+
+std::unique_ptr<BodyWriter> Journal::new_body() {
+  return std::unique_ptr<BodyWriter>(new BodyWriter(this, next_body_id_.fetch_add(1)));
+}
+
+Status Journal::submit(CommitRequest* request) {
+  auto done = request->done.get_future();
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (stopping_) return {Status::Code::kClosed, "journal is closing"};
+    queue_.push_back(request);
+  }
+  queue_cv_.notify_one();
+  done.wait();
+  return request->status;
+}
+
+Status Journal::commit_put(const std::string& name, std::unique_ptr<BodyWriter> body, uint64_t* seq) {
+  CommitRequest request;
+  request.name = name;
+  request.op = Op::kPut;
+  if (!body->error_.ok()) return body->error_;
+  request.size = body->size();
+  request.checksum = body->checksum();
+  Status s = body->finish_file();  // the body file's fsync happens here, in parallel across uploads
+  if (!s.ok()) return s;
+  request.body = std::move(body);
+  s = submit(&request);
+  if (s.ok()) *seq = request.seq;
+  return s;
+}
+
+Status Journal::commit_delete(const std::string& name, uint64_t* seq) {
+  CommitRequest request;
+  request.name = name;
+  request.op = Op::kDelete;
+  Status s = submit(&request);
+  if (s.ok()) *seq = request.seq;
+  return s;
+}
+
+void Journal::committer_loop() {
+  std::vector<CommitRequest*> batch;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      queue_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) return;
+      if (queue_.empty()) {
+        lock.unlock();
+        evict_over_budget();
+        continue;
+      }
+      while (!queue_.empty() && batch.size() < 4096) {
+        batch.push_back(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    commit_batch(batch);
+    batch.clear();
+    evict_over_budget();
+  }
+}
+
+// The committer thread is the only writer of index entries, so an eviction
+void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
+  auto fail_all = [&](const Status& s) {
+    for (auto* r : batch) {
+      r->status = s;
+      r->done.set_value();
+    }
+  };
+  if (db_error_) {
+    // A previous write failed (e.g. the disk was full): the database refuses
+    // writes until resumed. Resume once space is back.
+    rocksdb::Status rs = db_->db->Resume();
+    if (!rs.ok()) {
+      fail_all(from_rocks(rs));
+      return;
+    }
+    db_error_ = false;
+    log_info("journal_resumed");
+  }
+  bool any_file = false;
+  for (auto* r : batch) any_file |= r->body && r->body->in_file();
+  if (any_file && options_.sync_dir(options_.dir + "/bodies") != 0) {
+    fail_all(from_errno(errno, "fsync bodies directory"));
+    return;
+  }
+
+  rocksdb::WriteBatch wb;
+  int64_t time = now_ms();
+  std::unordered_map<std::string, IndexEntry> latest;  // this batch's view of each name it touches
+  std::vector<uint64_t> freed_files;
+  uint64_t seq;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    seq = last_seq_;
+  }
+  for (auto* r : batch) {
+    r->seq = ++seq;
+    Record rec;
+    rec.seq = r->seq;
+    rec.op = r->op;
+    rec.time_ms = time;
+    rec.name = r->name;
+    if (r->op == Op::kPut) {
+      rec.size = r->size;
+      rec.checksum = r->checksum;
+      rec.body.id = r->body->id_;
+      if (!r->body->in_file()) {
+        rec.body.place = BodyPlace::kInline;
+        wb.Put(db_->bodies, encode_seq_key(rec.body.id), r->body->inline_bytes());
+      } else {
+        rec.body.place = BodyPlace::kFile;
+      }
+    }
+    wb.Put(db_->records, encode_seq_key(rec.seq), encode_record(rec));
+
+    IndexEntry old;
+    bool had_old = false;
+    if (auto it = latest.find(r->name); it != latest.end()) {
+      old = it->second;
+      had_old = true;
+    } else {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto found = index_.find(r->name); found != index_.end()) {
+        old = found->second;
+        had_old = true;
+      }
+    }
+    if (had_old && old.body.place == BodyPlace::kInline) wb.Delete(db_->bodies, encode_seq_key(old.body.id));
+    if (had_old && old.body.place == BodyPlace::kFile) freed_files.push_back(old.body.id);
+
+    IndexEntry e;
+    e.seq = rec.seq;
+    e.op = rec.op;
+    e.size = rec.size;
+    e.checksum = rec.checksum;
+    e.body = rec.body;
+    e.time_ms = time;
+    e.applied_seq = had_old ? old.applied_seq : 0;
+    latest[r->name] = e;
+  }
+  for (auto& [name, e] : latest) wb.Put(db_->index, name, encode_index_entry(e));
+  uint64_t max_body_id = max_committed_body_id_;
+  for (auto* r : batch)
+    if (r->body) max_body_id = std::max(max_body_id, r->body->id_);
+  wb.Put(db_->meta, kMetaBodyIdHigh, encode_seq_key(max_body_id));
+  wb.Put(db_->meta, kMetaLastSeq, encode_seq_key(seq));
+
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  rocksdb::Status rs = db_->db->Write(wo, &wb);
+  if (!rs.ok()) {
+    db_error_ = true;
+    Status s = from_rocks(rs);
+    log_error("journal_write_failed").kv("first_seq", batch.front()->seq).kv("records", batch.size()).kv("error", s.message);
+    fail_all(s);
+    return;
+  }
+
+  std::vector<std::pair<std::string, IndexEntry>> notify;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [name, e] : latest) {
+      forget_evictable_locked(name);
+      auto [it, inserted] = index_.try_emplace(name, e);
+      if (!inserted) {
+        IndexEntry& old = it->second;
+        // mark_applied may have moved the name on since this batch read it.
+        e.applied_seq = std::max(e.applied_seq, old.applied_seq);
+        if (old.pending()) {
+          unsettled_.erase({old.seq, name});
+          if (old.op == Op::kPut) pending_bytes_ -= old.size;
+        }
+        if (old.body.place != BodyPlace::kNone) body_bytes_ -= old.size;
+        old = e;
+      }
+      unsettled_.insert({e.seq, name});
+      if (e.op == Op::kPut) {
+        pending_bytes_ += e.size;
+        body_bytes_ += e.size;
+      }
+    }
+    last_seq_ = seq;
+    max_committed_body_id_ = max_body_id;
+    recompute_watermark_locked();
+    for (auto* r : batch) {
+      if (r->body) r->body->committed_ = true;  // its file now belongs to the journal
+      r->body.reset();
+    }
+  }
+  for (auto id : freed_files) ::unlink(body_path(id).c_str());
+  std::function<void(const std::string&, const IndexEntry&)> listener;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    listener = listener_;
+  }
+  for (auto* r : batch) {
+    // Tell the applier before waking the client: once woken, the request
+    // (which lives on the client's stack) is gone.
+    const IndexEntry& e = latest[r->name];
+    if (listener && e.seq == r->seq) listener(r->name, e);
+    r->status = Status::Ok();
+    r->done.set_value();
+  }
+}
+
+}  // namespace fsr::journal

@@ -7,9 +7,11 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <shared_mutex>
 #include <thread>
 #include <vector>
 
+#include "common/file_io.h"
 #include "common/log.h"
 #include "common/names.h"
 
@@ -53,17 +55,6 @@ bool path_exists(const std::string& path) {
   return !has_nul(path) && ::stat(path.c_str(), &st) == 0;
 }
 
-bool write_all(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
 }  // namespace
 
 // One routed request from admission to its last byte: holds the in-flight
@@ -76,9 +67,9 @@ struct FileService::Call {
   Call& operator=(const Call&) = delete;
 
   ~Call() {
-    shared_hold.release();
+    if (shared_hold) shared_hold.unlock();
     name_hold.release();
-    exclusive_hold.release();
+    if (exclusive_hold) exclusive_hold.unlock();
     if (fd >= 0) ::close(fd);
     service->leave();
     auto elapsed = std::chrono::steady_clock::now() - started;
@@ -105,9 +96,9 @@ struct FileService::Call {
   std::string error;
   int fd = -1;
   // Released in this order: shared, name, exclusive.
-  ExclusiveHold exclusive_hold;
+  std::unique_lock<WriterPreferringLock> exclusive_hold;
   NameHold name_hold;
-  SharedHold shared_hold;
+  std::shared_lock<WriterPreferringLock> shared_hold;
   std::vector<char> buffer;
 };
 
@@ -238,21 +229,22 @@ void FileService::handle_put(const httplib::Request& req, httplib::Response& res
   if (has_length || chunked) {
     call->buffer.reserve(kIoBufferBytes);
     auto& buffer = call->buffer;
-    auto flush = [&] {
-      if (!write_failed && !write_all(call->fd, buffer.data(), buffer.size())) {
+    auto write = [&](const char* data, size_t size) {
+      if (write_failed) return;
+      if (int e = write_all(call->fd, data, size); e != 0) {
         write_failed = true;
-        call->error = go_style_error("write", path, errno);
+        call->error = go_style_error("write", path, e);
       }
+    };
+    auto flush = [&] {
+      write(buffer.data(), buffer.size());
       buffer.clear();
     };
     body_complete = body([&](const char* data, size_t size) {
       call->bytes += size;
       if (buffer.size() + size > kIoBufferBytes) flush();
       if (size >= kIoBufferBytes) {
-        if (!write_failed && !write_all(call->fd, data, size)) {
-          write_failed = true;
-          call->error = go_style_error("write", path, errno);
-        }
+        write(data, size);
       } else {
         buffer.insert(buffer.end(), data, data + size);
       }
@@ -277,9 +269,10 @@ void FileService::handle_put(const httplib::Request& req, httplib::Response& res
 
   // Still holding the name: remember it under the exclusive lock. A DELETE of
   // this name holding the lock while it waits for the name never lets go.
-  ExclusiveHold remember(known_files_lock_);
-  known_files_.insert(call->name);
-  remember.release();
+  {
+    std::unique_lock remember(known_files_lock_);
+    known_files_.insert(call->name);
+  }
   call->answer(res, 201, "");
 }
 
@@ -289,19 +282,20 @@ void FileService::handle_get(const httplib::Request& req, httplib::Response& res
   const std::string path = path_of(call->name);
   call->name_hold = names_.acquire(call->name);
 
-  call->shared_hold = SharedHold(known_files_lock_);
+  call->shared_hold = std::shared_lock(known_files_lock_);
   const bool known = known_files_.count(call->name) > 0;
   if (!known) {
-    call->shared_hold.release();
+    call->shared_hold.unlock();
     if (!path_exists(path)) {
       call->answer(res, 404, kNotFound);
       return;
     }
     // Still holding the name: a DELETE of it holding the lock wedges both.
-    ExclusiveHold remember(known_files_lock_);
-    known_files_.insert(call->name);
-    remember.release();
-    call->shared_hold = SharedHold(known_files_lock_);
+    {
+      std::unique_lock remember(known_files_lock_);
+      known_files_.insert(call->name);
+    }
+    call->shared_hold.lock();
   }
 
   call->fd = open_file(path, O_RDONLY);
@@ -322,10 +316,7 @@ void FileService::handle_get(const httplib::Request& req, httplib::Response& res
   res.set_chunked_content_provider(
       kOctetStream,
       [stream, path](size_t, httplib::DataSink& sink) {
-        ssize_t n;
-        do {
-          n = ::read(stream->fd, stream->buffer.data(), stream->buffer.size());
-        } while (n < 0 && errno == EINTR);
+        ssize_t n = pread_some(stream->fd, stream->buffer.data(), stream->buffer.size(), stream->bytes);
         if (n <= 0) {
           // A read error ends the body early, as the original's copy loop does.
           if (n < 0) stream->error = go_style_error("read", path, errno);
@@ -351,7 +342,7 @@ void FileService::handle_delete(const httplib::Request& req, httplib::Response& 
 
   // The exclusive lock first, then the name: the order that wedges the
   // process when a PUT or a first GET of this name is under way.
-  call->exclusive_hold = ExclusiveHold(known_files_lock_);
+  call->exclusive_hold = std::unique_lock(known_files_lock_);
   call->name_hold = names_.acquire(call->name);
 
   if (!path_exists(path)) {

@@ -10,6 +10,13 @@ void WriterPreferringLock::lock() {
   writer_active_ = true;
 }
 
+bool WriterPreferringLock::try_lock() {
+  std::lock_guard<std::mutex> guard(mutex_);
+  if (writer_active_ || active_readers_ > 0) return false;
+  writer_active_ = true;
+  return true;
+}
+
 void WriterPreferringLock::unlock() {
   std::lock_guard<std::mutex> guard(mutex_);
   writer_active_ = false;
@@ -25,6 +32,13 @@ void WriterPreferringLock::lock_shared() {
   std::unique_lock<std::mutex> guard(mutex_);
   readers_may_enter_.wait(guard, [this] { return !writer_active_ && waiting_writers_ == 0; });
   ++active_readers_;
+}
+
+bool WriterPreferringLock::try_lock_shared() {
+  std::lock_guard<std::mutex> guard(mutex_);
+  if (writer_active_ || waiting_writers_ > 0) return false;
+  ++active_readers_;
+  return true;
 }
 
 void WriterPreferringLock::unlock_shared() {

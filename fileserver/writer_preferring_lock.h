@@ -9,6 +9,11 @@
 //
 // Not recursive. lock_shared() by a thread that already holds the lock in
 // either mode deadlocks once a writer waits, exactly like the original.
+//
+// Meets the standard Lockable and SharedLockable requirements: hold it with
+// std::unique_lock (writers) and std::shared_lock (readers), which may also
+// be moved so that a streaming response keeps the lock after its handler
+// has returned.
 #pragma once
 
 #include <condition_variable>
@@ -19,8 +24,12 @@ namespace fsr::fileserver {
 class WriterPreferringLock {
  public:
   void lock();
+  // Takes the lock only if no one holds it in either mode.
+  bool try_lock();
   void unlock();
   void lock_shared();
+  // Joins the readers only if no writer holds the lock or waits for it.
+  bool try_lock_shared();
   void unlock_shared();
 
   // For diagnostics and tests: writers blocked in lock() right now.
@@ -33,54 +42,6 @@ class WriterPreferringLock {
   int active_readers_ = 0;
   int waiting_writers_ = 0;
   bool writer_active_ = false;
-};
-
-// RAII holders; both may release early and are movable so that a streaming
-// response can keep the lock after its handler has returned.
-class ExclusiveHold {
- public:
-  ExclusiveHold() = default;
-  explicit ExclusiveHold(WriterPreferringLock& lock) : lock_(&lock) { lock_->lock(); }
-  ~ExclusiveHold() { release(); }
-  ExclusiveHold(ExclusiveHold&& other) noexcept : lock_(other.lock_) { other.lock_ = nullptr; }
-  ExclusiveHold& operator=(ExclusiveHold&& other) noexcept {
-    if (this != &other) {
-      release();
-      lock_ = other.lock_;
-      other.lock_ = nullptr;
-    }
-    return *this;
-  }
-  void release() {
-    if (lock_) lock_->unlock();
-    lock_ = nullptr;
-  }
-
- private:
-  WriterPreferringLock* lock_ = nullptr;
-};
-
-class SharedHold {
- public:
-  SharedHold() = default;
-  explicit SharedHold(WriterPreferringLock& lock) : lock_(&lock) { lock_->lock_shared(); }
-  ~SharedHold() { release(); }
-  SharedHold(SharedHold&& other) noexcept : lock_(other.lock_) { other.lock_ = nullptr; }
-  SharedHold& operator=(SharedHold&& other) noexcept {
-    if (this != &other) {
-      release();
-      lock_ = other.lock_;
-      other.lock_ = nullptr;
-    }
-    return *this;
-  }
-  void release() {
-    if (lock_) lock_->unlock_shared();
-    lock_ = nullptr;
-  }
-
- private:
-  WriterPreferringLock* lock_ = nullptr;
 };
 
 }  // namespace fsr::fileserver

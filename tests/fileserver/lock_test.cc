@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
+#include <shared_mutex>
 #include <thread>
 
 #include "fileserver/name_exclusion.h"
@@ -52,11 +54,11 @@ TEST(WriterPreferringLockTest, WriterExcludesReadersAndOtherWriters) {
   lock.lock();
   std::atomic<int> entered{0};
   std::thread reader([&] {
-    SharedHold hold(lock);
+    std::shared_lock hold(lock);
     ++entered;
   });
   std::thread writer([&] {
-    ExclusiveHold hold(lock);
+    std::unique_lock hold(lock);
     ++entered;
   });
   EXPECT_FALSE(wait_until([&] { return entered.load() > 0; }, milliseconds(100)));
@@ -68,14 +70,43 @@ TEST(WriterPreferringLockTest, WriterExcludesReadersAndOtherWriters) {
 
 TEST(WriterPreferringLockTest, ReadersShareTheLock) {
   WriterPreferringLock lock;
-  SharedHold first(lock);
+  std::shared_lock first(lock);
   std::atomic<bool> second_in{false};
   std::thread other([&] {
-    SharedHold second(lock);
+    std::shared_lock second(lock);
     second_in = true;
   });
   EXPECT_TRUE(wait_until([&] { return second_in.load(); }, std::chrono::seconds(5)));
   other.join();
+}
+
+TEST(WriterPreferringLockTest, TryLockSucceedsOnlyWhenNoOneHoldsTheLock) {
+  WriterPreferringLock lock;
+  {
+    std::shared_lock reader(lock);
+    EXPECT_FALSE(lock.try_lock());
+    std::shared_lock second(lock, std::try_to_lock);
+    EXPECT_TRUE(second.owns_lock());
+  }
+  std::unique_lock writer(lock, std::try_to_lock);
+  ASSERT_TRUE(writer.owns_lock());
+  EXPECT_FALSE(lock.try_lock());
+  EXPECT_FALSE(lock.try_lock_shared());
+  writer.unlock();
+  EXPECT_TRUE(lock.try_lock_shared());
+  lock.unlock_shared();
+}
+
+TEST(WriterPreferringLockTest, TryLockSharedFailsOnceAWriterWaits) {
+  WriterPreferringLock lock;
+  std::shared_lock reader(lock);
+  std::thread writer([&] { std::unique_lock hold(lock); });
+  ASSERT_TRUE(wait_until([&] { return lock.waiting_writers() == 1; }, std::chrono::seconds(5)));
+  EXPECT_FALSE(lock.try_lock_shared());
+  reader.unlock();
+  writer.join();
+  EXPECT_TRUE(lock.try_lock_shared());
+  lock.unlock_shared();
 }
 
 TEST(NameExclusionTest, SecondOperationOnANameWaitsForTheFirst) {

@@ -10,7 +10,10 @@
 // The file servers' checks never send an HTTP request: each request takes one
 // of a file server's 10 slots, and every connection counts against its limit
 // of 10, so their check is `listening` (or at most a bare `tcp` connect).
-// Only plain C library calls, so the program needs nothing beyond libc.
+// Only plain C library calls, so the program needs nothing beyond libc
+// (deploy/build-images.sh builds it with -fno-exceptions for the scratch
+// images); that is why it alone does not use CLI11. Like every program here,
+// -h/--help prints the usage and exits 0, and a usage error exits 2.
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -28,9 +31,10 @@ namespace {
 
 constexpr int kTimeoutMs = 2000;
 
+constexpr const char* kUsage = "usage: probe listening PORT | probe tcp HOST:PORT | probe http HOST:PORT PATH\n";
+
 int usage() {
-  std::fprintf(stderr,
-               "usage: probe listening PORT | probe tcp HOST:PORT | probe http HOST:PORT PATH\n");
+  std::fputs(kUsage, stderr);
   return 2;
 }
 
@@ -139,6 +143,10 @@ int probe_http(const char* address, const char* path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && (std::strcmp(argv[1], "-h") == 0 || std::strcmp(argv[1], "--help") == 0)) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
   if (argc == 3 && std::strcmp(argv[1], "listening") == 0) return probe_listening(argv[2]);
   if (argc == 3 && std::strcmp(argv[1], "tcp") == 0) return probe_tcp(argv[2]);
   if (argc == 4 && std::strcmp(argv[1], "http") == 0) return probe_http(argv[2], argv[3]);

@@ -13,12 +13,13 @@
 // with the journal's last and applied sequence numbers.
 #pragma once
 
-#include <httplib.h>
-
 #include <memory>
 
 #include "router/options.h"
 
+namespace httplib {
+class Server;
+}
 namespace fsr::journal {
 class Journal;
 }

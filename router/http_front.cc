@@ -8,6 +8,7 @@
 #include "common/file_io.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "journal/status_fields.h"
 #include "router/upstream/backend_call.h"
 
 namespace fsr::router {
@@ -316,29 +317,20 @@ void HttpFront::handle_status(httplib::Response& res) {
   nlohmann::json j;
   j["ready"] = ready_.load();
   j["journal_id"] = journal_.journal_id();
-  j["last_seq"] = s.last_seq;
-  j["applied_seq"] = s.applied_seq;
-  j["pending_count"] = s.pending_count;
-  j["pending_bytes"] = s.pending_bytes;
-  j["oldest_pending_age_ms"] = s.oldest_pending_age_ms;
-  j["names"] = s.names;
-  j["body_bytes"] = s.body_bytes;
+  journal::add_journal_status_fields(s, &j);
   j["apply_queue"] = applier_.queued();
   j["uncertain_names"] = guard_.uncertain_count();
   j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_).count();
   nlohmann::json backends = nlohmann::json::array();
   for (Backend* b : pool_.all()) {
-    nlohmann::json e;
-    e["address"] = b->address();
-    e["role"] = role_name(pool_.role_of(*b));
-    e["healthy"] = b->healthy.load();
+    auto e = journal::backend_status_fields<nlohmann::json>(
+        b->address(), journal::BackendState{role_name(pool_.role_of(*b)), b->healthy.load(), b->watermark.load()});
     e["in_flight"] = b->in_flight();
     e["cap"] = b->cap();
     e["requests"] = b->counters().requests.load();
     e["rejected_429"] = b->counters().rejected_429.load();
     e["errors"] = b->counters().errors.load();
     e["abandoned"] = b->counters().abandoned.load();
-    e["watermark"] = b->watermark.load();
     e["confirmed"] = b->confirmed.load();
     backends.push_back(e);
   }

@@ -4,6 +4,7 @@
 
 #include "common/names.h"
 #include "journal/fsjournal/output.h"
+#include "journal/status_fields.h"
 
 namespace fsr::journal::cli {
 
@@ -47,22 +48,17 @@ Status summarize(const JournalReader& reader, int64_t now, JournalSummary* out) 
 nlohmann::ordered_json summary_json(const JournalSummary& s) {
   nlohmann::ordered_json j;
   // Fields shared with the router's GET /admin/status (same names, same meaning).
-  j["last_seq"] = s.last_seq;
-  j["applied_seq"] = s.applied_seq;
-  j["pending_count"] = s.pending_count;
-  j["pending_bytes"] = s.pending_bytes;
-  j["oldest_pending_age_ms"] = s.oldest_pending_age_ms;
-  j["names"] = s.names;
-  j["body_bytes"] = s.body_bytes;
+  JournalStats stats;
+  stats.last_seq = s.last_seq;
+  stats.applied_seq = s.applied_seq;
+  stats.pending_count = s.pending_count;
+  stats.pending_bytes = s.pending_bytes;
+  stats.oldest_pending_age_ms = s.oldest_pending_age_ms;
+  stats.names = s.names;
+  stats.body_bytes = s.body_bytes;
+  add_journal_status_fields(stats, &j);
   nlohmann::ordered_json backends = nlohmann::ordered_json::array();
-  for (const auto& b : s.backends) {
-    nlohmann::ordered_json e;
-    e["address"] = b.address;
-    e["role"] = b.state.role;
-    if (b.state.healthy) e["healthy"] = *b.state.healthy;
-    e["watermark"] = b.state.watermark;
-    backends.push_back(e);
-  }
+  for (const auto& b : s.backends) backends.push_back(backend_status_fields<nlohmann::ordered_json>(b.address, b.state));
   j["backends"] = backends;
   // Facts only the journal itself holds.
   j["journal_dir"] = s.journal_dir;

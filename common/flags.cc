@@ -339,13 +339,13 @@ std::vector<std::string> split_list(const std::string& text, char separator) {
   return out;
 }
 
-bool split_host_port(const std::string& text, std::string* host, int* port) {
+bool split_host_port(const std::string& text, std::string* host, int* port, bool allow_port_zero) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos || colon + 1 == text.size()) return false;
   try {
     size_t used = 0;
     int p = std::stoi(text.substr(colon + 1), &used);
-    if (used != text.size() - colon - 1 || p <= 0 || p > 65535) return false;
+    if (used != text.size() - colon - 1 || p < (allow_port_zero ? 0 : 1) || p > 65535) return false;
     *port = p;
   } catch (const std::exception&) {
     return false;

@@ -91,7 +91,9 @@ class Flags {
 // Splits "a,b,,c" into {"a","b","c"} (empty items dropped, spaces trimmed).
 std::vector<std::string> split_list(const std::string& text, char separator = ',');
 
-// Splits "host:port" (port required). Returns false when malformed.
-bool split_host_port(const std::string& text, std::string* host, int* port);
+// Splits "host:port" (port required, 1 to 65535; 0 too when allow_port_zero,
+// for an address to listen on where 0 asks for any free port). An empty host
+// is 0.0.0.0; "[v6]" loses its brackets. Returns false when malformed.
+bool split_host_port(const std::string& text, std::string* host, int* port, bool allow_port_zero = false);
 
 }  // namespace fsr

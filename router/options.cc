@@ -16,8 +16,8 @@ CLI::Validator host_and_port() {
       [](std::string& input) -> std::string {
         std::string host;
         int port = 0;
-        if (split_host_port(input, &host, &port)) return {};
-        return "must be HOST:PORT with a port from 1 to 65535, got '" + input + "'";
+        if (split_host_port(input, &host, &port, /*allow_port_zero=*/true)) return {};
+        return "must be HOST:PORT with a port from 0 to 65535, got '" + input + "'";
       },
       "HOST:PORT");
 }
@@ -39,7 +39,8 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
 
   CLI::App app{kSummary, "fsrouter"};
   use_flag_conventions(app, "fsrouter [flags]");
-  add_env_option(app, "listen", "FSROUTER_LISTEN", &c.listen, "address to serve clients on, HOST:PORT")
+  add_env_option(app, "listen", "FSROUTER_LISTEN", &c.listen,
+                 "address to serve clients on, HOST:PORT (port 0: any free one, logged in event=listening)")
       ->check(host_and_port());
   add_env_option(app, "backends", "FSROUTER_BACKENDS", &c.backends, "backend file servers, HOST:PORT,... (1 to 5)");
   add_env_option(app, "primary", "FSROUTER_PRIMARY", &c.primary,
@@ -107,7 +108,7 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   if (int code = parse_command_line(app, argc, argv); code >= 0) return code;
 
   // Conversions of values the checks above accepted.
-  split_host_port(c.listen, &c.listen_host, &c.listen_port);
+  split_host_port(c.listen, &c.listen_host, &c.listen_port, /*allow_port_zero=*/true);
   c.backend_addresses = split_list(c.backends);
   c.ack = c.ack_name == "backend" ? AckMode::kBackend : AckMode::kJournal;
   parse_log_level(c.log_level_name, &c.log_level);

@@ -200,7 +200,7 @@ TEST(SplitList, DropsEmptyItemsAndTrimsSpaces) {
   EXPECT_TRUE(split_list("").empty());
 }
 
-TEST(SplitHostPort, NeedsAPortInRangeAndDefaultsAnEmptyHostToAllInterfaces) {
+TEST(SplitHostPort, NeedsAPortInRangeZeroOnlyWhereAllowedAndDefaultsAnEmptyHostToAllInterfaces) {
   std::string host;
   int port = 0;
   ASSERT_TRUE(split_host_port("127.0.0.1:8080", &host, &port));
@@ -212,6 +212,8 @@ TEST(SplitHostPort, NeedsAPortInRangeAndDefaultsAnEmptyHostToAllInterfaces) {
   EXPECT_EQ(host, "::1");
   EXPECT_FALSE(split_host_port("localhost", &host, &port));
   EXPECT_FALSE(split_host_port("h:0", &host, &port));
+  ASSERT_TRUE(split_host_port("h:0", &host, &port, /*allow_port_zero=*/true));
+  EXPECT_EQ(port, 0);
   EXPECT_FALSE(split_host_port("h:65536", &host, &port));
   EXPECT_FALSE(split_host_port("h:80x", &host, &port));
 }

@@ -154,6 +154,13 @@ TEST_F(RouterOptions, EnvironmentNamesFillTheConfigWhenFlagsAreAbsent) {
   EXPECT_EQ(config.log_level, LogLevel::kWarn);
 }
 
+TEST_F(RouterOptions, ListenPortZeroAsksForAnyFreePort) {
+  RouterConfig config;
+  ASSERT_EQ(parse({"--listen", "127.0.0.1:0"}, &config), -1);
+  EXPECT_EQ(config.listen_host, "127.0.0.1");
+  EXPECT_EQ(config.listen_port, 0);
+}
+
 TEST_F(RouterOptions, FlagsBeatTheEnvironmentInEitherSpelling) {
   set_env("FSROUTER_THREADS", "64");
   set_env("FSROUTER_FAILBACK", "1");

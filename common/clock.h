@@ -1,0 +1,73 @@
+// The project's one clock: where timing logic reads the time and waits.
+//
+// - Time is std::chrono::steady_clock's time_point everywhere, so a piece
+//   that takes a Clock hands out and accepts the same deadlines as before.
+// - real_clock() is the steady clock; every constructor that takes a Clock
+//   defaults to it, so production wiring names no clock at all.
+// - ManualClock (tests) stands still until the test advances it. Advancing
+//   wakes every thread blocked in wait_until or sleep_until on it, so a test
+//   drives deadlines, holds and backoffs without sleeping.
+// - wait_until may return early (a notify, or spuriously), like
+//   condition_variable::wait_until: callers re-check their condition and the
+//   time in a loop.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <vector>
+
+namespace fsr {
+
+class Clock {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+  using duration = std::chrono::steady_clock::duration;
+
+  virtual ~Clock() = default;
+  virtual time_point now() const = 0;
+  // Blocks on cv (lock held, as for cv.wait_until) until notified or until
+  // the clock reaches `until`. Returns cv_status::timeout when it has.
+  virtual std::cv_status wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                                    time_point until) = 0;
+  // Blocks until the clock reaches `until`.
+  virtual void sleep_until(time_point until) = 0;
+};
+
+// The steady clock (one shared instance).
+Clock& real_clock();
+
+// A clock that moves only when told to. Starts at an arbitrary fixed point.
+class ManualClock : public Clock {
+ public:
+  ManualClock();
+  time_point now() const override;
+  std::cv_status wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                            time_point until) override;
+  void sleep_until(time_point until) override;
+
+  // Moves the time forward and wakes every waiter on this clock.
+  void advance(duration d);
+  // Threads now blocked in wait_until or sleep_until (for a test to know a
+  // worker has reached its wait before it advances the time).
+  int waiters() const;
+  // Waits, in real time up to `timeout`, until at least n threads are blocked
+  // on this clock; false if they never were.
+  bool await_waiters(int n, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
+
+ private:
+  struct Waiter {
+    std::condition_variable* cv;
+    std::mutex* mutex;
+  };
+  void remove_waiter(std::condition_variable* cv);
+
+  mutable std::mutex mu_;
+  std::condition_variable sleep_cv_;  // sleep_until waits here
+  mutable std::condition_variable waiters_cv_;  // a thread began to wait
+  time_point now_;
+  std::vector<Waiter> waiters_;
+  int sleepers_ = 0;
+};
+
+}  // namespace fsr

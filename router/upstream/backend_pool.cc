@@ -45,9 +45,9 @@ void BackendLease::discard() {
 }
 
 Backend::Backend(int id, std::string host, int port, int cap, std::chrono::milliseconds abandon_hold,
-                 std::chrono::milliseconds slot_grace)
+                 std::chrono::milliseconds slot_grace, fsr::Clock& clock)
     : id_(id), host_(std::move(host)), port_(port), address_(host_ + ":" + std::to_string(port)), cap_(cap),
-      abandon_hold_(abandon_hold), slot_grace_(slot_grace) {}
+      abandon_hold_(abandon_hold), slot_grace_(slot_grace), clock_(clock) {}
 
 std::unique_ptr<httplib::Client> Backend::new_client() {
   auto c = std::make_unique<httplib::Client>(host_, port_);
@@ -67,13 +67,13 @@ void Backend::purge_holds_locked(Clock::time_point now) {
 std::optional<BackendLease> Backend::acquire(Clock::time_point deadline) {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    auto now = Clock::now();
+    auto now = clock_.now();
     purge_holds_locked(now);
     if (in_use_ < cap_) break;
     if (now >= deadline) return std::nullopt;
     auto wake = deadline;
     if (!holds_.empty()) wake = std::min(wake, *std::min_element(holds_.begin(), holds_.end()));
-    cv_.wait_until(lock, wake);
+    clock_.wait_until(cv_, lock, wake);
   }
   ++in_use_;
   std::unique_ptr<httplib::Client> client;
@@ -91,12 +91,12 @@ void Backend::release(std::unique_ptr<httplib::Client> client, bool keep_connect
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (hold) {
-      holds_.push_back(Clock::now() + abandon_hold_);
+      holds_.push_back(clock_.now() + abandon_hold_);
     } else if (slot_grace_.count() > 0) {
       // The backend counts a request out only after it has sent the answer:
       // a new request sent the instant this one was answered could still
       // find it counted and be refused with 429.
-      holds_.push_back(Clock::now() + slot_grace_);
+      holds_.push_back(clock_.now() + slot_grace_);
     } else {
       --in_use_;
     }
@@ -110,14 +110,20 @@ void Backend::release(std::unique_ptr<httplib::Client> client, bool keep_connect
 
 int Backend::in_flight() {
   std::lock_guard<std::mutex> lock(mu_);
-  purge_holds_locked(Clock::now());
+  purge_holds_locked(clock_.now());
   return in_use_;
+}
+
+int Backend::idle_connections() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(idle_.size());
 }
 
 std::unique_ptr<BackendPool> BackendPool::create(const std::vector<std::string>& addresses,
                                                  const std::string& primary, int cap,
                                                  std::chrono::milliseconds abandon_hold,
-                                                 std::chrono::milliseconds slot_grace, std::string* error) {
+                                                 std::chrono::milliseconds slot_grace, std::string* error,
+                                                 fsr::Clock& clock) {
   auto pool = std::unique_ptr<BackendPool>(new BackendPool());
   if (addresses.empty() || addresses.size() > 5) {
     *error = "between 1 and 5 backends are needed, got " + std::to_string(addresses.size());
@@ -135,7 +141,7 @@ std::unique_ptr<BackendPool> BackendPool::create(const std::vector<std::string>&
       *error = "backend address is not HOST:PORT: " + addresses[i];
       return nullptr;
     }
-    auto b = std::make_unique<Backend>(static_cast<int>(i), host, port, cap, abandon_hold, slot_grace);
+    auto b = std::make_unique<Backend>(static_cast<int>(i), host, port, cap, abandon_hold, slot_grace, clock);
     for (auto& other : pool->backends_)
       if (other->address() == b->address()) {
         *error = "backend listed twice: " + b->address();

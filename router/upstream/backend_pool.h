@@ -25,8 +25,12 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
+
 namespace fsr::router {
 
+// The time type of the router's deadlines; the time itself comes from an
+// fsr::Clock (common/clock.h).
 using Clock = std::chrono::steady_clock;
 
 enum class Role { kPrimary, kReplica };
@@ -49,7 +53,9 @@ class BackendLease {
   // The request's outcome is unknown: close the connection and keep the slot
   // counted for a while, since the backend may still be running it.
   void abandon();
-  // The connection failed before anything was sent (refused): free the slot now.
+  // Close the connection instead of keeping it (refused before anything was
+  // sent, or answered with "Connection: close"): no abandon hold; the slot
+  // is freed as an answered one's, after slot_grace.
   void discard();
 
  private:
@@ -68,7 +74,8 @@ struct BackendCounters {
 class Backend {
  public:
   Backend(int id, std::string host, int port, int cap, std::chrono::milliseconds abandon_hold,
-          std::chrono::milliseconds slot_grace = std::chrono::milliseconds(0));
+          std::chrono::milliseconds slot_grace = std::chrono::milliseconds(0),
+          fsr::Clock& clock = fsr::real_clock());
 
   int id() const { return id_; }
   const std::string& address() const { return address_; }
@@ -77,6 +84,7 @@ class Backend {
   // Waits until a slot is free or the deadline passes.
   std::optional<BackendLease> acquire(Clock::time_point deadline);
   int in_flight();  // slots in use, abandoned ones included
+  int idle_connections();  // open connections kept for reuse
 
   BackendCounters& counters() { return counters_; }
   // Health as the monitor last saw it; unhealthy backends get no new work.
@@ -101,6 +109,7 @@ class Backend {
   int cap_;
   std::chrono::milliseconds abandon_hold_;
   std::chrono::milliseconds slot_grace_;
+  fsr::Clock& clock_;
   std::mutex mu_;
   std::condition_variable cv_;
   int in_use_ = 0;  // leases out + abandoned holds
@@ -114,7 +123,8 @@ class BackendPool {
   // addresses: "host:port" each. primary: one of them (empty: the first).
   static std::unique_ptr<BackendPool> create(const std::vector<std::string>& addresses, const std::string& primary,
                                              int cap, std::chrono::milliseconds abandon_hold,
-                                             std::chrono::milliseconds slot_grace, std::string* error);
+                                             std::chrono::milliseconds slot_grace, std::string* error,
+                                             fsr::Clock& clock = fsr::real_clock());
   Backend& primary();
   std::vector<Backend*> all();
   Role role_of(const Backend& b);

@@ -7,7 +7,7 @@ namespace fsr::router {
 std::optional<NameGuard::Ticket> NameGuard::try_begin(const std::string& name, int backend, GuardOp op,
                                                       Clock::time_point* retry_at) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto now = Clock::now();
+  auto now = clock_.now();
   State& s = names_[name];
   if (s.busy) {
     *retry_at = now + std::chrono::milliseconds(20);
@@ -35,8 +35,8 @@ std::optional<NameGuard::Ticket> NameGuard::begin(const std::string& name, int b
     if (auto t = try_begin(name, backend, op, &retry_at)) return t;
     if (retry_at >= deadline) return std::nullopt;
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_until(lock, std::min(retry_at + std::chrono::milliseconds(200), deadline));
-    if (Clock::now() >= deadline) return std::nullopt;
+    clock_.wait_until(cv_, lock, std::min(retry_at + std::chrono::milliseconds(200), deadline));
+    if (clock_.now() >= deadline) return std::nullopt;
   }
 }
 

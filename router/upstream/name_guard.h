@@ -25,6 +25,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/clock.h"
+
 namespace fsr::router {
 
 enum class GuardOp { kRead, kPut, kDelete };
@@ -32,7 +34,9 @@ enum class GuardOp { kRead, kPut, kDelete };
 class NameGuard {
  public:
   using Clock = std::chrono::steady_clock;
-  explicit NameGuard(std::chrono::milliseconds settle) : settle_(settle) {}
+  // sent_at and the settle time are read from `clock` (tests pass a ManualClock).
+  explicit NameGuard(std::chrono::milliseconds settle, fsr::Clock& clock = fsr::real_clock())
+      : settle_(settle), clock_(clock) {}
 
   struct Ticket {
     std::string name;
@@ -61,6 +65,7 @@ class NameGuard {
     std::vector<std::pair<int, Clock::time_point>> abandoned;  // (backend, sent_at)
   };
   std::chrono::milliseconds settle_;
+  fsr::Clock& clock_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::unordered_map<std::string, State> names_;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,14 +12,16 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/file_io.h"
+
 namespace fsr::test {
 
-FileServerProcess::FileServerProcess(const FileServerOptions& options) : port_(free_port()) {
-  process_ = ChildProcess({program_path("fileserver"), "--host", "127.0.0.1", "--port", std::to_string(port_),
-                           "--data-dir", options.data_dir, "--latency-ms", std::to_string(options.latency_ms),
-                           "--max-inflight", std::to_string(options.max_inflight)},
+FileServerProcess::FileServerProcess(const FileServerOptions& options) {
+  process_ = ChildProcess({program_path("fileserver"), "--host", "127.0.0.1", "--port", "0", "--data-dir",
+                           options.data_dir, "--latency-ms", std::to_string(options.latency_ms), "--max-inflight",
+                           std::to_string(options.max_inflight)},
                           options.log_path);
-  if (!wait_for_port(port_)) throw std::runtime_error("fileserver did not start:\n" + log());
+  port_ = listening_port(process_);
 }
 
 int FileServerProcess::count_log_lines(const std::vector<std::string>& fragments) const {
@@ -54,6 +57,9 @@ std::string body_of(const std::string& raw_response) {
 }
 
 RawConnection::RawConnection(int port) {
+  // A write to a connection the server closed fails with EPIPE instead of
+  // ending the test process.
+  ::signal(SIGPIPE, SIG_IGN);
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -69,16 +75,7 @@ RawConnection::~RawConnection() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-bool RawConnection::send_all(const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
+bool RawConnection::send_all(const char* data, size_t size) { return write_all(fd_, data, size) == 0; }
 
 void RawConnection::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
 

@@ -33,7 +33,7 @@ class FileServerProcess {
   int count_log_lines(const std::vector<std::string>& fragments) const;
 
  private:
-  int port_;
+  int port_ = 0;
   ChildProcess process_;
 };
 

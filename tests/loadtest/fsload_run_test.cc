@@ -1,5 +1,10 @@
 // `fsload run` against deliberately wrong servers: each fault must be counted
 // exactly, and a correct server must yield no invalid data and exit 0.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "tests/loadtest/fake_file_server.h"
@@ -111,13 +116,23 @@ TEST(FsloadRun, FailureBudgetEndsTheRunEarly) {
 }
 
 TEST(FsloadRun, RefusedConnectionsAreConnectionErrors) {
-  int port = free_port();
+  // A port bound but never listened on refuses every connection, and no
+  // other program can take it while the socket is held.
+  int held = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(held, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::getsockname(held, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  int port = ntohs(addr.sin_port);
   FsloadResult r = run_fsload({"run", "--url", "http://127.0.0.1:" + std::to_string(port), "--rate", "40",
                                "--duration", "1", "--quiet"});
   ASSERT_FALSE(r.doc.is_null()) << r.log;
   EXPECT_EQ(r.exit_code, 6);
   EXPECT_EQ(total(r, "connection_errors"), total(r, "completed"));
   EXPECT_GE(total(r, "completed"), 40u);
+  ::close(held);
 }
 
 TEST(FsloadRun, UsageErrorsExitTwoAndHelpListsExitCodes) {

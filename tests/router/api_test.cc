@@ -1,7 +1,7 @@
 // The client-facing API of fsrouter: statuses, headers and name rules.
 #include <gtest/gtest.h>
 
-#include "tests/router/stack.h"
+#include "tests/support/stack.h"
 
 namespace fsr::test {
 namespace {

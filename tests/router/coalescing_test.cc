@@ -2,7 +2,7 @@
 // sent to the backend; an older pending PUT is moot. And --ack backend.
 #include <gtest/gtest.h>
 
-#include "tests/router/stack.h"
+#include "tests/support/stack.h"
 
 namespace fsr::test {
 namespace {

@@ -10,7 +10,7 @@
 #include <random>
 #include <thread>
 
-#include "tests/router/stack.h"
+#include "tests/support/stack.h"
 
 namespace fsr::test {
 namespace {

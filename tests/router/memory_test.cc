@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/checksum.h"
-#include "tests/router/stack.h"
+#include "tests/support/stack.h"
 
 namespace fsr::test {
 namespace {

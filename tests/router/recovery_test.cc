@@ -12,7 +12,7 @@
 #include <set>
 #include <thread>
 
-#include "tests/router/stack.h"
+#include "tests/support/stack.h"
 
 namespace fsr::test {
 namespace {

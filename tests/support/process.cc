@@ -1,9 +1,6 @@
 #include "tests/support/process.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -109,6 +106,11 @@ int ChildProcess::stop(int sig, std::chrono::milliseconds patience) {
 
 std::string ChildProcess::read_log() const { return log_path_.empty() ? "" : read_file(log_path_); }
 
+size_t ChildProcess::log_size() const {
+  struct stat st {};
+  return !log_path_.empty() && ::stat(log_path_.c_str(), &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
+}
+
 TempDir::TempDir(const std::string& prefix) {
   const char* base = std::getenv("TMPDIR");
   std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + prefix + "-XXXXXX";
@@ -123,33 +125,37 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
+namespace {
+// The port in one `event=listening` line, or 0.
+int port_in_line(const std::string& line) {
+  if (line.find("event=listening") == std::string::npos) return 0;
+  size_t at = line.find(" port=");
+  if (at != std::string::npos) return std::atoi(line.c_str() + at + 6);
+  at = line.find(" listen=\"");
+  if (at == std::string::npos) return 0;
+  size_t end = line.find('"', at + 9);
+  size_t colon = line.rfind(':', end);
+  if (end == std::string::npos || colon == std::string::npos || colon < at) return 0;
+  return std::atoi(line.c_str() + colon + 1);
 }
+}  // namespace
 
-bool wait_for_port(int port, std::chrono::milliseconds patience) {
-  return wait_until(
-      [port] {
-        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        addr.sin_port = htons(static_cast<uint16_t>(port));
-        bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-        ::close(fd);
-        return ok;
+int listening_port(ChildProcess& program, size_t log_from, std::chrono::milliseconds patience) {
+  int port = 0;
+  bool exited = false;
+  wait_until(
+      [&] {
+        std::string log = program.read_log();
+        std::istringstream lines(log.size() > log_from ? log.substr(log_from) : "");
+        for (std::string line; std::getline(lines, line);)
+          if ((port = port_in_line(line)) > 0) return true;
+        exited = !program.running();
+        return exited;
       },
       patience);
+  if (port > 0) return port;
+  throw std::runtime_error(program.log_path() + (exited ? ": program exited" : ": no listening line in time") +
+                           " before it logged its port:\n" + program.read_log());
 }
 
 bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds patience) {

@@ -36,6 +36,8 @@ class ChildProcess {
   int wait(std::chrono::milliseconds patience);
   const std::string& log_path() const { return log_path_; }
   std::string read_log() const;
+  // Bytes in the log so far (0 when there is none).
+  size_t log_size() const;
 
  private:
   pid_t pid_ = -1;
@@ -57,11 +59,12 @@ class TempDir {
   std::string path_;
 };
 
-// A TCP port that was free a moment ago on 127.0.0.1.
-int free_port();
-
-// Polls until a TCP connect to 127.0.0.1:port succeeds, or the deadline passes.
-bool wait_for_port(int port, std::chrono::milliseconds patience = std::chrono::seconds(20));
+// The port a program started with port 0 bound: read from its log line
+// `event=listening` (the router's `listen="HOST:PORT"`, the fileserver's
+// `port=N`) written after byte `log_from` of its log, polling until the
+// deadline. Throws with the log when the line does not come or the program exits.
+int listening_port(ChildProcess& program, size_t log_from = 0,
+                   std::chrono::milliseconds patience = std::chrono::seconds(30));
 
 // Polls cond every 10 ms until it holds or the deadline passes; returns its last value.
 bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds patience);

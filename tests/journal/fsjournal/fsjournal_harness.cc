@@ -12,7 +12,6 @@
 #include <stdexcept>
 #include <thread>
 
-#include "common/names.h"
 
 namespace fsr::test {
 
@@ -150,94 +149,6 @@ std::string base64_decode(const std::string& text) {
     }
   }
   return out;
-}
-
-std::map<std::string, std::string> volume_files(const std::string& dir) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    std::string name = e.path().filename().string();
-    if (e.is_regular_file() && name.rfind(".fsrouter", 0) != 0) out[name] = read_file(e.path().string());
-  }
-  return out;
-}
-
-LiveStack::LiveStack(const TempDir& dir, int latency_ms) : dir_(dir), latency_ms_(latency_ms) {
-  std::filesystem::create_directories(data_dir());
-  backend_port_ = free_port();
-  backend_ = ChildProcess({program_path("fileserver"), "--host", "127.0.0.1", "--port", std::to_string(backend_port_),
-                           "--data-dir", data_dir(), "--latency-ms", std::to_string(latency_ms_)},
-                          dir_ / "backend.log");
-  if (!wait_for_port(backend_port_)) throw std::runtime_error("backend did not start:\n" + logs());
-}
-
-LiveStack::~LiveStack() {
-  if (router_.running()) router_.stop(SIGKILL);
-  if (backend_.running()) backend_.stop(SIGKILL);
-}
-
-void LiveStack::start_router() {
-  if (router_port_ == 0) router_port_ = free_port();
-  router_ = ChildProcess({program_path("fsrouter"), "--listen", "127.0.0.1:" + std::to_string(router_port_),
-                          "--backends", "127.0.0.1:" + std::to_string(backend_port_), "--journal-dir", journal_dir(),
-                          "--threads", "64"},
-                         dir_ / "router.log");
-  bool ready = wait_until(
-      [&] {
-        httplib::Client c("127.0.0.1", router_port_);
-        c.set_connection_timeout(0, 200000);
-        auto r = c.Get("/readyz");
-        return r && r->status == 200;
-      },
-      std::chrono::seconds(30));
-  if (!ready) throw std::runtime_error("router did not become ready:\n" + logs());
-}
-
-void LiveStack::stop_router() { router_.stop(SIGTERM); }
-
-uint64_t LiveStack::put(const std::string& name, const std::string& body) {
-  httplib::Client c("127.0.0.1", router_port_);
-  c.set_url_encode(false);
-  c.set_read_timeout(30, 0);
-  auto r = c.Put(std::string(kApiPrefix) + percent_encode(name), body, "application/octet-stream");
-  if (!r || (r->status != 201 && r->status != 200)) {
-    last_error_ = r ? "PUT " + name + ": HTTP " + std::to_string(r->status) + " " + r->body
-                    : "PUT " + name + ": " + httplib::to_string(r.error());
-    return 0;
-  }
-  return std::stoull(r->get_header_value("X-Fsrouter-Seq"));
-}
-
-uint64_t LiveStack::del(const std::string& name) {
-  httplib::Client c("127.0.0.1", router_port_);
-  c.set_url_encode(false);
-  c.set_read_timeout(30, 0);
-  auto r = c.Delete(std::string(kApiPrefix) + percent_encode(name));
-  if (!r || r->status != 200) {
-    last_error_ = r ? "DELETE " + name + ": HTTP " + std::to_string(r->status) + " " + r->body
-                    : "DELETE " + name + ": " + httplib::to_string(r.error());
-    return 0;
-  }
-  return std::stoull(r->get_header_value("X-Fsrouter-Seq"));
-}
-
-nlohmann::json LiveStack::status() {
-  httplib::Client c("127.0.0.1", router_port_);
-  auto r = c.Get("/admin/status");
-  if (!r || r->status != 200) return {};
-  return nlohmann::json::parse(r->body, nullptr, false);
-}
-
-bool LiveStack::wait_drained(std::chrono::milliseconds patience) {
-  return wait_until(
-      [&] {
-        auto s = status();
-        return s.is_object() && s["pending_count"] == 0 && s["applied_seq"] == s["last_seq"];
-      },
-      patience);
-}
-
-std::string LiveStack::logs() const {
-  return "--- backend\n" + read_file(dir_ / "backend.log") + "--- router\n" + read_file(dir_ / "router.log");
 }
 
 }  // namespace fsr::test

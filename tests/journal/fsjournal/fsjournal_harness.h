@@ -1,9 +1,9 @@
 // Test support for fsjournal: run the real program and capture what it
 // prints, build journals with the router's own Journal class, and run a
-// router with a stand-in backend on loopback.
+// router with a stand-in backend on loopback (the shared test stack).
 #pragma once
 
-#include <httplib.h>
+#include <signal.h>
 
 #include <chrono>
 #include <map>
@@ -16,6 +16,7 @@
 
 #include "journal/journal.h"
 #include "tests/support/process.h"
+#include "tests/support/stack.h"
 
 namespace fsr::test {
 
@@ -58,36 +59,14 @@ void rocks_put(const std::string& dir, const std::string& column_family, const s
                const std::optional<std::string>& value);
 std::string base64_decode(const std::string& text);
 // The files of a backend data directory, name -> content, without the router's reserved files.
-std::map<std::string, std::string> volume_files(const std::string& dir);
+inline std::map<std::string, std::string> volume_files(const std::string& dir) { return read_data_dir(dir); }
 
-// A router in front of one fileserver stand-in, as local processes.
-class LiveStack {
+// A router in front of one fileserver stand-in, as local processes in dir:
+// the shared test stack, with the backend started at once.
+class LiveStack : public Stack {
  public:
-  explicit LiveStack(const TempDir& dir, int latency_ms = 5);
-  ~LiveStack();
-  void start_router();
-  void stop_router();
-  int router_port() const { return router_port_; }
-  std::string router_url() const { return "http://127.0.0.1:" + std::to_string(router_port_); }
-  std::string journal_dir() const { return dir_ / "journal"; }
-  std::string data_dir() const { return dir_ / "data"; }
-  // Returns the X-Fsrouter-Seq of an acknowledged write, 0 when it failed.
-  uint64_t put(const std::string& name, const std::string& body);
-  uint64_t del(const std::string& name);
-  nlohmann::json status();
-  // Why the last put() or del() returned 0.
-  const std::string& last_error() const { return last_error_; }
-  bool wait_drained(std::chrono::milliseconds patience);
-  std::string logs() const;
-
- private:
-  const TempDir& dir_;
-  int latency_ms_;
-  int backend_port_ = 0;
-  int router_port_ = 0;
-  ChildProcess backend_;
-  ChildProcess router_;
-  std::string last_error_;
+  explicit LiveStack(const TempDir& dir, int latency_ms = 5) : Stack(dir) { start_backends(1, latency_ms); }
+  void stop_router() { Stack::stop_router(SIGTERM); }
 };
 
 }  // namespace fsr::test

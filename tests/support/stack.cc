@@ -1,20 +1,19 @@
-#include "tests/router/stack.h"
-
-#include <dirent.h>
+#include "tests/support/stack.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <sstream>
-#include <thread>
+#include <stdexcept>
 
 #include "common/names.h"
 
 namespace fsr::test {
 
-Stack::Stack(const std::string& name) : dir_("fsr-" + name) {
+Stack::Stack(const std::string& name) : own_dir_(std::make_unique<TempDir>("fsr-" + name)), dir_(own_dir_.get()) {
   std::filesystem::create_directories(data_dir());
 }
+
+Stack::Stack(const TempDir& dir) : dir_(&dir) { std::filesystem::create_directories(data_dir()); }
 
 Stack::~Stack() {
   if (router_.running()) router_.stop(SIGKILL);
@@ -26,34 +25,34 @@ void Stack::start_backends(int n, int latency_ms, int max_inflight) {
   latency_ms_ = latency_ms;
   max_inflight_ = max_inflight;
   backends_.resize(n);
-  for (int i = 0; i < n; ++i) {
-    backend_ports_.push_back(free_port());
-    start_backend(i);
-  }
+  backend_ports_.assign(n, 0);
+  for (int i = 0; i < n; ++i) start_backend(i);
 }
 
 void Stack::start_backend(int i) {
   auto custom = data_dir_override_.find(i);
   std::string dir = custom == data_dir_override_.end() ? data_dir() : custom->second;
-  backends_[i] = ChildProcess({program_path("fileserver"), "--host", "127.0.0.1", "--port",
-                               std::to_string(backend_ports_[i]), "--data-dir", dir, "--latency-ms",
-                               std::to_string(latency_ms_), "--max-inflight", std::to_string(max_inflight_)},
-                              dir_ / ("backend" + std::to_string(i) + ".log"));
-  if (!wait_for_port(backend_ports_[i])) throw std::runtime_error("backend did not start");
+  ChildProcess& backend = backends_.at(i);
+  size_t log_from = backend.log_size();  // a restart appends to the same log
+  backend = ChildProcess({program_path("fileserver"), "--host", "127.0.0.1", "--port",
+                          std::to_string(backend_ports_[i]), "--data-dir", dir, "--latency-ms",
+                          std::to_string(latency_ms_), "--max-inflight", std::to_string(max_inflight_)},
+                         backend_log(i));
+  backend_ports_[i] = listening_port(backend, log_from);
 }
 
-void Stack::kill_backend(int i, int sig) { backends_[i].stop(sig); }
+void Stack::kill_backend(int i, int sig) { backends_.at(i).stop(sig); }
 
 void Stack::start_router(const std::vector<std::string>& extra_args) {
-  if (router_port_ == 0) router_port_ = free_port();
-  if (!extra_args.empty() || router_args_.empty()) {
-    std::string list;
-    for (int p : backend_ports_) list += (list.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(p);
-    router_args_ = {program_path("fsrouter"), "--listen", "127.0.0.1:" + std::to_string(router_port_), "--backends",
-                    list, "--journal-dir", journal_dir(), "--threads", "256"};
-    router_args_.insert(router_args_.end(), extra_args.begin(), extra_args.end());
-  }
-  router_ = ChildProcess(router_args_, dir_ / "router.log");
+  if (!extra_args.empty()) router_extra_args_ = extra_args;
+  std::string list;
+  for (int p : backend_ports_) list += (list.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(p);
+  std::vector<std::string> args = {program_path("fsrouter"), "--listen", "127.0.0.1:" + std::to_string(router_port_),
+                                   "--backends", list, "--journal-dir", journal_dir(), "--threads", "256"};
+  args.insert(args.end(), router_extra_args_.begin(), router_extra_args_.end());
+  size_t log_from = router_.log_size();  // a restart appends to the same log
+  router_ = ChildProcess(args, *dir_ / "router.log");
+  router_port_ = listening_port(router_, log_from);
   bool ready = wait_until(
       [&] {
         httplib::Client c("127.0.0.1", router_port_);
@@ -81,29 +80,53 @@ nlohmann::json Stack::status() const {
   httplib::Client c("127.0.0.1", router_port_);
   auto r = c.Get("/admin/status");
   if (!r || r->status != 200) return {};
-  return nlohmann::json::parse(r->body);
+  return nlohmann::json::parse(r->body, nullptr, false);
 }
 
 bool Stack::wait_drained(std::chrono::milliseconds patience) {
   return wait_until(
       [&] {
         auto s = status();
-        return !s.is_null() && s["pending_count"] == 0 && s["applied_seq"] == s["last_seq"];
+        return s.is_object() && s["pending_count"] == 0 && s["applied_seq"] == s["last_seq"];
       },
       patience);
 }
 
+uint64_t Stack::put(const std::string& name, const std::string& body) {
+  auto c = client();
+  auto r = c->Put(api(name), body, "application/octet-stream");
+  if (!r || (r->status != 201 && r->status != 200)) {
+    last_error_ = r ? "PUT " + name + ": HTTP " + std::to_string(r->status) + " " + r->body
+                    : "PUT " + name + ": " + httplib::to_string(r.error());
+    return 0;
+  }
+  return seq_of(r);
+}
+
+uint64_t Stack::del(const std::string& name) {
+  auto c = client();
+  auto r = c->Delete(api(name));
+  if (!r || r->status != 200) {
+    last_error_ = r ? "DELETE " + name + ": HTTP " + std::to_string(r->status) + " " + r->body
+                    : "DELETE " + name + ": " + httplib::to_string(r.error());
+    return 0;
+  }
+  return seq_of(r);
+}
+
 std::string Stack::backend_logs() const {
   std::string all;
-  for (size_t i = 0; i < backends_.size(); ++i) all += read_file(dir_ / ("backend" + std::to_string(i) + ".log"));
+  for (size_t i = 0; i < backends_.size(); ++i) all += read_file(backend_log(static_cast<int>(i)));
   return all;
 }
 
-int Stack::backend_429_count() const {
-  std::string logs = backend_logs();
-  int n = 0;
-  for (size_t pos = 0; (pos = logs.find("status=429", pos)) != std::string::npos; ++pos) ++n;
-  return n;
+int Stack::backend_429_count() const { return count_occurrences(backend_logs(), "status=429"); }
+
+std::string Stack::logs() const {
+  std::string all;
+  for (size_t i = 0; i < backends_.size(); ++i)
+    all += "--- backend" + std::to_string(i) + "\n" + read_file(backend_log(static_cast<int>(i)));
+  return all + "--- router\n" + read_file(*dir_ / "router.log");
 }
 
 std::string api(const std::string& name) { return fsr::backend_path(name); }

@@ -1,12 +1,17 @@
-// A router in front of stand-in backends, as real local processes on
-// loopback, for the router's integration tests.
+// The project's one test stack: fsrouter in front of fileserver stand-ins,
+// as real local processes on loopback, for the router's, fsjournal's and
+// fsload's integration tests.
+//
+// Every program starts on port 0 and the stack reads the port it bound
+// from its `event=listening` log line, so two tests never race for a port.
+// A restarted program comes back on the port it had (the router's
+// --backends list and the tests' clients keep pointing at it).
 #pragma once
 
 #include <httplib.h>
 
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,8 +24,13 @@ namespace fsr::test {
 
 class Stack {
  public:
+  // A stack in a fresh directory of its own, removed with it.
   explicit Stack(const std::string& name = "router");
+  // A stack in a directory the caller owns (it must outlive the stack).
+  explicit Stack(const TempDir& dir);
   ~Stack();
+  Stack(const Stack&) = delete;
+  Stack& operator=(const Stack&) = delete;
 
   // Starts n fileserver stand-ins sharing one data directory.
   void start_backends(int n, int latency_ms, int max_inflight = 10);
@@ -28,7 +38,8 @@ class Stack {
   // Backend i uses another data directory (call before start_backends).
   void set_backend_data_dir(int i, const std::string& dir) { data_dir_override_[i] = dir; }
   void kill_backend(int i, int sig = 9);
-  // Starts the router in front of every backend; waits for /readyz.
+  // Starts the router in front of every backend; waits for /readyz. Extra
+  // arguments replace those of the previous start; none repeats them.
   void start_router(const std::vector<std::string>& extra_args = {});
   int stop_router(int sig);  // returns the wait status
   bool router_running() { return router_.running(); }
@@ -36,29 +47,42 @@ class Stack {
   ChildProcess& backend(int i) { return backends_[i]; }
 
   int router_port() const { return router_port_; }
-  int backend_port(int i) const { return backend_ports_[i]; }
-  std::string data_dir() const { return dir_ / "data"; }
-  std::string journal_dir() const { return dir_ / "journal"; }
-  const TempDir& dir() const { return dir_; }
+  std::string router_url() const { return "http://127.0.0.1:" + std::to_string(router_port_); }
+  int backend_port(int i) const { return backend_ports_.at(i); }
+  std::string backend_url(int i) const { return "http://127.0.0.1:" + std::to_string(backend_port(i)); }
+  std::string data_dir() const { return *dir_ / "data"; }
+  std::string journal_dir() const { return *dir_ / "journal"; }
+  const TempDir& dir() const { return *dir_; }
 
   std::unique_ptr<httplib::Client> client(int timeout_s = 30) const;
   nlohmann::json status() const;
   // Polls /admin/status until nothing is pending.
   bool wait_drained(std::chrono::milliseconds patience);
+  // A PUT or DELETE through the router: the X-Fsrouter-Seq of the
+  // acknowledgement, 0 when it failed (last_error() says why).
+  uint64_t put(const std::string& name, const std::string& body);
+  uint64_t del(const std::string& name);
+  const std::string& last_error() const { return last_error_; }
   // status=429 lines in every stand-in's log.
   int backend_429_count() const;
   std::string backend_logs() const;
+  // Every program's log, headed by its name.
+  std::string logs() const;
 
  private:
-  TempDir dir_;
+  std::string backend_log(int i) const { return *dir_ / ("backend" + std::to_string(i) + ".log"); }
+
+  std::unique_ptr<TempDir> own_dir_;
+  const TempDir* dir_;
   std::map<int, std::string> data_dir_override_;
   int latency_ms_ = 10;
   int max_inflight_ = 10;
-  std::vector<int> backend_ports_;
+  std::vector<int> backend_ports_;  // 0 until first started
   std::vector<ChildProcess> backends_;
   int router_port_ = 0;
-  std::vector<std::string> router_args_;
+  std::vector<std::string> router_extra_args_;
   ChildProcess router_;
+  std::string last_error_;
 };
 
 std::string api(const std::string& name);  // "/api/fileserver/" + encoded name
@@ -70,7 +94,7 @@ struct Acked {
   std::string body;
 };
 
-// Files in a data directory, name -> content (the router's own marker left out).
+// Files in a data directory, name -> content (the router's reserved files left out).
 std::map<std::string, std::string> read_data_dir(const std::string& dir);
 
 // Every name's file on the volume equals its last acknowledged write

@@ -8,8 +8,6 @@
 
 namespace fsr::router {
 
-using Clock = std::chrono::steady_clock;
-
 std::string marker_body(const std::string& journal_id, uint64_t seq) {
   return "fsrouter-marker v1 " + journal_id + " " + std::to_string(seq) + " end\n";
 }
@@ -27,9 +25,29 @@ std::optional<uint64_t> parse_marker(const std::string& body, const std::string&
   }
 }
 
+std::optional<int> choose_primary(const std::vector<PrimaryCandidate>& backends, int current, int designated,
+                                  bool failback) {
+  const PrimaryCandidate* now = nullptr;
+  for (const auto& b : backends)
+    if (b.id == current) now = &b;
+  if (!now) return std::nullopt;
+  if (!now->healthy) {
+    const PrimaryCandidate* target = nullptr;
+    for (const auto& b : backends)
+      if (b.id != current && b.healthy && b.confirmed && (!target || b.watermark > target->watermark)) target = &b;
+    if (target) return target->id;
+    return std::nullopt;
+  }
+  if (failback && current != designated) {
+    for (const auto& b : backends)
+      if (b.id == designated && b.healthy && b.confirmed) return b.id;
+  }
+  return std::nullopt;
+}
+
 BackendMonitor::BackendMonitor(journal::Journal& journal, BackendPool& pool, NameGuard& guard,
-                               MonitorOptions options)
-    : journal_(journal), pool_(pool), guard_(guard), options_(options) {}
+                               MonitorOptions options, fsr::Clock& clock)
+    : journal_(journal), pool_(pool), guard_(guard), options_(options), clock_(clock) {}
 
 BackendMonitor::~BackendMonitor() { stop(); }
 
@@ -39,29 +57,31 @@ void BackendMonitor::start() {
 }
 
 void BackendMonitor::stop() {
-  stopping_ = true;
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   threads_.clear();
 }
 
-namespace {
-// Sleeps up to d, waking early when stopping.
-void nap(const std::atomic<bool>& stopping, std::chrono::milliseconds d) {
-  auto until = Clock::now() + d;
-  while (!stopping && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+void BackendMonitor::nap(std::chrono::milliseconds d) {
+  std::unique_lock<std::mutex> lock(stop_mu_);
+  auto until = clock_.now() + d;
+  while (!stopping_ && clock_.now() < until) clock_.wait_until(stop_cv_, lock, until);
 }
-}  // namespace
 
 void BackendMonitor::probe_loop(Backend* b) {
   while (!stopping_) {
     probe(*b);
-    nap(stopping_, options_.probe_interval);
+    nap(options_.probe_interval);
   }
 }
 
 void BackendMonitor::probe(Backend& b) {
-  auto lease = b.acquire(Clock::now() + options_.probe_timeout);
+  auto lease = b.acquire(clock_.now() + options_.probe_timeout);
   if (!lease) return;  // every slot busy: it is working, not dead
   std::string body;
   auto result = backend_get(
@@ -112,15 +132,11 @@ void BackendMonitor::mark_unhealthy(Backend& b, const std::string& why, bool ref
 void BackendMonitor::maybe_fail_over() {
   std::lock_guard<std::mutex> lock(role_mu_);
   Backend& current = pool_.primary();
-  Backend* target = nullptr;
-  if (!current.healthy) {
-    for (Backend* b : pool_.all())
-      if (b != &current && b->healthy && b->confirmed && (!target || b->watermark > target->watermark)) target = b;
-  } else if (options_.failback && current.id() != pool_.designated_primary()) {
-    Backend* designated = pool_.all()[pool_.designated_primary()];
-    if (designated->healthy && designated->confirmed) target = designated;
-  }
-  if (!target) return;
+  std::vector<PrimaryCandidate> candidates;
+  for (Backend* b : pool_.all()) candidates.push_back({b->id(), b->healthy, b->confirmed, b->watermark});
+  auto chosen = choose_primary(candidates, current.id(), pool_.designated_primary(), options_.failback);
+  if (!chosen) return;
+  Backend* target = pool_.all()[*chosen];
   uint64_t applied = journal_.applied_seq();
   log_warn("primary_changed")
       .kv("from", current.address())
@@ -139,13 +155,13 @@ void BackendMonitor::maybe_fail_over() {
 void BackendMonitor::marker_loop() {
   std::optional<uint64_t> written;
   while (!stopping_) {
-    nap(stopping_, options_.marker_interval);
+    nap(options_.marker_interval);
     uint64_t applied = journal_.applied_seq();
     Backend& primary = pool_.primary();
     primary.watermark = std::max(primary.watermark.load(), applied);
     primary.confirmed = true;
     if (written == applied || !primary.healthy) continue;
-    auto lease = primary.acquire(Clock::now() + options_.probe_timeout);
+    auto lease = primary.acquire(clock_.now() + options_.probe_timeout);
     if (!lease) continue;
     std::string body = marker_body(journal_.journal_id(), applied);
     auto result = backend_put(

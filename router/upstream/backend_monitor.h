@@ -14,16 +14,20 @@
 //   half-written marker fails to parse it and confirms nothing.
 // - When the primary is unhealthy, the healthy backend with the highest
 //   confirmed watermark becomes primary. With `failback`, the designated
-//   primary takes the role back once it is healthy and confirmed.
+//   primary takes the role back once it is healthy and confirmed
+//   (choose_primary below is the rule; the monitor applies it).
+// - Probe and marker intervals are timed on the Clock given at construction.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "journal/journal.h"
 #include "router/upstream/backend_pool.h"
 #include "router/upstream/name_guard.h"
@@ -43,9 +47,26 @@ std::string marker_body(const std::string& journal_id, uint64_t seq);
 // The sequence in a marker body of this journal; nullopt if it is not one.
 std::optional<uint64_t> parse_marker(const std::string& body, const std::string& journal_id);
 
+// What the monitor knows of one backend when it picks the primary.
+struct PrimaryCandidate {
+  int id = 0;
+  bool healthy = false;
+  bool confirmed = false;
+  uint64_t watermark = 0;
+};
+// The id of the backend that should take the primary role from `current`,
+// or nullopt to leave it where it is:
+// - current unhealthy: the healthy, confirmed other backend with the highest
+//   watermark (the earlier one in `backends` on a tie); none: nullopt.
+// - current healthy: with `failback`, the designated primary once it is
+//   healthy and confirmed, if it is not the current one; otherwise nullopt.
+std::optional<int> choose_primary(const std::vector<PrimaryCandidate>& backends, int current, int designated,
+                                  bool failback);
+
 class BackendMonitor {
  public:
-  BackendMonitor(journal::Journal& journal, BackendPool& pool, NameGuard& guard, MonitorOptions options);
+  BackendMonitor(journal::Journal& journal, BackendPool& pool, NameGuard& guard, MonitorOptions options,
+                 fsr::Clock& clock = fsr::real_clock());
   ~BackendMonitor();
   void start();
   void stop();
@@ -62,12 +83,17 @@ class BackendMonitor {
   void mark_healthy(Backend& b);
   void mark_unhealthy(Backend& b, const std::string& why, bool refused);
   void maybe_fail_over();
+  // Waits d on the clock, returning early when stop() is called.
+  void nap(std::chrono::milliseconds d);
 
   journal::Journal& journal_;
   BackendPool& pool_;
   NameGuard& guard_;
   MonitorOptions options_;
+  fsr::Clock& clock_;
   std::mutex role_mu_;
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> threads_;
 };

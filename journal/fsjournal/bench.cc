@@ -21,18 +21,18 @@ int main(int argc, char** argv) {
   std::string dir;
   int64_t records = 1000000, names = 250000, threads = 64, small_size = 200, file_size = 100 * 1024;
   int64_t file_every = 1000, delete_every = 50, pending_every = 100;
-  fsr::Flags flags("fsjournal_bench", "fsjournal_bench --journal-dir DIR [flags]",
-                   "Builds a journal of --records records through fsr::journal::Journal.");
-  flags.add_string("journal-dir", "", &dir, "the journal to create (must not exist)");
-  flags.add_int("records", "", &records, "records to commit");
-  flags.add_int("names", "", &names, "distinct names written");
-  flags.add_int("threads", "", &threads, "concurrent writers (their commits share synced writes)");
-  flags.add_int("small-size", "", &small_size, "bytes of an ordinary body (stored inline)");
-  flags.add_int("file-size", "", &file_size, "bytes of every --file-every-th body (a body file)");
-  flags.add_int("file-every", "", &file_every, "one record in this many has a body file");
-  flags.add_int("delete-every", "", &delete_every, "one record in this many is a DELETE");
-  flags.add_int("pending-every", "", &pending_every, "one record in this many is left pending");
-  if (int rc = flags.parse(argc, argv); rc >= 0) return rc;
+  CLI::App app{"Builds a journal of --records records through fsr::journal::Journal.", "fsjournal_bench"};
+  fsr::use_flag_conventions(app, "fsjournal_bench --journal-dir DIR [flags]");
+  fsr::add_env_option(app, "journal-dir", "", &dir, "the journal to create (must not exist)");
+  fsr::add_env_option(app, "records", "", &records, "records to commit");
+  fsr::add_env_option(app, "names", "", &names, "distinct names written");
+  fsr::add_env_option(app, "threads", "", &threads, "concurrent writers (their commits share synced writes)");
+  fsr::add_env_option(app, "small-size", "", &small_size, "bytes of an ordinary body (stored inline)");
+  fsr::add_env_option(app, "file-size", "", &file_size, "bytes of every --file-every-th body (a body file)");
+  fsr::add_env_option(app, "file-every", "", &file_every, "one record in this many has a body file");
+  fsr::add_env_option(app, "delete-every", "", &delete_every, "one record in this many is a DELETE");
+  fsr::add_env_option(app, "pending-every", "", &pending_every, "one record in this many is left pending");
+  if (int code = fsr::parse_command_line(app, argc, argv); code >= 0) return code;
   if (dir.empty() || records < 1 || names < 1 || threads < 1) {
     std::cerr << "fsjournal_bench: --journal-dir, --records, --names and --threads are required\n";
     return 2;

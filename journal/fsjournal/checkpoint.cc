@@ -243,21 +243,14 @@ class CheckpointWriter {
   uint64_t last_seq_ = 0, names_ = 0, records_ = 0;
 };
 
-}  // namespace
-
-int run_checkpoint(int argc, char** argv) {
-  CommonOptions common;
+struct CheckpointOptions {
+  std::string out_dir;
   bool copy = false;
-  Flags flags("fsjournal checkpoint", "fsjournal --journal-dir DIR checkpoint OUT_DIR [--copy] [--json]",
-              "Writes a consistent copy of the journal into OUT_DIR (which must not exist), usable by fsrouter\n"
-              "and fsjournal, while the router keeps running. The database is written afresh from one view\n"
-              "of the journal; body files are hard-linked into the copy (copied across file systems or with\n"
-              "--copy); bodies freed by newer writes during the copy are re-taken from a newer view. The\n"
-              "journal is never written; runs at a lower CPU priority (nice 10).");
-  add_common_flags(flags, &common);
-  flags.add_bool("copy", "", &copy, "copy body files instead of hard-linking them");
-  if (int rc = parse_flags(flags, argc, argv, 1, "OUT_DIR"); rc >= 0) return rc;
-  std::string out = flags.positional()[0];
+};
+
+int run_checkpoint(const CommonOptions& common, const CheckpointOptions& options) {
+  const bool copy = options.copy;
+  std::string out = options.out_dir;
   while (out.size() > 1 && out.back() == '/') out.pop_back();
   std::error_code ec;
   if (fs::exists(out, ec)) {
@@ -327,6 +320,24 @@ int run_checkpoint(int argc, char** argv) {
                 << ref.name << "): run verify\n";
   }
   return lost.empty() ? kExitOk : kExitFound;
+}
+
+}  // namespace
+
+Subcommand add_checkpoint_command(CLI::App& program, CommonOptions* common) {
+  auto options = std::make_shared<CheckpointOptions>();
+  CLI::App* sub = add_subcommand(
+      program, "checkpoint", "fsjournal --journal-dir DIR checkpoint OUT_DIR [--copy] [--json]",
+      "a consistent, usable copy of the journal, taken while the router runs\n\n"
+      "Writes a consistent copy of the journal into OUT_DIR (which must not exist), usable by fsrouter\n"
+      "and fsjournal, while the router keeps running. The database is written afresh from one view\n"
+      "of the journal; body files are hard-linked into the copy (copied across file systems or with\n"
+      "--copy); bodies freed by newer writes during the copy are re-taken from a newer view. The\n"
+      "journal is never written; runs at a lower CPU priority (nice 10).");
+  sub->add_option("OUT_DIR", options->out_dir, "the new directory of the copy")->required();
+  add_json_flag(*sub, common);
+  add_env_switch(*sub, "copy", "", &options->copy, "copy body files instead of hard-linking them");
+  return {sub, [common, options] { return run_checkpoint(*common, *options); }};
 }
 
 }  // namespace fsr::journal::cli

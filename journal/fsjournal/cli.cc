@@ -10,28 +10,44 @@ namespace fsr::journal::cli {
 
 void complain(const std::string& message) { std::cerr << "fsjournal: " << message << "\n"; }
 
-void add_common_flags(Flags& flags, CommonOptions* common, bool with_json) {
+namespace {
+
+const char* const kSubcommandFooter =
+    "Flags of every subcommand (before or after it):\n"
+    "  --journal-dir DIR    the journal (env FSJOURNAL_DIR, then FSROUTER_JOURNAL_DIR)\n"
+    "  --secondary-dir DIR  RocksDB secondary working directory outside the journal\n"
+    "                       (env FSJOURNAL_SECONDARY_DIR; default: a temporary directory)\n\n"
+    "Exit codes: 0 done; 1 done and something is wrong or missing; 2 usage error or the journal\n"
+    "cannot be opened (wrong path, not a journal, newer format version).";
+
+}  // namespace
+
+void add_common_flags(CLI::App& program, CommonOptions* common) {
   // Inside the router's container FSROUTER_JOURNAL_DIR already names the journal.
   if (const char* router_dir = std::getenv("FSROUTER_JOURNAL_DIR"); router_dir && common->journal_dir.empty())
     common->journal_dir = router_dir;
-  flags.add_string("journal-dir", "FSJOURNAL_DIR", &common->journal_dir,
-                   "the journal directory (the router's --journal-dir); defaults to $FSROUTER_JOURNAL_DIR when set");
-  flags.add_string("secondary-dir", "FSJOURNAL_SECONDARY_DIR", &common->secondary_dir,
-                   "working directory of the RocksDB secondary instance, outside the journal (empty: a temporary "
-                   "directory under $TMPDIR, /tmp, /dev/shm or /var/tmp, removed at exit)");
-  if (with_json) flags.add_bool("json", "", &common->json, "print JSON instead of a table");
+  add_env_option(program, "journal-dir", "FSJOURNAL_DIR", &common->journal_dir,
+                 "the journal directory (the router's --journal-dir); defaults to $FSROUTER_JOURNAL_DIR when set")
+      ->type_name("DIR");
+  add_env_option(program, "secondary-dir", "FSJOURNAL_SECONDARY_DIR", &common->secondary_dir,
+                 "working directory of the RocksDB secondary instance, outside the journal (empty: a temporary "
+                 "directory under $TMPDIR, /tmp, /dev/shm or /var/tmp, removed at exit)")
+      ->type_name("DIR");
+  // A subcommand passes the flags it does not know (the two above) to the program.
+  program.fallthrough();
 }
 
-int parse_flags(Flags& flags, int argc, char** argv, size_t expected, const char* what, bool up_to) {
-  int rc = flags.parse(argc, argv);
-  if (rc >= 0) return rc;
-  size_t got = flags.positional().size();
-  if (got > expected || (!up_to && got < expected)) {
-    if (got > expected) complain("unexpected argument '" + flags.positional()[expected] + "' (see --help)");
-    else complain(std::string("missing ") + what + " (see --help)");
-    return kExitUsage;
-  }
-  return -1;
+CLI::App* add_subcommand(CLI::App& program, const std::string& name, const std::string& usage_line,
+                         const std::string& description) {
+  CLI::App* sub = program.add_subcommand(name, description);
+  use_flag_conventions(*sub, usage_line);
+  sub->fallthrough();
+  sub->footer(kSubcommandFooter);
+  return sub;
+}
+
+void add_json_flag(CLI::App& subcommand, CommonOptions* common) {
+  add_env_switch(subcommand, "json", "", &common->json, "print JSON instead of a table");
 }
 
 bool open_journal(const CommonOptions& common, std::unique_ptr<JournalReader>* reader) {
@@ -46,16 +62,17 @@ bool open_journal(const CommonOptions& common, std::unique_ptr<JournalReader>* r
   return true;
 }
 
-void add_filter_flags(Flags& flags, RecordFilter* filter) {
-  flags.add_string("name", "", &filter->name, "only records of this name (exact bytes, not percent-encoded)");
-  flags.add_string("op", "", &filter->op, "only PUT or only DELETE records");
-  flags.add_int("from-seq", "", &filter->from_seq, "only records at or after this sequence number");
-  flags.add_int("to-seq", "", &filter->to_seq, "only records at or before this sequence number (0: no bound)");
-  flags.add_string("since", "", &filter->since,
-                   "only records committed at or after this time: 2026-11-27T22:41:03Z, 2026-11-27, @EPOCH_MS, "
-                   "or an age such as 15m, 2h, 1d (UTC)");
-  flags.add_string("until", "", &filter->until, "only records committed before this time (same forms as --since)");
-  flags.add_bool("pending", "", &filter->pending, "only records not yet applied to the volume (the latest of their name)");
+void add_filter_flags(CLI::App& sub, RecordFilter* filter) {
+  add_env_option(sub, "name", "", &filter->name, "only records of this name (exact bytes, not percent-encoded)");
+  add_env_option(sub, "op", "", &filter->op, "only PUT or only DELETE records");
+  add_env_option(sub, "from-seq", "", &filter->from_seq, "only records at or after this sequence number");
+  add_env_option(sub, "to-seq", "", &filter->to_seq, "only records at or before this sequence number (0: no bound)");
+  add_env_option(sub, "since", "", &filter->since,
+                 "only records committed at or after this time: 2026-11-27T22:41:03Z, 2026-11-27, @EPOCH_MS, "
+                 "or an age such as 15m, 2h, 1d (UTC)");
+  add_env_option(sub, "until", "", &filter->until, "only records committed before this time (same forms as --since)");
+  add_env_switch(sub, "pending", "", &filter->pending,
+                 "only records not yet applied to the volume (the latest of their name)");
 }
 
 bool resolve_filter(RecordFilter* f) {

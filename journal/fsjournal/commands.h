@@ -1,5 +1,7 @@
 // fsjournal's subcommands and what they share: the common flags, opening the
-// journal, and record filters.
+// journal, and record filters. Each subcommand lives in the file of its name
+// (status.cc, list.cc, show.cc, history.cc, verify.cc, tail.cc, export.cc,
+// replay.cc, checkpoint.cc) and registers itself as a CLI11 subcommand.
 //
 // Exit codes, for every subcommand:
 //   0  done (verify: no problem found)
@@ -10,7 +12,10 @@
 //      journal, a newer format version); nothing is written into it
 #pragma once
 
+#include <CLI/CLI.hpp>
+
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,11 +36,22 @@ struct CommonOptions {
   bool json = false;
 };
 
-// --journal-dir, --secondary-dir and (when with_json) --json.
-void add_common_flags(Flags& flags, CommonOptions* common, bool with_json = true);
-// Parses; returns -1 to go on, or the exit code. `positional` must match
-// exactly `expected` arguments (or at most, when up_to).
-int parse_flags(Flags& flags, int argc, char** argv, size_t expected, const char* what, bool up_to = false);
+// A subcommand as registered: its CLI11 app, and what runs once the command
+// line named it (returns the exit code).
+struct Subcommand {
+  CLI::App* app;
+  std::function<int()> run;
+};
+
+// --journal-dir and --secondary-dir, on the program: they may be given before
+// or after the subcommand (its flags fall through to the program).
+void add_common_flags(CLI::App& program, CommonOptions* common);
+// A subcommand with its usage line and description; its help also lists the
+// common flags and the exit codes.
+CLI::App* add_subcommand(CLI::App& program, const std::string& name, const std::string& usage_line,
+                         const std::string& description);
+// --json, on the subcommands that print a table by default.
+void add_json_flag(CLI::App& subcommand, CommonOptions* common);
 // Opens the journal; on failure prints one line on stderr and returns false.
 bool open_journal(const CommonOptions& common, std::unique_ptr<JournalReader>* reader);
 // "fsjournal: message" on stderr.
@@ -54,20 +70,21 @@ struct RecordFilter {
   std::optional<int64_t> since_ms, until_ms;
   std::optional<Op> op_value;
 };
-void add_filter_flags(Flags& flags, RecordFilter* filter);
+void add_filter_flags(CLI::App& subcommand, RecordFilter* filter);
 // Validates and resolves the filter; prints the problem and returns false when malformed.
 bool resolve_filter(RecordFilter* filter);
 // Whether a record, seen with its name's state, passes the filter.
 bool filter_matches(const RecordFilter& filter, const Record& record, const RecordView& view);
 
-int run_status(int argc, char** argv);
-int run_list(int argc, char** argv);
-int run_show(int argc, char** argv);
-int run_history(int argc, char** argv);
-int run_verify(int argc, char** argv);
-int run_tail(int argc, char** argv);
-int run_export(int argc, char** argv);
-int run_replay(int argc, char** argv);
-int run_checkpoint(int argc, char** argv);
+// The subcommands, in the order --help lists them.
+Subcommand add_status_command(CLI::App& program, CommonOptions* common);
+Subcommand add_list_command(CLI::App& program, CommonOptions* common);
+Subcommand add_show_command(CLI::App& program, CommonOptions* common);
+Subcommand add_history_command(CLI::App& program, CommonOptions* common);
+Subcommand add_verify_command(CLI::App& program, CommonOptions* common);
+Subcommand add_tail_command(CLI::App& program, CommonOptions* common);
+Subcommand add_export_command(CLI::App& program, CommonOptions* common);
+Subcommand add_replay_command(CLI::App& program, CommonOptions* common);
+Subcommand add_checkpoint_command(CLI::App& program, CommonOptions* common);
 
 }  // namespace fsr::journal::cli

@@ -96,6 +96,37 @@ RecordView view_record(const Record& record, const std::optional<NameRow>& name)
   return v;
 }
 
+namespace {
+
+std::string short_checksum(const std::string& checksum) {
+  return checksum.size() > 16 ? checksum.substr(0, 16) : checksum;
+}
+
+}  // namespace
+
+RecordView view_of(const JournalReader& reader, const Record& r, Status* status) {
+  return view_record(r, reader.name(r.name, status));
+}
+
+const std::vector<std::string>& record_table_header() {
+  static const std::vector<std::string> header = {"SEQ", "TIME", "OP", "SIZE", "STATE", "CHECKSUM", "NAME"};
+  return header;
+}
+
+std::string state_text(const RecordView& v) {
+  if (v.state == RecordState::kSuperseded) return "superseded";
+  return record_state_name(v.state);
+}
+
+std::vector<std::string> record_cells(const RecordView& v) {
+  const Record& r = v.record;
+  return {std::to_string(r.seq), format_time(r.time_ms), op_name(r.op),
+          r.op == Op::kPut ? std::to_string(r.size) : "-", state_text(v),
+          r.op == Op::kPut ? short_checksum(r.checksum) : "-", r.name};
+}
+
+std::string undecodable(uint64_t seq) { return "record " + std::to_string(seq) + " does not decode (run verify)"; }
+
 std::string body_ref_text(const BodyRef& ref) {
   switch (ref.place) {
     case BodyPlace::kInline: return "inline " + std::to_string(ref.id);

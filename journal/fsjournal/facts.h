@@ -69,4 +69,13 @@ nlohmann::ordered_json name_json(const NameRow& row);
 // "inline 12", "file 000000000000000c" or "none"
 std::string body_ref_text(const BodyRef& ref);
 
+// A record with its name's state as the journal holds it now.
+RecordView view_of(const JournalReader& reader, const Record& record, Status* status);
+// The record-table columns of list, tail and history, and one record's cells.
+const std::vector<std::string>& record_table_header();
+std::vector<std::string> record_cells(const RecordView& view);
+std::string state_text(const RecordView& view);
+// "record 12 does not decode (run verify)"
+std::string undecodable(uint64_t seq);
+
 }  // namespace fsr::journal::cli

@@ -200,31 +200,18 @@ class Replayer {
   bool router_lost_ = false;
 };
 
-}  // namespace
-
-int run_replay(int argc, char** argv) {
-  CommonOptions common;
+struct ReplayOptions {
   std::string router;
   int64_t from_seq = 0, to_seq = 0, timeout_s = 60;
   bool execute = false;
   bool include_pending = false;
-  Flags flags("fsjournal replay",
-              "fsjournal --journal-dir DIR replay --router http://HOST:PORT [--from-seq N] [--to-seq N] [--execute]",
-              "After a backend volume was restored from an older copy: re-sends the latest state of each name\n"
-              "(those whose latest record is in --from-seq..--to-seq, or all) through the running router, which\n"
-              "journals each write anew and applies it to the primary with its usual guards. A dry run unless\n"
-              "--execute. Names still pending are skipped (the router applies them itself). A name whose latest\n"
-              "record changes after the scan is skipped, so an old state never replaces a newer one. Names that\n"
-              "cannot be restored (body freed or missing) are listed. Without --router it refuses: a stopped\n"
-              "router replays its pending records itself when it starts. Exit 1 when a name could not be restored.");
-  add_common_flags(flags, &common);
-  flags.add_string("router", "FSJOURNAL_ROUTER", &router, "the router serving this journal, http://HOST:PORT");
-  flags.add_int("from-seq", "", &from_seq, "only names whose latest record is at or after this seq");
-  flags.add_int("to-seq", "", &to_seq, "only names whose latest record is at or before this seq (0: no bound)");
-  flags.add_bool("execute", "", &execute, "send the writes (without it: print the plan only)");
-  flags.add_bool("include-pending", "", &include_pending, "also re-send names the router has not applied yet");
-  flags.add_int("timeout-s", "", &timeout_s, "how long to wait for the router on each write");
-  if (int rc = parse_flags(flags, argc, argv, 0, ""); rc >= 0) return rc;
+};
+
+int run_replay(const CommonOptions& common, const ReplayOptions& options) {
+  const std::string& router = options.router;
+  const int64_t from_seq = options.from_seq, to_seq = options.to_seq, timeout_s = options.timeout_s;
+  const bool execute = options.execute;
+  const bool include_pending = options.include_pending;
   if (router.empty()) {
     complain("replay goes through the running router: pass --router http://HOST:PORT (a stopped router replays its "
              "pending records itself when it starts; start it first)");
@@ -364,6 +351,34 @@ int run_replay(int argc, char** argv) {
                 << " cannot be restored; add --execute to send them through " << router << "\n";
   }
   return (cannot == 0 && failed == 0) ? kExitOk : kExitFound;
+}
+
+}  // namespace
+
+Subcommand add_replay_command(CLI::App& program, CommonOptions* common) {
+  auto options = std::make_shared<ReplayOptions>();
+  CLI::App* sub = add_subcommand(
+      program, "replay",
+      "fsjournal --journal-dir DIR replay --router http://HOST:PORT [--from-seq N] [--to-seq N] [--execute]",
+      "re-send each name's latest state through the running router after a volume restore\n\n"
+      "After a backend volume was restored from an older copy: re-sends the latest state of each name\n"
+      "(those whose latest record is in --from-seq..--to-seq, or all) through the running router, which\n"
+      "journals each write anew and applies it to the primary with its usual guards. A dry run unless\n"
+      "--execute. Names still pending are skipped (the router applies them itself). A name whose latest\n"
+      "record changes after the scan is skipped, so an old state never replaces a newer one. Names that\n"
+      "cannot be restored (body freed or missing) are listed. Without --router it refuses: a stopped\n"
+      "router replays its pending records itself when it starts. Exit 1 when a name could not be restored.");
+  add_json_flag(*sub, common);
+  add_env_option(*sub, "router", "FSJOURNAL_ROUTER", &options->router,
+                 "the router serving this journal, http://HOST:PORT");
+  add_env_option(*sub, "from-seq", "", &options->from_seq, "only names whose latest record is at or after this seq");
+  add_env_option(*sub, "to-seq", "", &options->to_seq,
+                 "only names whose latest record is at or before this seq (0: no bound)");
+  add_env_switch(*sub, "execute", "", &options->execute, "send the writes (without it: print the plan only)");
+  add_env_switch(*sub, "include-pending", "", &options->include_pending,
+                 "also re-send names the router has not applied yet");
+  add_env_option(*sub, "timeout-s", "", &options->timeout_s, "how long to wait for the router on each write");
+  return {sub, [common, options] { return run_replay(*common, *options); }};
 }
 
 }  // namespace fsr::journal::cli

@@ -407,17 +407,9 @@ Status verify_journal(JournalReader& reader, VerifyReport* report) {
   return Verifier(reader, report).run();
 }
 
-int run_verify(int argc, char** argv) {
-  CommonOptions common;
-  Flags flags("fsjournal verify", "fsjournal --journal-dir DIR verify [--json]",
-              "Scans the whole journal: every record and index entry decodes, sequence numbers are contiguous,\n"
-              "the index agrees with the records, applied marks are not past their records, the body of every\n"
-              "name's latest PUT is present with its recorded size and checksum (recomputed), and no body is\n"
-              "orphaned. Exit 0: no problem; 1: problems, listed with their sequence number and name; 2: the\n"
-              "journal cannot be opened. Warnings (unreferenced body files) do not change the exit code.\n"
-              "Safe on a journal the router is writing; runs at a lower CPU priority (nice 10).");
-  add_common_flags(flags, &common);
-  if (int rc = parse_flags(flags, argc, argv, 0, ""); rc >= 0) return rc;
+namespace {
+
+int run_verify(const CommonOptions& common) {
   std::unique_ptr<JournalReader> reader;
   if (!open_journal(common, &reader)) return kExitUsage;
   ::setpriority(PRIO_PROCESS, 0, 10);
@@ -457,6 +449,22 @@ int run_verify(int argc, char** argv) {
     print_findings("warnings", report.warnings);
   }
   return ok ? kExitOk : kExitFound;
+}
+
+}  // namespace
+
+Subcommand add_verify_command(CLI::App& program, CommonOptions* common) {
+  CLI::App* sub = add_subcommand(
+      program, "verify", "fsjournal --journal-dir DIR verify [--json]",
+      "scan everything; exit 0 clean, 1 with the list of problems, 2 if it cannot open\n\n"
+      "Scans the whole journal: every record and index entry decodes, sequence numbers are contiguous,\n"
+      "the index agrees with the records, applied marks are not past their records, the body of every\n"
+      "name's latest PUT is present with its recorded size and checksum (recomputed), and no body is\n"
+      "orphaned. Exit 0: no problem; 1: problems, listed with their sequence number and name; 2: the\n"
+      "journal cannot be opened. Warnings (unreferenced body files) do not change the exit code.\n"
+      "Safe on a journal the router is writing; runs at a lower CPU priority (nice 10).");
+  add_json_flag(*sub, common);
+  return {sub, [common] { return run_verify(*common); }};
 }
 
 }  // namespace fsr::journal::cli

@@ -54,6 +54,22 @@ class FsjournalOffline : public ::testing::Test {
   uint64_t seq_first_ = 0, seq_big_ = 0, seq_a_ = 0, seq_gone_ = 0, seq_pending_ = 0, seq_small_ = 0;
 };
 
+TEST_F(FsjournalOffline, JournalDirMayFollowTheSubcommandOrComeFromEitherEnvironmentVariable) {
+  auto after = run_fsjournal({"status", "--json", "--journal-dir", dir_});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_EQ(after.json()["journal_dir"], dir_);
+  auto from_env = run_fsjournal({"status", "--json"}, {"FSJOURNAL_DIR=" + dir_});
+  ASSERT_EQ(from_env.exit_code, 0) << from_env.err;
+  EXPECT_EQ(from_env.json()["journal_dir"], dir_);
+  auto from_router_env = run_fsjournal({"status", "--json"}, {"FSROUTER_JOURNAL_DIR=" + dir_});
+  ASSERT_EQ(from_router_env.exit_code, 0) << from_router_env.err;
+  EXPECT_EQ(from_router_env.json()["journal_dir"], dir_);
+  // The flag wins over the environment.
+  auto flag_wins = run_fsjournal({"--journal-dir", dir_, "status", "--json"}, {"FSJOURNAL_DIR=" + tmp_ / "nowhere"});
+  ASSERT_EQ(flag_wins.exit_code, 0) << flag_wins.err;
+  EXPECT_EQ(flag_wins.json()["journal_dir"], dir_);
+}
+
 TEST_F(FsjournalOffline, StatusJsonReportsSequencesPendingNamesAndBackends) {
   auto r = fsj({"status", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -400,7 +416,9 @@ class FsjournalRefuses : public ::testing::Test {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_NE(r.err.find(words), std::string::npos) << r.err;
     EXPECT_EQ(std::filesystem::exists(dir), existed);
-    if (existed && std::filesystem::is_directory(dir)) EXPECT_EQ(dir_listing(dir), before);
+    if (existed && std::filesystem::is_directory(dir)) {
+      EXPECT_EQ(dir_listing(dir), before);
+    }
   }
   TempDir tmp_{"fsjournal-refuses"};
 };
@@ -464,6 +482,20 @@ TEST_F(FsjournalRefuses, NoJournalDirectoryAndUnknownSubcommand) {
     EXPECT_EQ(sub_help.exit_code, 0) << sub;
     EXPECT_NE(sub_help.out.find("Usage: fsjournal"), std::string::npos) << sub;
   }
+}
+
+TEST_F(FsjournalRefuses, DashHAlonePrintsTheHelpAndNoSubcommandIsAUsageError) {
+  auto help = run_fsjournal({"-h"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("Usage: fsjournal"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("--journal-dir"), std::string::npos) << help.out;
+  auto none = run_fsjournal({});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_TRUE(none.out.empty()) << none.out;
+  EXPECT_NE(none.err.find("Usage: fsjournal"), std::string::npos) << none.err;
+  auto bad_flag = run_fsjournal({"--journal-dir", tmp_.path(), "status", "--no-such-flag"});
+  EXPECT_EQ(bad_flag.exit_code, 2);
+  EXPECT_NE(bad_flag.err.find("--no-such-flag"), std::string::npos) << bad_flag.err;
 }
 
 TEST_F(FsjournalRefuses, ReplayWithoutARouterExplainsTheRouterReplaysOnStart) {

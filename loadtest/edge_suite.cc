@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <random>
 #include <set>
 #include <sstream>
@@ -498,56 +499,31 @@ int usage_error(const std::string& message) {
   return 2;
 }
 
-}  // namespace
-
-int edge_main(int argc, char** argv) {
+// `fsload edge`'s flags.
+struct EdgeFlags {
   EdgeOptions options;
   std::string target = "router", only, skip, json_path;
   int64_t seed = 0;
   bool list = false;
-  std::string summary =
-      "Runs named edge cases against /api/fileserver/{name}, each with the outcome expected from the\n"
-      "--target profile, and prints a pass/fail table. Exit status: 0 every case passed, 1 a case\n"
-      "failed, 2 usage error.\n\nCases:\n";
-  for (const auto& c : all_cases()) summary += "  " + c.name + "\n";
-  Flags flags("fsload edge", "fsload edge --url http://HOST:PORT [flags]", summary);
-  flags.add_string("url", "FSLOAD_URL", &options.url, "base URL of the server under test");
-  flags.add_string("target", "FSLOAD_EDGE_TARGET", &target,
-                   "expected-outcome profile: router (fsrouter) or backend (a bare file server)");
-  flags.add_string("only", "FSLOAD_EDGE_ONLY", &only, "comma-separated cases to run (default all)");
-  flags.add_string("skip", "FSLOAD_EDGE_SKIP", &skip, "comma-separated cases to leave out");
-  flags.add_int("huge-size", "FSLOAD_HUGE_SIZE", &options.huge_size, "bytes of the body-huge case");
-  flags.add_int("repeat", "FSLOAD_EDGE_REPEAT", &options.repeat, "PUT-then-GET pairs of put-then-get-repeat");
-  flags.add_int("concurrency", "FSLOAD_EDGE_CONCURRENCY", &options.concurrency,
-                "names worked on in parallel by put-then-get-repeat");
-  flags.add_double("timeout", "FSLOAD_TIMEOUT", &options.timeout_sec,
-                   "client timeout per request, seconds (body-huge allows at least 900)");
-  flags.add_int("seed", "FSLOAD_SEED", &seed, "random seed for names and bodies; 0 = from the clock");
-  flags.add_string("json", "FSLOAD_JSON", &json_path, "write the results (JSON) here");
-  flags.add_bool("list", "", &list, "print the cases with their expected outcomes and exit");
-  int parsed = flags.parse(argc, argv, 2);
-  if (parsed >= 0) return parsed;
-  if (!flags.positional().empty()) return usage_error("unexpected argument '" + flags.positional()[0] + "'");
-  if (target == "router")
-    options.target = Target::kRouter;
-  else if (target == "backend")
-    options.target = Target::kBackend;
-  else
-    return usage_error("--target must be router or backend");
-  if (options.huge_size < 0 || options.repeat < 0 || options.concurrency < 1 || options.timeout_sec <= 0)
-    return usage_error("sizes and counts must be positive");
-  options.seed = seed != 0 ? static_cast<uint64_t>(seed) : std::random_device{}();
+};
+
+int run_edge(EdgeFlags& flags) {
+  EdgeOptions& options = flags.options;
+  const std::string& target = flags.target;
+  const std::string& json_path = flags.json_path;
+  options.target = target == "backend" ? Target::kBackend : Target::kRouter;
+  options.seed = flags.seed != 0 ? static_cast<uint64_t>(flags.seed) : std::random_device{}();
 
   std::vector<EdgeCase> cases = all_cases();
   std::set<std::string> known;
   for (const auto& c : cases) known.insert(c.name);
-  std::vector<std::string> only_list = split_list(only), skip_list = split_list(skip);
+  std::vector<std::string> only_list = split_list(flags.only), skip_list = split_list(flags.skip);
   for (const auto& n : only_list)
     if (!known.count(n)) return usage_error("unknown case '" + n + "'");
   for (const auto& n : skip_list)
     if (!known.count(n)) return usage_error("unknown case '" + n + "'");
   bool router = options.target == Target::kRouter;
-  if (list) {
+  if (flags.list) {
     for (const auto& c : cases)
       std::cout << c.name << "\n    expected: "
                 << (router || c.backend_expectation == "same" ? c.router_expectation : c.backend_expectation) << "\n";
@@ -588,6 +564,41 @@ int edge_main(int argc, char** argv) {
                         {"passed", passed}, {"failed", failed},   {"exit_code", code}};
   if (!json_path.empty() && !write_text_file(json_path, doc.dump(2) + "\n")) return 1;
   return code;
+}
+
+}  // namespace
+
+std::function<int()> add_edge_subcommand(CLI::App& fsload) {
+  auto flags = std::make_shared<EdgeFlags>();
+  std::string summary =
+      "Named edge cases with expected outcomes, a pass/fail table.\n"
+      "Runs them against /api/fileserver/{name}, each with the outcome expected from the --target\n"
+      "profile. Exit status: 0 every case passed, 1 a case failed, 2 usage error.\n\nCases:\n";
+  for (const auto& c : all_cases()) summary += "  " + c.name + "\n";
+  summary.pop_back();
+  CLI::App& edge = *fsload.add_subcommand("edge", summary);
+  use_flag_conventions(edge, "fsload edge --url http://HOST:PORT [flags]");
+  add_env_option(edge, "url", "FSLOAD_URL", &flags->options.url, "base URL of the server under test");
+  add_env_option(edge, "target", "FSLOAD_EDGE_TARGET", &flags->target,
+                 "expected-outcome profile: router (fsrouter) or backend (a bare file server)")
+      ->check(one_of({"router", "backend"}));
+  add_env_option(edge, "only", "FSLOAD_EDGE_ONLY", &flags->only, "comma-separated cases to run (default all)");
+  add_env_option(edge, "skip", "FSLOAD_EDGE_SKIP", &flags->skip, "comma-separated cases to leave out");
+  add_env_option(edge, "huge-size", "FSLOAD_HUGE_SIZE", &flags->options.huge_size, "bytes of the body-huge case")
+      ->check(at_least(0));
+  add_env_option(edge, "repeat", "FSLOAD_EDGE_REPEAT", &flags->options.repeat,
+                 "PUT-then-GET pairs of put-then-get-repeat")
+      ->check(at_least(0));
+  add_env_option(edge, "concurrency", "FSLOAD_EDGE_CONCURRENCY", &flags->options.concurrency,
+                 "names worked on in parallel by put-then-get-repeat")
+      ->check(at_least(1));
+  add_env_option(edge, "timeout", "FSLOAD_TIMEOUT", &flags->options.timeout_sec,
+                 "client timeout per request, seconds (body-huge allows at least 900)")
+      ->check(more_than(0));
+  add_env_option(edge, "seed", "FSLOAD_SEED", &flags->seed, "random seed for names and bodies; 0 = from the clock");
+  add_env_option(edge, "json", "FSLOAD_JSON", &flags->json_path, "write the results (JSON) here");
+  add_env_switch(edge, "list", "", &flags->list, "print the cases with their expected outcomes and exit");
+  return [flags] { return run_edge(*flags); };
 }
 
 }  // namespace fsr::load

@@ -5,8 +5,14 @@
 // (2 on a usage error).
 #pragma once
 
+#include <functional>
+
+#include "common/flags.h"
+
 namespace fsr::load {
 
-int edge_main(int argc, char** argv);
+// Adds the `edge` subcommand with its flags to fsload's command line and
+// returns what runs the cases once that line is parsed (the exit status).
+std::function<int()> add_edge_subcommand(CLI::App& fsload);
 
 }  // namespace fsr::load

@@ -4,11 +4,11 @@
 #include <malloc.h>
 
 #include <csignal>
+#include <functional>
 #include <cstdio>
 #include <iostream>
 #include <random>
 #include <string>
-#include <vector>
 
 #include "common/flags.h"
 #include "common/http_server.h"
@@ -182,11 +182,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   RunFlags run_flags;
   add_run_flags(*app.add_subcommand("run", kRunSummary), &run_flags);
-  // `fsload edge` declares and parses its own flags (edge_suite.cc): pass
-  // everything after the subcommand through, --help included.
-  CLI::App* edge = app.add_subcommand("edge", "Named edge cases with expected outcomes, a pass/fail table.");
-  edge->set_help_flag();
-  edge->prefix_command();
+  std::function<int()> run_edge = add_edge_subcommand(app);
   if (argc >= 2 && argv[1][0] != '-') {
     std::string command = argv[1];
     if (command == "help") {  // `fsload help`, as `fsload --help`
@@ -199,12 +195,6 @@ int main(int argc, char** argv) {
     }
   }
   if (int code = fsr::parse_command_line(app, argc, argv); code >= 0) return code;
-  if (edge->parsed()) {
-    std::vector<std::string> args = {argv[0], "edge"};
-    for (const std::string& arg : edge->remaining()) args.push_back(arg == "-h" ? "--help" : arg);
-    std::vector<char*> edge_argv;
-    for (auto& arg : args) edge_argv.push_back(arg.data());
-    return edge_main(static_cast<int>(edge_argv.size()), edge_argv.data());
-  }
+  if (app.got_subcommand("edge")) return run_edge();
   return run_load(run_flags);
 }

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -24,6 +25,29 @@ std::vector<std::string> replica_flags(std::vector<std::string> more = {}) {
                                 "--marker-interval-ms", "100", "--backend-timeout-ms", "1000"};
   f.insert(f.end(), more.begin(), more.end());
   return f;
+}
+
+// Polls /admin/status until `holds` is true of it. The tests wait on these
+// counters, never on fixed times: a slow machine only makes them slower.
+bool wait_for_status(Stack& stack, const std::function<bool(const nlohmann::json&)>& holds,
+                     std::chrono::milliseconds patience = std::chrono::seconds(20)) {
+  return wait_until(
+      [&] {
+        auto s = stack.status();
+        return s.is_object() && holds(s);
+      },
+      patience);
+}
+
+// One backend's counter from /admin/status (0 while the router does not answer).
+uint64_t backend_counter(Stack& stack, int i, const char* field) {
+  auto s = stack.status();
+  return s.is_object() ? s["backends"][i][field].get<uint64_t>() : 0;
+}
+
+uint64_t last_seq(Stack& stack) {
+  auto s = stack.status();
+  return s.is_object() ? s["last_seq"].get<uint64_t>() : 0;
 }
 
 bool all_replicas_confirmed_at(Stack& stack, uint64_t seq) {
@@ -88,8 +112,11 @@ TEST(RouterReplicas, ReplicaOnAnotherVolumeNeverServesARead) {
   std::string body = random_body(3000, 1);
   ASSERT_EQ(c->Put(api("vol-0").c_str(), body, "application/octet-stream")->status, 201);
   ASSERT_TRUE(stack.wait_drained(std::chrono::seconds(30)));
-  ASSERT_TRUE(wait_until([&] { return stack.status()["body_bytes"] == 0; }, std::chrono::seconds(10)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // several probe rounds
+  ASSERT_TRUE(wait_for_status(stack, [](const auto& s) { return s["body_bytes"] == 0; }));
+  // Several probe rounds read the other volume's marker (a probe is a request).
+  uint64_t probed = backend_counter(stack, 1, "requests");
+  ASSERT_TRUE(wait_for_status(stack, [&](const auto& s) { return s["backends"][1]["requests"] >= probed + 3; }))
+      << stack.status().dump();
   for (int i = 0; i < 40; ++i) {
     auto r = c->Get(api("vol-0").c_str());
     ASSERT_TRUE(r);
@@ -202,12 +229,28 @@ TEST(RouterFailover, PrimaryKilledUnderMixedLoadFailsOverAndLosesNothing) {
   stack.start_router(replica_flags());
   MixedLoad load{stack, {}, {}, {}, {}, {}, {}, {}, {}};
   std::thread clients([&] { load.run(24, 80, true); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Under way: writes acknowledged and applied to the primary.
+  EXPECT_TRUE(wait_for_status(stack, [](const auto& s) {
+    return s["applied_seq"] >= 100 && s["backends"][0]["requests"] >= 50;
+  })) << stack.status().dump();
   stack.kill_backend(0, SIGKILL);
-  ASSERT_TRUE(wait_until([&] { return stack.status()["backends"][0]["role"] == "replica"; }, std::chrono::seconds(10)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_TRUE(wait_for_status(stack, [](const auto& s) { return s["backends"][0]["role"] == "replica"; },
+                              std::chrono::seconds(10)));
+  // The new primary takes the applies of writes acknowledged after the failover.
+  uint64_t at_failover = last_seq(stack);
+  int new_primary = stack.status()["backends"][1]["role"] == "primary" ? 1 : 2;
+  uint64_t new_primary_requests = backend_counter(stack, new_primary, "requests");
+  EXPECT_TRUE(wait_for_status(stack, [&](const auto& s) {
+    return s["applied_seq"] >= at_failover + 100 && s["backends"][new_primary]["requests"] >= new_primary_requests + 50;
+  })) << stack.status().dump();
   stack.start_backend(0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // The old primary rejoins as a confirmed replica and serves reads again.
+  EXPECT_TRUE(wait_for_status(stack, [](const auto& s) {
+    return s["backends"][0]["healthy"] == true && s["backends"][0]["confirmed"] == true;
+  })) << stack.status().dump();
+  uint64_t rejoined = backend_counter(stack, 0, "requests");
+  EXPECT_TRUE(wait_for_status(stack, [&](const auto& s) { return s["backends"][0]["requests"] >= rejoined + 20; }))
+      << stack.status().dump();
   load.stop = true;
   clients.join();
   EXPECT_EQ(load.invalid.load(), 0);
@@ -229,15 +272,26 @@ TEST(RouterFailover, ReplicaStoppedIsRoutedAroundAndRejoinsAfterConfirming) {
     for (auto& [name, body] : bodies) load.acked[name] = Acked{1, true, body};
   }
   std::thread clients([&] { load.run(16, 60, false); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // Reads reach the replica before it stops.
+  uint64_t before = backend_counter(stack, 2, "requests");
+  EXPECT_TRUE(wait_for_status(stack, [&](const auto& s) { return s["backends"][2]["requests"] >= before + 20; }))
+      << stack.status().dump();
   stack.backend(2).signal(SIGSTOP);
-  ASSERT_TRUE(wait_until([&] { return !stack.status()["backends"][2]["healthy"].get<bool>(); },
-                         std::chrono::seconds(5)));
-  std::this_thread::sleep_for(std::chrono::seconds(6));
+  EXPECT_TRUE(wait_for_status(stack, [](const auto& s) { return s["backends"][2]["healthy"] == false; },
+                              std::chrono::seconds(5)));
+  // Routed around: the other two serve a good many reads while it is stopped.
+  uint64_t others = backend_counter(stack, 0, "requests") + backend_counter(stack, 1, "requests");
+  EXPECT_TRUE(wait_for_status(stack, [&](const auto& s) {
+    return s["backends"][0]["requests"].template get<uint64_t>() + s["backends"][1]["requests"].template get<uint64_t>() >=
+           others + 400;
+  })) << stack.status().dump();
   stack.backend(2).signal(SIGCONT);
-  ASSERT_TRUE(wait_until([&] { return stack.status()["backends"][2]["confirmed"].get<bool>(); },
-                         std::chrono::seconds(10)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_TRUE(wait_for_status(stack, [](const auto& s) { return s["backends"][2]["confirmed"] == true; },
+                              std::chrono::seconds(10)));
+  // Rejoined: it serves reads again.
+  uint64_t rejoined = backend_counter(stack, 2, "requests");
+  EXPECT_TRUE(wait_for_status(stack, [&](const auto& s) { return s["backends"][2]["requests"] >= rejoined + 20; }))
+      << stack.status().dump();
   load.stop = true;
   clients.join();
   EXPECT_EQ(load.invalid.load(), 0);
@@ -280,16 +334,28 @@ TEST(RouterFailover, PrimaryPausedPastTheTimeoutAbandonedWritesLandLateYetVolume
   stack.start_backends(2, 333);
   stack.start_router({"--probe-interval-ms", "300", "--probe-timeout-ms", "1000", "--backend-timeout-ms", "1000",
                       "--abandon-settle-ms", "1200", "--marker-interval-ms", "200"});
-  ASSERT_TRUE(wait_until([&] { return stack.status()["backends"][1]["confirmed"].get<bool>(); },
-                         std::chrono::seconds(10)));
+  ASSERT_TRUE(wait_for_status(stack, [](const auto& s) { return s["backends"][1]["confirmed"] == true; },
+                              std::chrono::seconds(10)));
   MixedLoad load{stack, {}, {}, {}, {}, {}, {}, {}, {}};
   std::thread clients([&] { load.run(12, 20, true); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Applies are on their way to the primary when it stops.
+  EXPECT_TRUE(wait_for_status(stack, [](const auto& s) {
+    return s["applied_seq"] >= 5 && s["backends"][0]["in_flight"] > 0;
+  })) << stack.status().dump();
   stack.backend(0).signal(SIGSTOP);
-  ASSERT_TRUE(wait_until([&] { return stack.status()["backends"][1]["role"] == "primary"; }, std::chrono::seconds(10)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  EXPECT_TRUE(wait_for_status(stack, [](const auto& s) { return s["backends"][1]["role"] == "primary"; },
+                              std::chrono::seconds(10)));
+  // The requests left on the paused one are abandoned, and the new primary
+  // applies writes acknowledged after the failover.
+  uint64_t at_failover = last_seq(stack);
+  EXPECT_TRUE(wait_for_status(stack, [&](const auto& s) {
+    return s["backends"][0]["abandoned"] > 0 && s["applied_seq"] >= at_failover + 5;
+  })) << stack.status().dump();
   stack.backend(0).signal(SIGCONT);  // its abandoned writes now land on the shared volume
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // It answers again and rejoins as a replica once it reads the marker.
+  EXPECT_TRUE(wait_for_status(stack, [](const auto& s) {
+    return s["backends"][0]["healthy"] == true && s["backends"][0]["confirmed"] == true;
+  })) << stack.status().dump();
   load.stop = true;
   clients.join();
   EXPECT_EQ(load.invalid.load(), 0);

@@ -16,18 +16,17 @@
 #
 # Every measurement is repeated (BENCH_REPS, 3) alternating with its baseline;
 # the table gives the median of the repetitions. Everything runs on loopback
-# ports nobody else holds (stand-ins take a port from the kernel; the router
-# and nginx a port just probed free) in a temporary directory, removed on exit
+# ports nobody else holds (stand-ins and routers take a port from the kernel;
+# nginx a port just probed free) in a temporary directory, removed on exit
 # along with every process the script started. Clients run at nice -10 when
 # allowed, so that they do not queue behind the servers' threads. About four
 # to five minutes.
 #
 #   scripts/bench-router.sh [BUILD_DIR]        default: build-bench
 #
-# BUILD_DIR must hold router/fsrouter, fileserver/fileserver and
-# loadtest/fsload (a Release build). The closed-loop client fsbench_put is
-# taken from BUILD_DIR/router/bench/ or compiled from
-# router/bench/put_latency.cc into the temporary directory.
+# BUILD_DIR must hold router/fsrouter, fileserver/fileserver, loadtest/fsload
+# and the closed-loop client loadtest/bench/fsbench_closed_loop (a Release
+# build; the client runs on fsload's HTTP client).
 #
 # Environment: BENCH_REPS (3), BENCH_ONLY (comma list of put,get,read; all),
 # BENCH_OUT (a directory to keep every raw result and the logs in),
@@ -42,11 +41,12 @@ only="${BENCH_ONLY:-put,get,read}"
 fsrouter="$build/router/fsrouter"
 fileserver="$build/fileserver/fileserver"
 fsload="$build/loadtest/fsload"
+client="$build/loadtest/bench/fsbench_closed_loop"
 
 die() { echo "bench: $*" >&2; exit 1; }
 say() { echo "bench: [$((SECONDS - t_begin))s] $*" >&2; }
 t_begin=$SECONDS
-for b in "$fsrouter" "$fileserver" "$fsload"; do [ -x "$b" ] || die "$b is not built"; done
+for b in "$fsrouter" "$fileserver" "$fsload" "$client"; do [ -x "$b" ] || die "$b is not built"; done
 [[ "$reps" =~ ^[1-9]$ ]] || die "BENCH_REPS must be 1..9"
 command -v python3 >/dev/null || die "python3 is needed"
 command -v curl >/dev/null || die "curl is needed"
@@ -81,14 +81,6 @@ mkdir -p "$work/logs" "$work/results"
 # scheduling delay instead of the server's latency.
 boost=()
 if nice -n -10 true 2>/dev/null; then boost=(nice -n -10); fi
-
-# The closed-loop client.
-client="$build/router/bench/fsbench_put"
-if [ ! -x "$client" ]; then
-  client="$work/fsbench_put"
-  say "compiling router/bench/put_latency.cc"
-  "${CXX:-c++}" -std=c++20 -O2 -o "$client" "$repo/router/bench/put_latency.cc" || die "cannot compile the client"
-fi
 
 # ---------------------------------------------------------------- processes
 
@@ -126,29 +118,20 @@ start_fileservers() {
   done
 }
 
+# nginx cannot name a port the kernel chose: it gets one just probed free.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_router TAG BACKENDS CACHE_MB: sets port and pid. fsrouter takes no
-# port 0, so a port the kernel just handed out is used, and another one tried
-# should someone take it first.
+# start_router TAG BACKENDS CACHE_MB: sets port and pid. The router takes a
+# port from the kernel and names it in its event=listening line.
 start_router() {
-  local tag="$1" list="$2" cache="$3" log="$work/logs/fsrouter-$1.log" attempt line
-  for attempt in 1 2 3 4 5; do
-    port="$(free_port)"
-    "$fsrouter" --listen "127.0.0.1:$port" --backends "$list" --journal-dir "$work/journal-$tag" \
-      --body-cache-mb "$cache" >"$log" 2>&1 </dev/null &
-    pid=$!
-    started+=("$pid")
-    routers+=("$pid")
-    for _ in $(seq 300); do
-      grep -q 'event=listening' "$log" && break
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    grep -q 'event=listening' "$log" && break
-    grep -q 'cannot bind' "$log" || { tail -n 5 "$log" >&2; die "router $tag did not start"; }
-    [ "$attempt" -lt 5 ] || die "router $tag: no free port"
-  done
+  local tag="$1" list="$2" cache="$3" log="$work/logs/fsrouter-$1.log" line
+  "$fsrouter" --listen 127.0.0.1:0 --backends "$list" --journal-dir "$work/journal-$tag" \
+    --body-cache-mb "$cache" >"$log" 2>&1 </dev/null &
+  pid=$!
+  started+=("$pid")
+  routers+=("$pid")
+  line="$(wait_log "$log" 'event=listening' "$pid")"
+  port="$(sed -E 's/.* listen="[^"]*:([0-9]+)".*/\1/' <<<"$line")"
   for _ in $(seq 100); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/readyz")" = 200 ] && return 0
     sleep 0.1

@@ -29,6 +29,7 @@
 #include <map>
 #include <set>
 
+#include "common/file_io.h"
 #include "journal/fsjournal/commands.h"
 #include "journal/fsjournal/output.h"
 #include "journal/fsjournal/runtime.h"
@@ -58,27 +59,19 @@ bool copy_file(const std::string& from, const std::string& to) {
     return false;
   }
   std::vector<char> buf(1 << 20);
-  bool ok = true;
-  while (ok) {
-    ssize_t n = ::read(in, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ok = n == 0;
-      break;
-    }
-    for (ssize_t done = 0; done < n && ok;) {
-      ssize_t w = ::write(out, buf.data() + done, static_cast<size_t>(n - done));
-      if (w < 0 && errno == EINTR) continue;
-      ok = w > 0;
-      done += w > 0 ? w : 0;
-    }
+  int err = 0;
+  for (uint64_t offset = 0;;) {
+    ssize_t n = fsr::pread_some(in, buf.data(), buf.size(), offset);
+    if (n < 0) err = errno;
+    if (n <= 0) break;
+    if ((err = fsr::write_all(out, buf.data(), static_cast<size_t>(n))) != 0) break;
+    offset += static_cast<uint64_t>(n);
   }
-  int e = errno;
-  ok = ok && ::fsync(out) == 0;
+  if (err == 0 && ::fsync(out) != 0) err = errno;
   ::close(in);
   ::close(out);
-  if (!ok) errno = e ? e : EIO;
-  return ok;
+  if (err != 0) errno = err;
+  return err == 0;
 }
 
 struct Referenced {

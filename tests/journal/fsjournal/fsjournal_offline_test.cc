@@ -1,5 +1,7 @@
 // fsjournal against journals built with the router's own Journal class: each
 // subcommand's output and exit code, damaged journals, and refusals.
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
@@ -353,6 +355,19 @@ TEST_F(FsjournalOffline, ReadingNeverWritesIntoTheJournalDirectory) {
                                                          {"history", "a.txt"}, {"export", "--bodies"}, {"tail"}})
     EXPECT_LE(fsj(args).exit_code, 1);
   EXPECT_EQ(dir_listing(dir_), before);
+}
+
+TEST_F(FsjournalOffline, CheckpointWithCopyCopiesBodyFilesByteForByte) {
+  std::string copy = tmp_ / "copied";
+  auto r = fsj({"checkpoint", copy, "--copy"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string copied_big = copy + "/bodies/" + std::filesystem::path(big_file_).filename().string();
+  EXPECT_EQ(read_file(copied_big), big_);
+  struct stat original {}, copied {};
+  ASSERT_EQ(::stat(big_file_.c_str(), &original), 0);
+  ASSERT_EQ(::stat(copied_big.c_str(), &copied), 0);
+  EXPECT_NE(original.st_ino, copied.st_ino) << "--copy must not hard-link";
+  EXPECT_EQ(run_fsjournal({"--journal-dir", copy, "verify"}).exit_code, 0);
 }
 
 TEST_F(FsjournalOffline, CheckpointIsAUsableCopy) {

@@ -187,10 +187,10 @@ class CheckpointWriter {
       rocksdb::Status rs = writer.Put(it->key(), it->value());
       if (!rs.ok()) return {Status::Code::kIoError, "write " + file + ": " + rs.ToString()};
       ++count;
-      if (index == 0 && it->key() == rocksdb::Slice(kMetaLastSeq) && it->value().size() == 8)
+      if (index == kMetaFamily && it->key() == rocksdb::Slice(kMetaLastSeq) && it->value().size() == 8)
         last_seq_ = decode_seq_key(it->value().ToStringView());
-      if (index == 2) ++names_;
-      if (index == 1) ++records_;
+      if (index == kIndexFamily) ++names_;
+      if (index == kRecordsFamily) ++records_;
     }
     if (!it->status().ok()) return {Status::Code::kIoError, "read the journal: " + it->status().ToString()};
     if (count == 0) return Status::Ok();

@@ -1,7 +1,6 @@
 #include "common/clock.h"
 
 #include <algorithm>
-#include <thread>
 
 namespace fsr {
 namespace {
@@ -13,7 +12,6 @@ class SteadyClock : public Clock {
                             time_point until) override {
     return cv.wait_until(lock, until);
   }
-  void sleep_until(time_point until) override { std::this_thread::sleep_until(until); }
 };
 
 }  // namespace
@@ -32,55 +30,52 @@ Clock::time_point ManualClock::now() const {
 
 std::cv_status ManualClock::wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
                                        time_point until) {
+  uint64_t id;
   {
     // Registered while the caller still holds its mutex: advance() takes that
     // mutex before notifying, so it cannot slip between this check and the wait.
     std::lock_guard<std::mutex> guard(mu_);
     if (now_ >= until) return std::cv_status::timeout;
-    waiters_.push_back({&cv, lock.mutex()});
+    id = next_id_++;
+    waiters_.push_back({id, &cv, lock.mutex()});
   }
   waiters_cv_.notify_all();
   cv.wait(lock);
-  remove_waiter(&cv);
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    std::erase_if(waiters_, [id](const Waiter& w) { return w.id == id; });
+  }
+  waiters_cv_.notify_all();
   return now() >= until ? std::cv_status::timeout : std::cv_status::no_timeout;
 }
 
-void ManualClock::remove_waiter(std::condition_variable* cv) {
-  std::lock_guard<std::mutex> guard(mu_);
-  auto it = std::find_if(waiters_.begin(), waiters_.end(), [cv](const Waiter& w) { return w.cv == cv; });
-  if (it != waiters_.end()) waiters_.erase(it);
-}
-
-void ManualClock::sleep_until(time_point until) {
-  std::unique_lock<std::mutex> lock(mu_);
-  ++sleepers_;
-  waiters_cv_.notify_all();
-  sleep_cv_.wait(lock, [&] { return now_ >= until; });
-  --sleepers_;
-}
-
 void ManualClock::advance(duration d) {
-  std::vector<Waiter> waiters;
+  std::vector<Waiter> woken;
   {
     std::lock_guard<std::mutex> lock(mu_);
     now_ += d;
-    waiters = waiters_;
+    woken = waiters_;
   }
-  sleep_cv_.notify_all();
-  for (const Waiter& w : waiters) {
+  for (const Waiter& w : woken) {
     { std::lock_guard<std::mutex> lock(*w.mutex); }
     w.cv->notify_all();
   }
+  std::unique_lock<std::mutex> lock(mu_);
+  waiters_cv_.wait(lock, [&] {
+    return std::none_of(woken.begin(), woken.end(), [&](const Waiter& gone) {
+      return std::any_of(waiters_.begin(), waiters_.end(), [&](const Waiter& w) { return w.id == gone.id; });
+    });
+  });
 }
 
 int ManualClock::waiters() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return static_cast<int>(waiters_.size()) + sleepers_;
+  return static_cast<int>(waiters_.size());
 }
 
 bool ManualClock::await_waiters(int n, std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock(mu_);
-  return waiters_cv_.wait_for(lock, timeout, [&] { return static_cast<int>(waiters_.size()) + sleepers_ >= n; });
+  return waiters_cv_.wait_for(lock, timeout, [&] { return static_cast<int>(waiters_.size()) >= n; });
 }
 
 }  // namespace fsr

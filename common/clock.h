@@ -4,9 +4,9 @@
 //   that takes a Clock hands out and accepts the same deadlines as before.
 // - real_clock() is the steady clock; every constructor that takes a Clock
 //   defaults to it, so production wiring names no clock at all.
-// - ManualClock (tests) stands still until the test advances it. Advancing
-//   wakes every thread blocked in wait_until or sleep_until on it, so a test
-//   drives deadlines, holds and backoffs without sleeping.
+// - ManualClock (tests) stands still until the test advances it. advance()
+//   wakes every thread blocked in wait_until on it and returns once each has
+//   woken, so a test drives deadlines, holds and backoffs without sleeping.
 // - wait_until may return early (a notify, or spuriously), like
 //   condition_variable::wait_until: callers re-check their condition and the
 //   time in a loop.
@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <vector>
 
@@ -30,8 +31,6 @@ class Clock {
   // the clock reaches `until`. Returns cv_status::timeout when it has.
   virtual std::cv_status wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
                                     time_point until) = 0;
-  // Blocks until the clock reaches `until`.
-  virtual void sleep_until(time_point until) = 0;
 };
 
 // The steady clock (one shared instance).
@@ -44,30 +43,30 @@ class ManualClock : public Clock {
   time_point now() const override;
   std::cv_status wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
                             time_point until) override;
-  void sleep_until(time_point until) override;
 
-  // Moves the time forward and wakes every waiter on this clock.
+  // Moves the time forward, wakes every thread waiting on this clock and
+  // returns once each of them has woken (it may be waiting again by then).
+  // Call it holding none of the waiters' mutexes.
   void advance(duration d);
-  // Threads now blocked in wait_until or sleep_until (for a test to know a
-  // worker has reached its wait before it advances the time).
+  // Threads now blocked in wait_until.
   int waiters() const;
   // Waits, in real time up to `timeout`, until at least n threads are blocked
-  // on this clock; false if they never were.
+  // in wait_until; false if they never were. With advance(), a test knows a
+  // worker has come back to its wait before it looks at what it did.
   bool await_waiters(int n, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
 
  private:
   struct Waiter {
+    uint64_t id;
     std::condition_variable* cv;
     std::mutex* mutex;
   };
-  void remove_waiter(std::condition_variable* cv);
 
   mutable std::mutex mu_;
-  std::condition_variable sleep_cv_;  // sleep_until waits here
-  mutable std::condition_variable waiters_cv_;  // a thread began to wait
+  mutable std::condition_variable waiters_cv_;  // a waiter came or went
   time_point now_;
   std::vector<Waiter> waiters_;
-  int sleepers_ = 0;
+  uint64_t next_id_ = 0;
 };
 
 }  // namespace fsr

@@ -3,7 +3,7 @@
 #include <random>
 
 #include "common/log.h"
-#include "router/upstream/backend_call.h"
+#include "recovery/retry_schedule.h"
 
 namespace fsr::recovery {
 
@@ -11,17 +11,9 @@ using journal::Op;
 using router::GuardOp;
 using router::Outcome;
 
-namespace {
-std::chrono::milliseconds jitter(std::chrono::milliseconds base) {
-  thread_local std::mt19937 rng(std::random_device{}());
-  std::uniform_int_distribution<int64_t> d(0, std::max<int64_t>(1, base.count() / 2));
-  return base + std::chrono::milliseconds(d(rng));
-}
-}  // namespace
-
 Applier::Applier(journal::Journal& journal, router::BackendPool& pool, router::NameGuard& guard,
-                 ApplierOptions options)
-    : journal_(journal), pool_(pool), guard_(guard), options_(options) {}
+                 ApplierOptions options, fsr::Clock& clock)
+    : journal_(journal), pool_(pool), guard_(guard), options_(std::move(options)), clock_(clock) {}
 
 Applier::~Applier() { stop(); }
 
@@ -64,7 +56,7 @@ size_t Applier::queued() {
 void Applier::worker_loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    auto now = Clock::now();
+    auto now = clock_.now();
     while (!delayed_.empty() && delayed_.begin()->first <= now) {
       ready_.push_back(delayed_.begin()->second);
       delayed_.erase(delayed_.begin());
@@ -74,7 +66,7 @@ void Applier::worker_loop() {
       else {
         // A copy: another worker may erase this entry while we wait.
         Clock::time_point until = delayed_.begin()->first;
-        cv_.wait_until(lock, until);
+        clock_.wait_until(cv_, lock, until);
       }
       continue;
     }
@@ -85,17 +77,25 @@ void Applier::worker_loop() {
     auto again = apply_one(name);
     lock.lock();
     if (again && queued_.insert(name).second) {
-      if (*again <= Clock::now()) ready_.push_back(name);
+      if (*again <= clock_.now()) ready_.push_back(name);
       else delayed_.emplace(*again, name);
       cv_.notify_one();
     }
   }
 }
 
-std::chrono::milliseconds Applier::timeout_for(int attempts) const {
-  auto t = options_.timeout;
-  for (int i = 0; i < attempts && t < options_.timeout_max; ++i) t *= 2;
-  return std::min(t, options_.timeout_max);
+router::BackendResult Applier::send(router::BackendLease lease, const ApplyRequest& request) {
+  if (options_.send) return options_.send(std::move(lease), request);
+  switch (request.kind) {
+    case ApplyRequest::Kind::kBarrierGet:
+      return router::backend_get(std::move(lease), request.name, [](const char*, size_t) { return true; },
+                                 request.timeout);
+    case ApplyRequest::Kind::kPut:
+      return router::backend_put(std::move(lease), request.name, request.size, *request.body, request.timeout);
+    case ApplyRequest::Kind::kDelete:
+      break;
+  }
+  return router::backend_delete(std::move(lease), request.name, request.timeout);
 }
 
 std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& name) {
@@ -121,7 +121,7 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
       std::lock_guard<std::mutex> applied_lock(applied_mu_);
     }
     applied_cv_.notify_all();
-    return Clock::now();
+    return clock_.now();
   }
 
   // An earlier request on another backend (a former primary) may still land
@@ -131,7 +131,7 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
   bool barrier = false;
   for (router::Backend* b : pool_.all()) {
     if (b == &primary || !guard_.uncertain_on(name, b->id())) continue;
-    if (!b->healthy) return Clock::now() + std::chrono::milliseconds(200);
+    if (!b->healthy) return clock_.now() + std::chrono::milliseconds(200);
     target = b;
     barrier = true;
     break;
@@ -147,43 +147,50 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
     log_debug("apply_wait_name").kv("seq", entry->seq).kv("name", name);
     return retry_at;
   }
-  auto lease = target->acquire(Clock::now() + std::chrono::seconds(1));
+  auto lease = target->acquire(clock_.now() + std::chrono::seconds(1));
   if (!lease) {
     log_debug("apply_wait_slot").kv("seq", entry->seq).kv("name", name).kv("backend", target->address());
     guard_.cancel(*ticket);
-    return Clock::now();
+    return clock_.now();
   }
 
-  auto timeout = timeout_for(attempts);
-  auto started = Clock::now();
+  ApplyRequest request;
+  request.name = name;
+  request.timeout = attempt_timeout(attempts, options_.timeout, options_.timeout_max);
+  auto started = clock_.now();
   router::BackendResult result;
   const char* op_text = barrier ? "GET(barrier)" : journal::op_name(entry->op);
   if (barrier) {
-    result = router::backend_get(std::move(*lease), name, [](const char*, size_t) { return true; }, timeout);
+    request.kind = ApplyRequest::Kind::kBarrierGet;
+    result = send(std::move(*lease), request);
   } else if (entry->op == Op::kPut) {
     auto body = journal_.open_body(*entry);
     if (!body) {
       // Superseded between lookup and open: the newer record is queued too.
       lease->discard();
       guard_.cancel(*ticket);
-      return Clock::now();
+      return clock_.now();
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
       known_absent_.erase(name);  // a PUT that may land counts as received
     }
-    result = router::backend_put(
-        std::move(*lease), name, entry->size,
-        [&body](uint64_t offset, char* buf, size_t n) { return body->read_at(offset, buf, n); }, timeout);
+    router::BodySource source = [&body](uint64_t offset, char* buf, size_t n) {
+      return body->read_at(offset, buf, n);
+    };
+    request.kind = ApplyRequest::Kind::kPut;
+    request.size = entry->size;
+    request.body = &source;
+    result = send(std::move(*lease), request);
   } else {
-    result = router::backend_delete(std::move(*lease), name, timeout);
+    request.kind = ApplyRequest::Kind::kDelete;
+    result = send(std::move(*lease), request);
   }
   if (result.outcome == Outcome::kNotSent) pool_.report_refused(*target);
   guard_.end(*ticket, result.outcome != Outcome::kUnknown);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - started).count();
 
-  bool applied = !barrier && result.answered() &&
-                 ((entry->op == Op::kPut && result.status == 201) || (entry->op == Op::kDelete && result.status == 200));
+  bool applied = !barrier && applies_record(entry->op, result);
   if (applied) {
     journal_.mark_applied(name, entry->seq);
     {
@@ -197,35 +204,37 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
     applied_cv_.notify_all();
     log_info("applied").kv("seq", entry->seq).kv("name", name).kv("op", op_text)
         .kv("backend", target->address()).kv("status", result.status).kv("ms", ms);
-    return Clock::now();  // look again: a newer record may have arrived meanwhile
+    return clock_.now();  // look again: a newer record may have arrived meanwhile
   }
   if (barrier && result.answered()) {
     log_info("apply_barrier").kv("seq", entry->seq).kv("name", name).kv("backend", target->address())
         .kv("status", result.status).kv("ms", ms);
-    return Clock::now();
+    return clock_.now();
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
     attempts = ++attempts_[name];
   }
-  std::chrono::milliseconds backoff;
-  if (result.answered() && result.status == 429) backoff = jitter(std::chrono::milliseconds(50));
-  else if (result.answered()) backoff = jitter(std::chrono::milliseconds(std::min(5000, 100 << std::min(attempts, 6))));
-  else backoff = jitter(std::chrono::milliseconds(std::min(5000, 50 << std::min(attempts, 6))));
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  auto backoff = draw_backoff(retry_backoff(result, attempts), rng);
   auto line = log_warn("apply_retry");
   line.kv("seq", entry->seq).kv("name", name).kv("op", op_text).kv("backend", target->address())
       .kv("attempt", attempts).kv("ms", ms);
   if (result.answered()) line.kv("status", result.status);
   else line.kv("outcome", result.outcome == Outcome::kNotSent ? "not_sent" : "unknown").kv("error", result.error);
-  return Clock::now() + backoff;
+  return clock_.now() + backoff;
 }
 
 bool Applier::wait_applied(const std::string& name, uint64_t seq, Clock::time_point deadline) {
   std::unique_lock<std::mutex> lock(applied_mu_);
-  return applied_cv_.wait_until(lock, deadline, [&] {
+  auto done = [&] {
     auto e = journal_.lookup(name);
     return !e || e->applied_seq >= seq;
-  });
+  };
+  while (!done()) {
+    if (clock_.wait_until(applied_cv_, lock, deadline) == std::cv_status::timeout) return done();
+  }
+  return true;
 }
 
 }  // namespace fsr::recovery

@@ -11,7 +11,8 @@
 //   200 for DELETE). 429, 5XX and connection errors are retried with backoff
 //   and jitter; a request whose outcome is unknown is retried with a longer
 //   timeout once the NameGuard allows, so a backend slower than the timeout
-//   still converges.
+//   still converges. The schedule is recovery/retry_schedule.h.
+// - Backoffs and deadlines are timed on the Clock given at construction.
 // - start() replays every pending record found in the journal (after a router
 //   restart, including those in flight when it died).
 #pragma once
@@ -22,28 +23,49 @@
 #include <mutex>
 #include <set>
 #include <deque>
+#include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "common/clock.h"
 #include "journal/journal.h"
+#include "router/upstream/backend_call.h"
 #include "router/upstream/backend_pool.h"
 #include "router/upstream/name_guard.h"
 
 namespace fsr::recovery {
 
+// One request the applier sends to a backend.
+struct ApplyRequest {
+  enum class Kind { kPut, kDelete, kBarrierGet };
+  Kind kind = Kind::kPut;
+  std::string name;
+  uint64_t size = 0;                         // kPut: the body's size
+  const router::BodySource* body = nullptr;  // kPut: the body
+  std::chrono::milliseconds timeout{0};
+};
+// Sends a request over the lease and releases, discards or abandons the lease
+// by the outcome, as router::backend_put/backend_delete/backend_get do.
+using ApplySender = std::function<router::BackendResult(router::BackendLease lease, const ApplyRequest& request)>;
+
 struct ApplierOptions {
   int workers = 10;
   std::chrono::milliseconds timeout{5000};       // first attempt's backend timeout
-  std::chrono::milliseconds timeout_max{60000};  // doubled per unknown outcome, up to this
+  std::chrono::milliseconds timeout_max{60000};  // doubled per failed attempt, up to this
+  // Test seam for what the backend answers; empty: the backend calls
+  // (router/upstream/backend_call.h).
+  ApplySender send;
 };
 
 class Applier {
  public:
   using Clock = std::chrono::steady_clock;
-  Applier(journal::Journal& journal, router::BackendPool& pool, router::NameGuard& guard, ApplierOptions options);
+  Applier(journal::Journal& journal, router::BackendPool& pool, router::NameGuard& guard, ApplierOptions options,
+          fsr::Clock& clock = fsr::real_clock());
   ~Applier();
 
   void start();  // queues every pending record, then starts the workers
@@ -58,12 +80,13 @@ class Applier {
   void worker_loop();
   // Returns when to look at the name again, or nullopt when it is done.
   std::optional<Clock::time_point> apply_one(const std::string& name);
-  std::chrono::milliseconds timeout_for(int attempts) const;
+  router::BackendResult send(router::BackendLease lease, const ApplyRequest& request);
 
   journal::Journal& journal_;
   router::BackendPool& pool_;
   router::NameGuard& guard_;
   ApplierOptions options_;
+  fsr::Clock& clock_;
 
   std::mutex mu_;
   std::condition_variable cv_;

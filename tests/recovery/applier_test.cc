@@ -1,0 +1,286 @@
+// The Applier (recovery/applier.h) against a real journal, with the backend's
+// answers scripted through ApplierOptions::send and time on a ManualClock:
+// marked applied only on 201/200, retries with backoff, unknown outcomes
+// retried after the settle time with a doubled timeout, and coalescing.
+#include "recovery/applier.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <thread>
+#include <utility>
+
+#include "tests/support/process.h"
+
+namespace fsr::recovery {
+namespace {
+
+using router::BackendResult;
+using router::Outcome;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kSettle{3000};
+constexpr milliseconds kTimeout{5000};
+constexpr milliseconds kTimeoutMax{15000};
+
+// What the applier sent, as the scripted backend saw it.
+struct Sent {
+  ApplyRequest::Kind kind;
+  std::string name;
+  std::string body;
+  milliseconds timeout;
+  Clock::time_point at;
+};
+
+// A backend that answers from a script (then with success), and records
+// every request. It treats the lease as the backend calls would.
+class ScriptedBackend {
+ public:
+  explicit ScriptedBackend(Clock& clock) : clock_(clock) {}
+
+  void script(std::deque<BackendResult> answers) {
+    std::lock_guard<std::mutex> lock(mu_);
+    answers_ = std::move(answers);
+  }
+  // Runs once, inside the first request (before it is answered).
+  void during_first_request(std::function<void()> f) { during_first_ = std::move(f); }
+  BackendResult send(router::BackendLease lease, const ApplyRequest& request) {
+    Sent sent{request.kind, request.name, "", request.timeout, clock_.now()};
+    if (request.kind == ApplyRequest::Kind::kPut) {
+      sent.body.resize(request.size);
+      for (uint64_t at = 0; at < request.size;) {
+        long n = (*request.body)(at, sent.body.data() + at, request.size - at);
+        if (n <= 0) break;
+        at += static_cast<uint64_t>(n);
+      }
+    }
+    if (during_first_) std::exchange(during_first_, nullptr)();
+    BackendResult result{Outcome::kAnswered, request.kind == ApplyRequest::Kind::kPut ? 201 : 200, ""};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!answers_.empty()) {
+        result = answers_.front();
+        answers_.pop_front();
+      }
+      sent_.push_back(sent);
+    }
+    if (result.outcome == Outcome::kNotSent) lease.discard();
+    if (result.outcome == Outcome::kUnknown) lease.abandon();
+    return result;
+  }
+  std::vector<Sent> sent() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sent_;
+  }
+  size_t count() { return sent().size(); }
+
+ private:
+  Clock& clock_;
+  std::mutex mu_;
+  std::deque<BackendResult> answers_;
+  std::vector<Sent> sent_;
+  std::function<void()> during_first_;  // the worker's thread only
+};
+
+BackendResult answer(int status) { return {Outcome::kAnswered, status, ""}; }
+BackendResult unknown() { return {Outcome::kUnknown, 0, "Read timed out"}; }
+
+class ApplierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    journal::Options options;
+    options.dir = dir.path() + "/journal";
+    ASSERT_TRUE(journal::Journal::open(options, &journal).ok());
+    std::string error;
+    pool = router::BackendPool::create({"127.0.0.1:1"}, "", 4, milliseconds(3000), milliseconds(0), &error, clock);
+    ASSERT_TRUE(pool) << error;
+  }
+  void TearDown() override {
+    if (applier) applier->stop();
+  }
+  // One worker, so every retry goes through one clock wait.
+  void start() {
+    ApplierOptions options;
+    options.workers = 1;
+    options.timeout = kTimeout;
+    options.timeout_max = kTimeoutMax;
+    options.send = [this](router::BackendLease lease, const ApplyRequest& request) {
+      return backend.send(std::move(lease), request);
+    };
+    applier = std::make_unique<Applier>(*journal, *pool, guard, options, clock);
+    applier->start();
+  }
+  uint64_t put(const std::string& name, const std::string& body) {
+    auto writer = journal->new_body();
+    EXPECT_TRUE(writer->append(body.data(), body.size()).ok());
+    uint64_t seq = 0;
+    EXPECT_TRUE(journal->commit_put(name, std::move(writer), &seq).ok());
+    return seq;
+  }
+  uint64_t del(const std::string& name) {
+    uint64_t seq = 0;
+    EXPECT_TRUE(journal->commit_delete(name, &seq).ok());
+    return seq;
+  }
+  bool applied(const std::string& name, uint64_t seq) {
+    auto e = journal->lookup(name);
+    return e && e->applied_seq >= seq;
+  }
+  // Waits (real time, bounded) for the worker to have sent n requests.
+  bool sent_count_reaches(size_t n) {
+    return test::wait_until([&] { return backend.count() >= n; }, std::chrono::seconds(10));
+  }
+  // Advances the clock to a time before the worker's next attempt is due:
+  // returns once the worker is back in its wait, having sent nothing (a
+  // worker that did send would have been applied and left the clock).
+  void advance_short_of_retry(milliseconds d) {
+    clock.advance(d);
+    ASSERT_TRUE(clock.await_waiters(1));
+  }
+
+  test::TempDir dir;
+  ManualClock clock;
+  ScriptedBackend backend{clock};
+  std::unique_ptr<journal::Journal> journal;
+  std::unique_ptr<router::BackendPool> pool;
+  router::NameGuard guard{kSettle, clock};
+  std::unique_ptr<Applier> applier;
+};
+
+TEST_F(ApplierTest, APutIsMarkedAppliedOnlyWhenTheBackendAnswers201) {
+  backend.script({answer(200), answer(201)});
+  uint64_t seq = put("a", "hello");
+  start();
+  ASSERT_TRUE(sent_count_reaches(1));
+  ASSERT_TRUE(clock.await_waiters(1)) << "the retry waits on the clock";
+  EXPECT_FALSE(applied("a", seq)) << "a 200 is not a PUT's success";
+  clock.advance(milliseconds(300));  // the longest backoff after one answered failure
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq); }, std::chrono::seconds(10)));
+  EXPECT_EQ(backend.count(), 2u);
+  EXPECT_EQ(backend.sent()[1].body, "hello");
+}
+
+TEST_F(ApplierTest, ADeleteIsMarkedAppliedOnlyWhenTheBackendAnswers200) {
+  backend.script({answer(204), answer(200)});
+  uint64_t seq = del("a");
+  start();
+  ASSERT_TRUE(sent_count_reaches(1));
+  ASSERT_TRUE(clock.await_waiters(1));
+  EXPECT_FALSE(applied("a", seq));
+  clock.advance(milliseconds(300));
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq); }, std::chrono::seconds(10)));
+  EXPECT_EQ(backend.sent()[1].kind, ApplyRequest::Kind::kDelete);
+}
+
+TEST_F(ApplierTest, A429IsRetriedAfterItsBackoffAndNotBefore) {
+  backend.script({answer(429)});
+  uint64_t seq = put("a", "x");
+  start();
+  ASSERT_TRUE(sent_count_reaches(1));
+  ASSERT_TRUE(clock.await_waiters(1));
+  advance_short_of_retry(milliseconds(49));
+  EXPECT_EQ(backend.count(), 1u) << "the backoff after a 429 is at least 50 ms";
+  clock.advance(milliseconds(26));  // 75 ms: the longest backoff after a 429
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq); }, std::chrono::seconds(10)));
+  auto sent = backend.sent();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_GE(sent[1].at - sent[0].at, milliseconds(50));
+  EXPECT_EQ(sent[1].timeout, 2 * kTimeout) << "every failed attempt doubles the next one's timeout";
+}
+
+TEST_F(ApplierTest, ServerErrorsAreRetriedWithGrowingBackoff) {
+  backend.script({answer(503), answer(503), answer(503)});
+  uint64_t seq = put("a", "x");
+  start();
+  ASSERT_TRUE(sent_count_reaches(1));
+  ASSERT_TRUE(clock.await_waiters(1));
+  advance_short_of_retry(milliseconds(199));
+  EXPECT_EQ(backend.count(), 1u) << "the first backoff after a 5XX is at least 200 ms";
+  clock.advance(milliseconds(101));
+  ASSERT_TRUE(sent_count_reaches(2));
+  ASSERT_TRUE(clock.await_waiters(1));
+  advance_short_of_retry(milliseconds(399));
+  EXPECT_EQ(backend.count(), 2u) << "the second is at least 400 ms";
+  clock.advance(milliseconds(201));
+  ASSERT_TRUE(sent_count_reaches(3));
+  ASSERT_TRUE(clock.await_waiters(1));
+  clock.advance(milliseconds(1200));
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq); }, std::chrono::seconds(10)));
+  auto sent = backend.sent();
+  ASSERT_EQ(sent.size(), 4u);
+  EXPECT_EQ(sent[1].timeout, 2 * kTimeout);
+  EXPECT_EQ(sent[2].timeout, kTimeoutMax) << "the timeout doubles up to timeout_max (20 s capped)";
+  EXPECT_EQ(sent[3].timeout, kTimeoutMax);
+}
+
+TEST_F(ApplierTest, AnUnknownOutcomeIsRetriedAfterTheSettleTimeWithADoubledTimeout) {
+  backend.script({unknown()});
+  uint64_t seq = put("a", "x");
+  start();
+  ASSERT_TRUE(sent_count_reaches(1));
+  ASSERT_TRUE(clock.await_waiters(1));
+  EXPECT_TRUE(guard.uncertain_on("a", 0));
+  EXPECT_EQ(pool->primary().in_flight(), 1) << "the abandoned request keeps its permit";
+  advance_short_of_retry(kSettle - milliseconds(1));
+  EXPECT_EQ(backend.count(), 1u) << "the backend may still run the first PUT: not before the settle time";
+  clock.advance(milliseconds(1));
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq); }, std::chrono::seconds(10)));
+  auto sent = backend.sent();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].timeout, kTimeout);
+  EXPECT_EQ(sent[1].timeout, 2 * kTimeout);
+  EXPECT_GE(sent[1].at - sent[0].at, kSettle);
+  EXPECT_FALSE(guard.uncertain_on("a", 0)) << "the answered PUT, sent after the settle time, ends the doubt";
+}
+
+TEST_F(ApplierTest, OnlyTheLatestStateOfANameIsSent) {
+  uint64_t first = put("a", "old");
+  uint64_t second = put("a", "new");
+  uint64_t deleted = del("b");
+  uint64_t last = put("b", "back");
+  start();
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", second) && applied("b", last); }, std::chrono::seconds(10)));
+  auto sent = backend.sent();
+  ASSERT_EQ(sent.size(), 2u) << "the older record of each name is moot";
+  for (const Sent& s : sent) {
+    EXPECT_EQ(s.kind, ApplyRequest::Kind::kPut);
+    EXPECT_EQ(s.body, s.name == "a" ? "new" : "back");
+  }
+  EXPECT_EQ(journal->applied_seq(), journal->last_seq());
+  (void)first;
+  (void)deleted;
+}
+
+TEST_F(ApplierTest, ARecordCommittedWhileAnOlderOneIsSentIsSentNext) {
+  uint64_t first = put("a", "old");
+  std::atomic<uint64_t> second{0};
+  backend.during_first_request([&] { second = put("a", "new"); });
+  start();
+  ASSERT_TRUE(test::wait_until([&] { return second > 0 && applied("a", second); }, std::chrono::seconds(10)));
+  auto sent = backend.sent();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].body, "old");
+  EXPECT_EQ(sent[1].body, "new");
+  EXPECT_TRUE(applied("a", first));
+}
+
+TEST_F(ApplierTest, WaitAppliedGivesUpWhenTheClockReachesItsDeadline) {
+  backend.script({answer(503)});
+  uint64_t seq = put("a", "x");
+  start();
+  ASSERT_TRUE(sent_count_reaches(1));
+  ASSERT_TRUE(clock.await_waiters(1));
+  EXPECT_FALSE(applier->wait_applied("a", seq, clock.now())) << "a deadline already reached does not wait";
+  bool result = true;
+  std::thread waiter([&] { result = applier->wait_applied("a", seq, clock.now() + milliseconds(100)); });
+  ASSERT_TRUE(clock.await_waiters(2));
+  clock.advance(milliseconds(100));  // before the retry is due (200 ms at least)
+  waiter.join();
+  EXPECT_FALSE(result);
+  EXPECT_EQ(backend.count(), 1u);
+}
+
+}  // namespace
+}  // namespace fsr::recovery

@@ -154,5 +154,30 @@ TEST_F(MonitorTest, AHungReadOnThePrimaryChangesNothing) {
   EXPECT_EQ(pool->primary().id(), 0);
 }
 
+// The loops themselves, paced by the ManualClock. Nothing listens on the
+// pool's ports, so every probe is refused at once.
+TEST_F(MonitorTest, EachBackendIsProbedOncePerProbeIntervalOfTheClock) {
+  monitor->start();
+  ASSERT_TRUE(clock.await_waiters(4)) << "three probe loops and the marker loop, each in its wait";
+  for (int id : {0, 1, 2}) EXPECT_EQ(backend(id).counters().requests.load(), 1u) << id;
+  EXPECT_FALSE(backend(0).healthy) << "a refused probe marks the backend down";
+  clock.advance(MonitorOptions{}.probe_interval - milliseconds(1));
+  ASSERT_TRUE(clock.await_waiters(4));
+  for (int id : {0, 1, 2}) EXPECT_EQ(backend(id).counters().requests.load(), 1u) << id;
+  clock.advance(milliseconds(1));
+  ASSERT_TRUE(clock.await_waiters(4));
+  for (int id : {0, 1, 2}) EXPECT_EQ(backend(id).counters().requests.load(), 2u) << id;
+  monitor->stop();
+}
+
+TEST_F(MonitorTest, StopWakesTheLoopsWithoutTheClockMoving) {
+  monitor->start();
+  ASSERT_TRUE(clock.await_waiters(4));
+  auto before = clock.now();
+  monitor->stop();
+  EXPECT_EQ(clock.waiters(), 0);
+  EXPECT_EQ(clock.now(), before);
+}
+
 }  // namespace
 }  // namespace fsr::router

@@ -235,6 +235,41 @@ TEST_F(ApplierTest, AnUnknownOutcomeIsRetriedAfterTheSettleTimeWithADoubledTimeo
   EXPECT_FALSE(guard.uncertain_on("a", 0)) << "the answered PUT, sent after the settle time, ends the doubt";
 }
 
+TEST_F(ApplierTest, ADeleteAfterAnAbandonedPutIsOrderedByAGetSentAfterTheSettleTime) {
+  backend.script({unknown()});
+  put("a", "x");
+  start();
+  ASSERT_TRUE(sent_count_reaches(1));
+  ASSERT_TRUE(clock.await_waiters(1));
+  uint64_t seq = del("a");  // the worker has "a" queued for its retry already
+  advance_short_of_retry(kSettle - milliseconds(1));
+  EXPECT_EQ(backend.count(), 1u) << "nothing goes to the backend before the settle time";
+  clock.advance(milliseconds(1));
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq); }, std::chrono::seconds(10)));
+  auto sent = backend.sent();
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[1].kind, ApplyRequest::Kind::kBarrierGet) << "a DELETE could wedge against the abandoned PUT";
+  EXPECT_EQ(sent[2].kind, ApplyRequest::Kind::kDelete);
+  EXPECT_GE(sent[1].at - sent[0].at, kSettle);
+}
+
+TEST_F(ApplierTest, ARefusedConnectionIsReportedAndRetriedAfterItsBackoff) {
+  std::atomic<int> refused{0};
+  pool->set_refused_handler([&](router::Backend&) { ++refused; });
+  backend.script({{Outcome::kNotSent, 0, "Connection"}});
+  uint64_t seq = put("a", "x");
+  start();
+  ASSERT_TRUE(sent_count_reaches(1));
+  ASSERT_TRUE(clock.await_waiters(1));
+  EXPECT_EQ(refused.load(), 1) << "the monitor hears of it";
+  EXPECT_EQ(pool->primary().in_flight(), 0) << "a refused request holds no permit";
+  EXPECT_FALSE(guard.uncertain_on("a", 0)) << "the backend never saw it";
+  advance_short_of_retry(milliseconds(99));
+  EXPECT_EQ(backend.count(), 1u) << "the backoff after no answer is at least 100 ms";
+  clock.advance(milliseconds(51));
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq); }, std::chrono::seconds(10)));
+}
+
 TEST_F(ApplierTest, OnlyTheLatestStateOfANameIsSent) {
   uint64_t first = put("a", "old");
   uint64_t second = put("a", "new");

@@ -8,8 +8,10 @@
 // its permit for `abandon_hold` longer, because the backend keeps working on
 // it (and counting it) after the connection is gone; an answered request
 // keeps it for `slot_grace`, since the backend counts it out only after the
-// answer is sent. Idle connections are only
-// kept by released permits, so in-use + idle never exceeds the cap.
+// answer is sent. A connection is kept idle only when its lease is released
+// answered, and a new one is opened only when none is idle, so leases out +
+// idle connections never exceed the cap (an answered request's connection
+// may sit idle while its slot_grace hold still counts the permit).
 #pragma once
 
 #include <httplib.h>

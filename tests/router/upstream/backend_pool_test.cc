@@ -160,6 +160,21 @@ TEST(BackendPermits, OnlyAnsweredLeasesKeepTheirConnectionForReuse) {
   EXPECT_EQ(b->idle_connections(), 0);
 }
 
+TEST(BackendPermits, AnAnsweredConnectionSitsIdleWhileItsSlotGraceRunsAndIsReusedAfter) {
+  ManualClock clock;
+  auto b = make_backend(clock, 1, kSlotGrace);
+  auto lease = b->acquire(clock.now());
+  ASSERT_TRUE(lease);
+  httplib::Client* kept = &lease->client();
+  lease.reset();
+  EXPECT_EQ(b->in_flight(), 1);
+  EXPECT_EQ(b->idle_connections(), 1) << "one connection: no lease out, one idle";
+  clock.advance(kSlotGrace);
+  auto again = b->acquire(clock.now());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(&again->client(), kept);
+}
+
 TEST(BackendPermits, OpenConnectionsNeverExceedTheCap) {
   ManualClock clock;
   const int cap = 4;

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/file_io.h"
 
 namespace fsr::test {
 
@@ -106,10 +107,11 @@ void flip_byte(const std::string& path, long offset) {
   int fd = ::open(path.c_str(), O_RDWR);
   if (fd < 0) throw std::runtime_error("cannot open " + path);
   char c = 0;
-  if (::pread(fd, &c, 1, offset) != 1) throw std::runtime_error("cannot read " + path);
+  bool read = pread_some(fd, &c, 1, static_cast<uint64_t>(offset)) == 1;
   c = static_cast<char>(~c);
-  if (::pwrite(fd, &c, 1, offset) != 1) throw std::runtime_error("cannot write " + path);
+  bool written = read && pwrite_all(fd, &c, 1, static_cast<uint64_t>(offset)) == 0;
   ::close(fd);
+  if (!written) throw std::runtime_error((read ? "cannot write " : "cannot read ") + path);
 }
 
 void rocks_put(const std::string& dir, const std::string& column_family, const std::string& key,

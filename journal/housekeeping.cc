@@ -16,10 +16,6 @@ void Journal::save_backend_state(const std::string& address, const BackendState&
   db_->db->Put(rocksdb::WriteOptions(), db_->meta, backend_state_key(address), json);
 }
 
-void Journal::save_backend_state(const std::string& address, const std::string& json) {
-  if (auto state = decode_backend_state(json)) save_backend_state(address, *state);
-}
-
 std::map<std::string, BackendState> Journal::backend_states() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::map<std::string, BackendState> out;

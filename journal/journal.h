@@ -159,9 +159,6 @@ class Journal {
   // Operator facts kept for after a crash: per backend, its role, health and
   // watermark (format.h). Written without sync; last value wins.
   void save_backend_state(const std::string& address, const BackendState& state);
-  // The same from a stored JSON text (ignored unless it decodes). Kept for
-  // the fsjournal test harness until it passes a BackendState.
-  void save_backend_state(const std::string& address, const std::string& json);
   std::map<std::string, BackendState> backend_states() const;
 
   // Deletes applied records older than the retention (never the index).

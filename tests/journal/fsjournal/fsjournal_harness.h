@@ -40,7 +40,9 @@ class JournalBuilder {
   uint64_t put(const std::string& name, const std::string& body);
   uint64_t del(const std::string& name);
   void applied(const std::string& name, uint64_t seq) { journal_->mark_applied(name, seq); }
-  void backend(const std::string& address, const std::string& json) { journal_->save_backend_state(address, json); }
+  void backend(const std::string& address, const journal::BackendState& state) {
+    journal_->save_backend_state(address, state);
+  }
   journal::Journal& journal() { return *journal_; }
   void close() { journal_.reset(); }
 

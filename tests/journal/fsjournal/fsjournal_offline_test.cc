@@ -39,8 +39,8 @@ class FsjournalOffline : public ::testing::Test {
     b.applied("a.txt", seq_a_);
     b.applied("big.bin", seq_big_);
     b.applied("gone.txt", seq_gone_);
-    b.backend("127.0.0.1:9001", R"({"role":"primary","watermark":4})");
-    b.backend("127.0.0.1:9002", R"({"role":"replica","watermark":0})");
+    b.backend("127.0.0.1:9001", {"primary", std::nullopt, 4});
+    b.backend("127.0.0.1:9002", {"replica", std::nullopt, 0});
     big_file_ = dir_ + "/bodies/" + body_file_name(b.journal().lookup("big.bin")->body.id);
     pending_file_ = dir_ + "/bodies/" + body_file_name(b.journal().lookup("pending.bin")->body.id);
   }

@@ -4,8 +4,11 @@
 // chooses. Whatever the timing, once the held requests ran and the router
 // drained, the volume must hold the last acknowledged state of every name.
 //
-// These reproduce holes the router still has; they run only with
-// FSR_UNKNOWN_OUTCOME_TESTS=1 until the router closes them.
+// One test per hole the issue lists that a fault backend can show (1, 1
+// across a failover, 2, 3, 4, 5, 6). They reproduce holes the router still
+// has; they run only with FSR_UNKNOWN_OUTCOME_TESTS=1 until it closes them.
+// Every wait polls with a deadline; the only fixed wait bounds how long a
+// test gives the router to send a request a fixed router would not send.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -144,6 +147,51 @@ TEST_F(UnknownOutcomeTest, RefusalWhileAnOlderPutIsHeldDoesNotLetTheOlderPutWinO
   ASSERT_TRUE(faults.wait_released_finished());
   // A router that keeps X suspect until the backend is known drained reads
   // it back and repairs it; give it time to, then demand the newer bytes.
+  ASSERT_TRUE(stack.wait_drained(seconds(30)));
+  EXPECT_EQ(wait_volume_holds(stack, "X", newer, older), "the acknowledged body")
+      << "the volume must hold the acknowledged seq " << newer_seq;
+}
+
+// Hole 1, across a failover: the former primary holds an abandoned older PUT
+// of X; the router's barrier GET of X there is refused at once, counts as
+// the ordering answer, and the newer PUT of X goes to the new primary. The
+// older PUT then runs late on the shared volume.
+TEST_F(UnknownOutcomeTest, RefusedBarrierOnTheFormerPrimaryDoesNotLetItsAbandonedPutWin) {
+  SKIP_UNLESS_ENABLED();
+  stack_ = std::make_unique<Stack>("unknown-429-failover");
+  Stack& stack = *stack_;
+  stack.set_backend_fault_control(true);
+  stack.start_backends(2, 10);
+  stack.start_router(fast_give_up_flags());
+  ASSERT_TRUE(wait_for_status(stack, [](const auto& s) { return all_confirmed_at(s, 0); }));
+  FaultBackend faults(stack.backend_port(0));
+
+  const std::string older = random_body(1000, 11), newer = random_body(2000, 12);
+  ASSERT_NE(faults.hold("PUT", "X", "before", 1000), 0u);
+  ASSERT_NE(stack.put("X", older), 0u) << stack.last_error();
+  ASSERT_EQ(faults.wait_held(1).size(), 1u);
+  ASSERT_TRUE(wait_for_status(stack, [](const auto& s) { return s["backends"][0]["abandoned"] >= 1; }));
+
+  // The primary stops answering probes (held, not refused): the router fails over.
+  ASSERT_NE(faults.hold("GET", ".fsrouter-marker", "before", 1000), 0u);
+  ASSERT_TRUE(wait_for_status(stack, [](const auto& s) { return s["backends"][1]["role"] == "primary"; }))
+      << stack.status().dump();
+  uint64_t newer_seq = stack.put("X", newer);
+  ASSERT_NE(newer_seq, 0u) << stack.last_error();
+
+  // It answers again, but refuses the next request on X at once.
+  ASSERT_TRUE(faults.reject(1, "GET", "X"));
+  ASSERT_TRUE(faults.clear());
+  for (const auto& h : faults.held())
+    if (h.method == "GET") faults.release(h.id);
+  ASSERT_TRUE(wait_until([&] { return backend_log_lines(stack, 0, {"status=429", "name=\"X\""}) >= 1; }, seconds(20)))
+      << "the barrier GET of X met the refusal";
+  ASSERT_TRUE(stack.wait_drained(seconds(30))) << stack.status().dump();
+
+  // The former primary's abandoned older PUTs run now.
+  for (const auto& h : faults.held()) EXPECT_EQ(h.bytes, older.size()) << "only the older PUT was held";
+  faults.release_all();
+  ASSERT_TRUE(faults.wait_released_finished());
   ASSERT_TRUE(stack.wait_drained(seconds(30)));
   EXPECT_EQ(wait_volume_holds(stack, "X", newer, older), "the acknowledged body")
       << "the volume must hold the acknowledged seq " << newer_seq;
@@ -305,6 +353,44 @@ TEST_F(UnknownOutcomeTest, ReadRefusedByTheLessBusyReplicaIsServedByTheOther) {
   // backoff, until the slot grace of its refusals makes it look busier.
   EXPECT_LE(backend_log_lines(stack, 0, {"name=\"X\"", "status=429"}), 3)
       << "a read refused by a replica moves on instead of asking it again at once";
+}
+
+// Hole 6: a read the router gave up on changes nothing on the volume, so it
+// needs no ordering: a write of the same name is applied while the
+// abandoned read still runs on its replica.
+TEST_F(UnknownOutcomeTest, AbandonedReadDoesNotHoldUpAWriteOfTheSameName) {
+  SKIP_UNLESS_ENABLED();
+  stack_ = std::make_unique<Stack>("unknown-read-abandoned");
+  Stack& stack = *stack_;
+  stack.set_backend_fault_control(true);
+  stack.start_backends(2, 10);
+  stack.start_router({"--body-cache-mb", "0", "--read-wait-ms", "3000", "--probe-interval-ms", "200",
+                      "--probe-timeout-ms", "2000", "--marker-interval-ms", "100", "--backend-timeout-ms", "500",
+                      "--abandon-settle-ms", "100"});
+  const std::string body = random_body(1200, 13);
+  uint64_t seq = stack.put("X", body);
+  ASSERT_NE(seq, 0u) << stack.last_error();
+  ASSERT_TRUE(stack.wait_drained(seconds(20)));
+  ASSERT_TRUE(wait_for_status(stack, [&](const auto& s) { return all_confirmed_at(s, seq) && s["body_bytes"] == 0; }))
+      << stack.status().dump();
+
+  // The read goes to the replica (the primary refuses it) and is held there
+  // past the router's timeout; every later GET of X there is held too.
+  FaultBackend primary(stack.backend_port(0)), replica(stack.backend_port(1));
+  ASSERT_TRUE(primary.reject(1000000, "GET", "X"));
+  ASSERT_NE(replica.hold("GET", "X", "before", 1000), 0u);
+  auto read = stack.client()->Get(api("X"));
+  ASSERT_EQ(replica.held().size(), 1u) << "the read went to the replica";
+  ASSERT_TRUE(wait_for_status(stack, [](const auto& s) { return s["backends"][1]["abandoned"] >= 1; }));
+  ASSERT_TRUE(primary.reject(0));
+
+  const std::string newer = random_body(900, 14);
+  uint64_t newer_seq = stack.put("X", newer);
+  ASSERT_NE(newer_seq, 0u) << stack.last_error();
+  EXPECT_TRUE(stack.wait_drained(seconds(15))) << "the write waits for the abandoned read: " << stack.status().dump();
+  EXPECT_EQ(volume_state(stack, "X", newer, body), "the acknowledged body");
+  replica.clear();
+  replica.release_all();
 }
 
 }  // namespace

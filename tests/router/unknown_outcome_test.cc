@@ -95,6 +95,13 @@ std::string wait_volume_holds(const Stack& stack, const std::string& name, const
   return now;
 }
 
+// Gives the router a bounded while to reach a state the current code reaches
+// before a held request is released (a refusal met, everything drained). A
+// router that closes the hole may never reach it (it may keep the name
+// pending until the abandoned request is known to have run), so the wait is
+// not asserted: the verdict is the volume after the release.
+void give_the_router_a_while(const std::function<bool()>& reached) { wait_until(reached, seconds(10)); }
+
 bool all_confirmed_at(const nlohmann::json& s, uint64_t seq) {
   for (auto& b : s["backends"])
     if (!b["healthy"].get<bool>() || !b["confirmed"].get<bool>() || b["watermark"].get<uint64_t>() < seq) return false;
@@ -135,9 +142,8 @@ TEST_F(UnknownOutcomeTest, RefusalWhileAnOlderPutIsHeldDoesNotLetTheOlderPutWinO
   ASSERT_TRUE(faults.clear());
   uint64_t newer_seq = stack.put("X", newer);
   ASSERT_NE(newer_seq, 0u) << stack.last_error();
-  ASSERT_TRUE(wait_until([&] { return backend_log_lines(stack, 0, {"status=429", "name=\"X\""}) >= 1; }, seconds(20)))
-      << "a request on X met the refusal";
-  ASSERT_TRUE(stack.wait_drained(seconds(30))) << stack.status().dump();
+  give_the_router_a_while([&] { return backend_log_lines(stack, 0, {"status=429", "name=\"X\""}) >= 1; });
+  give_the_router_a_while([&] { return stack.wait_drained(std::chrono::milliseconds(100)); });
 
   // Now the abandoned older PUT(s) run, late.
   auto held = faults.held();
@@ -147,7 +153,7 @@ TEST_F(UnknownOutcomeTest, RefusalWhileAnOlderPutIsHeldDoesNotLetTheOlderPutWinO
   ASSERT_TRUE(faults.wait_released_finished());
   // A router that keeps X suspect until the backend is known drained reads
   // it back and repairs it; give it time to, then demand the newer bytes.
-  ASSERT_TRUE(stack.wait_drained(seconds(30)));
+  ASSERT_TRUE(stack.wait_drained(seconds(30))) << stack.status().dump();
   EXPECT_EQ(wait_volume_holds(stack, "X", newer, older), "the acknowledged body")
       << "the volume must hold the acknowledged seq " << newer_seq;
 }
@@ -184,15 +190,14 @@ TEST_F(UnknownOutcomeTest, RefusedBarrierOnTheFormerPrimaryDoesNotLetItsAbandone
   ASSERT_TRUE(faults.clear());
   for (const auto& h : faults.held())
     if (h.method == "GET") faults.release(h.id);
-  ASSERT_TRUE(wait_until([&] { return backend_log_lines(stack, 0, {"status=429", "name=\"X\""}) >= 1; }, seconds(20)))
-      << "the barrier GET of X met the refusal";
-  ASSERT_TRUE(stack.wait_drained(seconds(30))) << stack.status().dump();
+  give_the_router_a_while([&] { return backend_log_lines(stack, 0, {"status=429", "name=\"X\""}) >= 1; });
+  give_the_router_a_while([&] { return stack.wait_drained(std::chrono::milliseconds(100)); });
 
   // The former primary's abandoned older PUTs run now.
   for (const auto& h : faults.held()) EXPECT_EQ(h.bytes, older.size()) << "only the older PUT was held";
   faults.release_all();
   ASSERT_TRUE(faults.wait_released_finished());
-  ASSERT_TRUE(stack.wait_drained(seconds(30)));
+  ASSERT_TRUE(stack.wait_drained(seconds(30))) << stack.status().dump();
   EXPECT_EQ(wait_volume_holds(stack, "X", newer, older), "the acknowledged body")
       << "the volume must hold the acknowledged seq " << newer_seq;
 }
@@ -222,7 +227,7 @@ TEST_F(UnknownOutcomeTest, RequestsOfAKilledRouterThatRunAfterItsRestartDoNotOve
   stack.stop_router(SIGKILL);
   ASSERT_TRUE(faults.clear());
   stack.start_router();
-  ASSERT_TRUE(stack.wait_drained(seconds(30))) << stack.status().dump();
+  give_the_router_a_while([&] { return stack.wait_drained(std::chrono::milliseconds(100)); });
 
   // The dead router's requests run now: the newer copies first, the older last.
   auto older_held = held_with_bytes(faults, older.size());
@@ -232,7 +237,7 @@ TEST_F(UnknownOutcomeTest, RequestsOfAKilledRouterThatRunAfterItsRestartDoNotOve
   ASSERT_TRUE(faults.wait_released_finished());
   ASSERT_EQ(faults.release(older_held->id), 1);
   ASSERT_TRUE(faults.wait_released_finished());
-  ASSERT_TRUE(stack.wait_drained(seconds(30)));
+  ASSERT_TRUE(stack.wait_drained(seconds(30))) << stack.status().dump();
   EXPECT_EQ(wait_volume_holds(stack, "X", newer, older), "the acknowledged body")
       << "the volume must hold the acknowledged seq " << newer_seq;
 }

@@ -199,5 +199,18 @@ TEST_F(FaultControlTest, HoldRulesMatchMethodAndNameAndAreUsedUp) {
   EXPECT_EQ(bad->status, 400);
 }
 
+TEST_F(FaultControlTest, RefusalsMatchTheirNameAndCountZeroDisarmsThem) {
+  auto& server = start();
+  FaultBackend faults(server.port());
+  auto client = make_client(server.port());
+  ASSERT_TRUE(faults.reject(5, "", "a b"));
+  EXPECT_EQ(client->Get(backend_path("other"))->status, 404) << "another name is admitted";
+  EXPECT_EQ(client->Put(backend_path("a b"), "x", "application/octet-stream")->status, 429);
+  EXPECT_EQ(client->Get(backend_path("a b"))->status, 429);
+  ASSERT_TRUE(faults.reject(0));
+  EXPECT_EQ(client->Get(backend_path("a b"))->status, 404) << "disarmed";
+  EXPECT_EQ(server.count_log_lines({"status=429", "name=\"a b\""}), 2);
+}
+
 }  // namespace
 }  // namespace fsr::test

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <shared_mutex>
 #include <thread>
@@ -71,6 +73,8 @@ struct FileService::Call {
     name_hold.release();
     if (exclusive_hold) exclusive_hold.unlock();
     if (fd >= 0) ::close(fd);
+    if (spool_fd >= 0) ::close(spool_fd);
+    if (held_id != 0) service->faults_->finished(held_id);
     service->leave();
     auto elapsed = std::chrono::steady_clock::now() - started;
     auto line = log_info("request");
@@ -100,11 +104,22 @@ struct FileService::Call {
   NameHold name_hold;
   std::shared_lock<WriterPreferringLock> shared_hold;
   std::vector<char> buffer;
+  // Fault control only: the stage this call is to be held at, the id it was
+  // held under once released, and a PUT body read ahead of the hold.
+  std::optional<HoldStage> hold_at;
+  uint64_t held_id = 0;
+  int spool_fd = -1;
+  unsigned long long spooled_bytes = 0;
+  bool spool_complete = false;
 };
 
-FileService::FileService(FileServiceOptions options) : options_(std::move(options)) {}
+FileService::FileService(FileServiceOptions options) : options_(std::move(options)) {
+  if (options_.fault_control) faults_ = std::make_unique<FaultControl>();
+}
 
 void FileService::install(httplib::Server& server) {
+  // The control routes first: cpp-httplib takes the first route that matches.
+  if (faults_) faults_->install(server, [this] { return inflight_.load(); });
   // Every route matches every path: the name is taken from the raw target,
   // decoded exactly once, never from cpp-httplib's decoded path.
   const std::string any = ".*";
@@ -137,6 +152,11 @@ bool FileService::admit(int* inflight_now) {
 }
 
 void FileService::leave() { inflight_.fetch_sub(1); }
+
+void FileService::hold_if_planned(Call& call, HoldStage here) {
+  if (!call.hold_at || *call.hold_at != here) return;
+  call.held_id = faults_->hold(call.method, call.name, here, call.spooled_bytes);
+}
 
 namespace {
 // What the target names: a decoded name, or why the request is not routed.
@@ -187,7 +207,9 @@ std::unique_ptr<FileService::Call> FileService::begin(const char* method, const 
     return nullptr;
   }
   int inflight_now = 0;
-  if (!admit(&inflight_now)) {
+  const bool forced_refusal = faults_ && faults_->take_reject(method, route.name);
+  if (forced_refusal) inflight_now = inflight_.load();
+  if (forced_refusal || !admit(&inflight_now)) {
     res.status = 429;
     res.set_content(kTooManyRequests, kText);
     // The body of a refused upload is never read; closing the connection
@@ -203,6 +225,7 @@ std::unique_ptr<FileService::Call> FileService::begin(const char* method, const 
     call->answer(res, 400, "File name is empty.");
     return nullptr;
   }
+  if (faults_) call->hold_at = faults_->match_hold(method, call->name);
   return call;
 }
 
@@ -210,7 +233,43 @@ void FileService::handle_put(const httplib::Request& req, httplib::Response& res
   auto call = begin("PUT", req, res);
   if (!call) return;
   const std::string path = path_of(call->name);
+  const bool has_length = req.has_header("Content-Length");
+  const bool chunked = req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
+  // A PUT to be held reads its body first, into an unlinked temporary file:
+  // its client (the router) may give up and close the connection while it
+  // is held, and the real server would still store what it had been sent.
+  if (call->hold_at && (has_length || chunked)) {
+    std::string spool = (std::filesystem::temp_directory_path() / "fileserver-held-put-XXXXXX").string();
+    call->spool_fd = ::mkstemp(spool.data());
+    if (call->spool_fd < 0) {
+      log_warn("fault_spool_failed").kv("name", call->name).kv("error", go_style_error("open", spool, errno)).kv(
+          "effect", "the held PUT reads its body from the client after the hold");
+    } else {
+      ::unlink(spool.c_str());
+      bool spool_failed = false;
+      const bool read_all = body([&](const char* data, size_t size) {
+        spool_failed = write_all(call->spool_fd, data, size) != 0;
+        call->spooled_bytes += size;
+        return !spool_failed;
+      });
+      call->spool_complete = read_all && !spool_failed;
+    }
+  }
+  // The body as the work reads it: from the client, or replayed from the spool.
+  auto read_body = [&](const std::function<bool(const char*, size_t)>& receiver) -> bool {
+    if (call->spool_fd < 0) return body(receiver);
+    std::vector<char> chunk(kIoBufferBytes);
+    for (unsigned long long offset = 0; offset < call->spooled_bytes;) {
+      ssize_t n = pread_some(call->spool_fd, chunk.data(), chunk.size(), offset);
+      if (n <= 0) return false;
+      offset += static_cast<unsigned long long>(n);
+      if (!receiver(chunk.data(), static_cast<size_t>(n))) return false;
+    }
+    return call->spool_complete;
+  };
+  hold_if_planned(*call, HoldStage::kBefore);
   call->name_hold = names_.acquire(call->name);
+  hold_if_planned(*call, HoldStage::kInside);
 
   call->fd = open_file(path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
   if (call->fd < 0) {
@@ -222,8 +281,6 @@ void FileService::handle_put(const httplib::Request& req, httplib::Response& res
 
   // Without Content-Length and without chunked encoding an HTTP/1.1 request
   // has no body; reading one would wait for the client to close.
-  const bool has_length = req.has_header("Content-Length");
-  const bool chunked = req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
   bool body_complete = true;
   bool write_failed = false;
   if (has_length || chunked) {
@@ -240,7 +297,7 @@ void FileService::handle_put(const httplib::Request& req, httplib::Response& res
       write(buffer.data(), buffer.size());
       buffer.clear();
     };
-    body_complete = body([&](const char* data, size_t size) {
+    body_complete = read_body([&](const char* data, size_t size) {
       call->bytes += size;
       if (buffer.size() + size > kIoBufferBytes) flush();
       if (size >= kIoBufferBytes) {
@@ -280,7 +337,9 @@ void FileService::handle_get(const httplib::Request& req, httplib::Response& res
   auto call = begin("GET", req, res);
   if (!call) return;
   const std::string path = path_of(call->name);
+  hold_if_planned(*call, HoldStage::kBefore);
   call->name_hold = names_.acquire(call->name);
+  hold_if_planned(*call, HoldStage::kInside);
 
   call->shared_hold = std::shared_lock(known_files_lock_);
   const bool known = known_files_.count(call->name) > 0;
@@ -342,7 +401,9 @@ void FileService::handle_delete(const httplib::Request& req, httplib::Response& 
 
   // The exclusive lock first, then the name: the order that wedges the
   // process when a PUT or a first GET of this name is under way.
+  hold_if_planned(*call, HoldStage::kBefore);
   call->exclusive_hold = std::unique_lock(known_files_lock_);
+  hold_if_planned(*call, HoldStage::kInside);
   call->name_hold = names_.acquire(call->name);
 
   if (!path_exists(path)) {

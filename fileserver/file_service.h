@@ -17,6 +17,10 @@
 // So a DELETE racing a PUT (or a first GET) of one name wedges the process
 // for good, as the original does. Slots, names and locks of an abandoned
 // request stay held until the server finishes it.
+//
+// With fault control on (tests only, fault_control.h), a request may also be
+// refused at admission on demand, or held before or inside step 4 until a
+// test releases it.
 #pragma once
 
 #include <httplib.h>
@@ -27,6 +31,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "fileserver/fault_control.h"
 #include "fileserver/name_exclusion.h"
 #include "fileserver/writer_preferring_lock.h"
 
@@ -36,6 +41,8 @@ struct FileServiceOptions {
   std::string data_dir;
   std::chrono::milliseconds latency{333};
   int max_inflight = 10;
+  // Serves the /_fault/ control routes (fault_control.h); tests only.
+  bool fault_control = false;
 };
 
 class FileService {
@@ -60,6 +67,8 @@ class FileService {
   std::unique_ptr<Call> begin(const char* method, const httplib::Request& req, httplib::Response& res);
   bool admit(int* inflight_now);
   void leave();
+  // Holds the call here when its fault rule says so (fault control only).
+  void hold_if_planned(Call& call, HoldStage here);
 
   void handle_get(const httplib::Request& req, httplib::Response& res);
   void handle_put(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& body);
@@ -69,6 +78,7 @@ class FileService {
   std::string path_of(const std::string& name) const;
 
   const FileServiceOptions options_;
+  std::unique_ptr<FaultControl> faults_;  // null unless options_.fault_control
   std::atomic<int> inflight_{0};
   NameExclusion names_;
   WriterPreferringLock known_files_lock_;

@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   int64_t max_inflight = 10;
   int64_t threads = 64;
   std::string log_level = "info";
+  bool fault_control = false;
 
   CLI::App app{"Stand-in for the backend file server: GET/PUT/DELETE /api/fileserver/{name} over one data\n"
                "directory, with the original's latency, in-flight cap, per-name exclusion, process-wide lock\n"
@@ -90,6 +91,8 @@ int main(int argc, char** argv) {
       ->check(fsr::at_least(1));
   fsr::add_env_option(app, "log-level", "FILESERVER_LOG_LEVEL", &log_level, "debug, info, warn or error")
       ->check(fsr::one_of({"debug", "info", "warn", "error"}));
+  fsr::add_env_switch(app, "fault-control", "FILESERVER_FAULT_CONTROL", &fault_control,
+                      "serve the /_fault/ routes that hold, release and refuse requests on demand (tests only)");
   if (int code = fsr::parse_command_line(app, argc, argv); code >= 0) return code;
 
   fsr::LogLevel level = fsr::LogLevel::kInfo;
@@ -120,6 +123,7 @@ int main(int argc, char** argv) {
   options.data_dir = data_dir;
   options.latency = std::chrono::milliseconds(latency_ms);
   options.max_inflight = static_cast<int>(max_inflight);
+  options.fault_control = fault_control;
   fsr::fileserver::FileService service(options);
 
   httplib::Server server;
@@ -140,7 +144,8 @@ int main(int argc, char** argv) {
       .kv("data_dir", data_dir)
       .kv("latency_ms", latency_ms)
       .kv("max_inflight", max_inflight)
-      .kv("threads", threads);
+      .kv("threads", threads)
+      .kv("fault_control", fault_control);
 
   ShutdownState shutdown;
   std::thread watcher(watch_signals, stop_signals, &server, &shutdown);

@@ -17,10 +17,11 @@
 namespace fsr::test {
 
 FileServerProcess::FileServerProcess(const FileServerOptions& options) {
-  process_ = ChildProcess({program_path("fileserver"), "--host", "127.0.0.1", "--port", "0", "--data-dir",
-                           options.data_dir, "--latency-ms", std::to_string(options.latency_ms), "--max-inflight",
-                           std::to_string(options.max_inflight)},
-                          options.log_path);
+  std::vector<std::string> args = {program_path("fileserver"), "--host", "127.0.0.1", "--port", "0", "--data-dir",
+                                   options.data_dir, "--latency-ms", std::to_string(options.latency_ms),
+                                   "--max-inflight", std::to_string(options.max_inflight)};
+  if (options.fault_control) args.push_back("--fault-control");
+  process_ = ChildProcess(args, options.log_path);
   port_ = listening_port(process_);
 }
 

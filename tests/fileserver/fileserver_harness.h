@@ -20,6 +20,7 @@ struct FileServerOptions {
   std::string log_path;
   int latency_ms = 100;
   int max_inflight = 10;
+  bool fault_control = false;  // serve the /_fault/ routes
 };
 
 // One running fileserver instance on 127.0.0.1:port.

@@ -34,10 +34,11 @@ void Stack::start_backend(int i) {
   std::string dir = custom == data_dir_override_.end() ? data_dir() : custom->second;
   ChildProcess& backend = backends_.at(i);
   size_t log_from = backend.log_size();  // a restart appends to the same log
-  backend = ChildProcess({program_path("fileserver"), "--host", "127.0.0.1", "--port",
-                          std::to_string(backend_ports_[i]), "--data-dir", dir, "--latency-ms",
-                          std::to_string(latency_ms_), "--max-inflight", std::to_string(max_inflight_)},
-                         backend_log(i));
+  std::vector<std::string> args = {program_path("fileserver"), "--host", "127.0.0.1", "--port",
+                                   std::to_string(backend_ports_[i]), "--data-dir", dir, "--latency-ms",
+                                   std::to_string(latency_ms_), "--max-inflight", std::to_string(max_inflight_)};
+  if (backend_fault_control_) args.push_back("--fault-control");
+  backend = ChildProcess(args, backend_log(i));
   backend_ports_[i] = listening_port(backend, log_from);
 }
 

@@ -37,6 +37,9 @@ class Stack {
   void start_backend(int i);  // (re)starts backend i on its port
   // Backend i uses another data directory (call before start_backends).
   void set_backend_data_dir(int i, const std::string& dir) { data_dir_override_[i] = dir; }
+  // Backends (re)started from now on serve the /_fault/ control routes
+  // (tests/support/fault_backend.h drives them).
+  void set_backend_fault_control(bool on) { backend_fault_control_ = on; }
   void kill_backend(int i, int sig = 9);
   // Starts the router in front of every backend; waits for /readyz. Extra
   // arguments replace those of the previous start; none repeats them.
@@ -75,6 +78,7 @@ class Stack {
   std::unique_ptr<TempDir> own_dir_;
   const TempDir* dir_;
   std::map<int, std::string> data_dir_override_;
+  bool backend_fault_control_ = false;
   int latency_ms_ = 10;
   int max_inflight_ = 10;
   std::vector<int> backend_ports_;  // 0 until first started

@@ -192,7 +192,7 @@ void HttpFront::read_from_backends(const std::string& name, httplib::Response& r
           return sink_error == 0;
         },
         options_.backend_timeout);
-    guard_.end(*ticket, result.outcome != Outcome::kUnknown);
+    guard_.end(*ticket, guard_outcome(result));
     if (result.outcome == Outcome::kNotSent) pool_.report_refused(*backend);
     if (result.outcome == Outcome::kUnknown) pool_.report_hung(*backend);
     if (sink_error != 0) {

@@ -24,7 +24,12 @@
 //   and only a DELETE is safe beside them.
 // barrier_for() names the operation to send first on a backend so that a
 // refused one may follow there (the applier's barrier; it must not be a
-// client read: it is sent only to order).
+// client read: it is sent only to order). So when a name's latest state is a
+// PUT and the primary holds an abandoned DELETE (or unknown) of it, the
+// applier sends a DELETE there after the settle time, then the PUT; it does
+// not send the PUT to another backend: only the primary takes writes, and the
+// abandoned DELETE may land on the shared volume late wherever the PUT goes.
+// Meanwhile the pending name is served from the journal.
 //
 // An operation ends with what the backend said (guard_outcome):
 // - kDone: it went through the backend's per-name exclusion (any answer but

@@ -361,5 +361,28 @@ TEST_F(ApplierTest, APutAfterAnAbandonedDeleteIsOrderedByADeleteSentAfterTheSett
   EXPECT_FALSE(guard.uncertain_on("a", 0));
 }
 
+// A client read abandoned on the primary changes nothing on the volume: the
+// name's PUT goes at once, and only a DELETE waits for a barrier GET.
+TEST_F(ApplierTest, AClientReadAbandonedOnThePrimaryHoldsUpNoPut) {
+  router::NameGuard::Clock::time_point retry_at;
+  auto read = guard.try_begin("a", 0, router::GuardOp::kRead, &retry_at);
+  ASSERT_TRUE(read);
+  guard.end(*read, router::GuardOutcome::kUnknown);
+  uint64_t seq = put("a", "x");
+  start();
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq); }, std::chrono::seconds(10)))
+      << "the PUT waited for the abandoned read";
+  uint64_t deleted = del("a");
+  applier->enqueue("a");
+  ASSERT_TRUE(sent_count_reaches(1));
+  ASSERT_TRUE(clock.await_waiters(1));
+  clock.advance(kSettle);
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", deleted); }, std::chrono::seconds(10)));
+  auto sent = backend.sent();
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[1].kind, ApplyRequest::Kind::kBarrierGet) << "a DELETE beside a first GET could wedge";
+  EXPECT_EQ(sent[2].kind, ApplyRequest::Kind::kDelete);
+}
+
 }  // namespace
 }  // namespace fsr::recovery

@@ -52,7 +52,7 @@ class SlotHog {
 // Rejections of backend i the router has counted (its probes' included).
 int64_t rejected_429(const Stack& stack, int i) { return stack.status()["backends"][i]["rejected_429"].get<int64_t>(); }
 
-TEST(ReadRetry, ABackendThatAnswers429RestsWhileAnotherEligibleOneServesTheRead) {
+TEST(RouterReadRetry, ABackendThatAnswers429RestsWhileAnotherEligibleOneServesTheRead) {
   Stack stack("read-retry");
   stack.start_backends(2, 200);
   // Backend 1 is the primary; backend 0, a replica, comes first in the pool.

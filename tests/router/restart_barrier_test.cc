@@ -29,7 +29,7 @@ std::vector<std::string> methods_for(const std::string& log, const std::string& 
   return methods;
 }
 
-TEST(RestartBarrier, APendingPutLeftInFlightByAKilledRouterIsReplayedBehindADelete) {
+TEST(RouterRestartBarrier, APendingPutLeftInFlightByAKilledRouterIsReplayedBehindADelete) {
   Stack stack("restart-barrier");
   stack.start_backends(1, 50);
   stack.start_router({"--abandon-settle-ms", "500", "--backend-timeout-ms", "1000"});

@@ -384,5 +384,24 @@ TEST_F(ApplierTest, AClientReadAbandonedOnThePrimaryHoldsUpNoPut) {
   EXPECT_EQ(sent[2].kind, ApplyRequest::Kind::kDelete);
 }
 
+// After a router restart (router/server.cc marks every pending name so), a
+// name whose previous process may have left any request running goes out
+// behind a DELETE sent after the settle time, never beside it.
+TEST_F(ApplierTest, APendingNameLeftByAPreviousProcessIsReplayedBehindADeleteAfterTheSettleTime) {
+  uint64_t seq = put("a", "x");
+  guard.abandoned_before_start("a", 0);
+  start();
+  ASSERT_TRUE(clock.await_waiters(1));
+  advance_short_of_retry(kSettle - milliseconds(1));
+  EXPECT_EQ(backend.count(), 0u) << "nothing goes to the backend before the settle time";
+  clock.advance(milliseconds(1));
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq); }, std::chrono::seconds(10)));
+  auto sent = backend.sent();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].kind, ApplyRequest::Kind::kDelete) << "only a DELETE is safe beside an unknown request";
+  EXPECT_EQ(sent[1].kind, ApplyRequest::Kind::kPut);
+  EXPECT_FALSE(guard.uncertain_on("a", 0));
+}
+
 }  // namespace
 }  // namespace fsr::recovery

@@ -125,22 +125,24 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
   }
 
   // An earlier request on another backend (a former primary) may still land
-  // on the shared volume: order it first with a GET there, or wait until that
-  // backend is seen gone (a refused connection clears its uncertainty).
+  // on the shared volume: order it first with a barrier there (the guard's
+  // drain_op), or wait until that backend is seen gone (a refused connection
+  // clears its uncertainty).
   router::Backend* target = &primary;
-  bool barrier = false;
+  std::optional<GuardOp> barrier;
   for (router::Backend* b : pool_.all()) {
     if (b == &primary || !guard_.uncertain_on(name, b->id())) continue;
     if (!b->healthy) return clock_.now() + std::chrono::milliseconds(200);
     target = b;
-    barrier = true;
+    barrier = guard_.drain_op(name, b->id());
     break;
   }
   GuardOp op = entry->op == Op::kPut ? GuardOp::kPut : GuardOp::kDelete;
-  // On the primary, a DELETE could wedge against an abandoned PUT or first
-  // GET of the same name: order it with a GET first.
-  if (!barrier && op == GuardOp::kDelete && guard_.uncertain_on(name, primary.id())) barrier = true;
-  if (barrier) op = GuardOp::kRead;
+  // On the primary, an operation that could wedge against an abandoned one of
+  // the other kind (router/upstream/name_guard.h) is ordered by a barrier of
+  // the abandoned one's kind first: a GET before a DELETE, a DELETE before a PUT.
+  if (!barrier) barrier = guard_.barrier_for(name, primary.id(), op);
+  if (barrier) op = *barrier;
   Clock::time_point retry_at;
   auto ticket = guard_.try_begin(name, target->id(), op, &retry_at);
   if (!ticket) {
@@ -159,9 +161,10 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
   request.timeout = attempt_timeout(attempts, options_.timeout, options_.timeout_max);
   auto started = clock_.now();
   router::BackendResult result;
-  const char* op_text = barrier ? "GET(barrier)" : journal::op_name(entry->op);
+  const char* op_text = !barrier ? journal::op_name(entry->op)
+                        : *barrier == GuardOp::kDelete ? "DELETE(barrier)" : "GET(barrier)";
   if (barrier) {
-    request.kind = ApplyRequest::Kind::kBarrierGet;
+    request.kind = *barrier == GuardOp::kDelete ? ApplyRequest::Kind::kDelete : ApplyRequest::Kind::kBarrierGet;
     result = send(std::move(*lease), request);
   } else if (entry->op == Op::kPut) {
     auto body = journal_.open_body(*entry);
@@ -187,7 +190,7 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
     result = send(std::move(*lease), request);
   }
   if (result.outcome == Outcome::kNotSent) pool_.report_refused(*target);
-  guard_.end(*ticket, result.outcome != Outcome::kUnknown);
+  guard_.end(*ticket, router::guard_outcome(result));
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - started).count();
 
   bool applied = !barrier && applies_record(entry->op, result);
@@ -206,7 +209,7 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
         .kv("backend", target->address()).kv("status", result.status).kv("ms", ms);
     return clock_.now();  // look again: a newer record may have arrived meanwhile
   }
-  if (barrier && result.answered()) {
+  if (barrier && router::guard_outcome(result) == router::GuardOutcome::kDone) {
     log_info("apply_barrier").kv("seq", entry->seq).kv("name", name).kv("backend", target->address())
         .kv("status", result.status).kv("ms", ms);
     return clock_.now();

@@ -1,6 +1,8 @@
 #include "router/http_front.h"
 
 #include <cstring>
+#include <map>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -9,6 +11,7 @@
 #include "common/log.h"
 #include "common/names.h"
 #include "journal/status_fields.h"
+#include "recovery/retry_schedule.h"
 #include "router/upstream/backend_call.h"
 
 namespace fsr::router {
@@ -148,14 +151,26 @@ Backend* HttpFront::pick_reader(uint64_t need, const std::set<int>& failed) {
 void HttpFront::read_from_backends(const std::string& name, httplib::Response& res) {
   auto deadline = Clock::now() + options_.read_wait;
   std::set<int> failed;
+  // A backend that answered 429 (full) rests for a backoff drawn as the
+  // applier's (recovery/retry_schedule.h) while the others are tried; the
+  // read waits for a resting one only when no other is eligible.
+  std::map<int, Clock::time_point> resting;
+  std::map<int, int> refusals;
+  thread_local std::mt19937_64 rng(std::random_device{}());
   while (Clock::now() < deadline) {
     auto entry = journal_.lookup(name);
     if (entry && serve_from_journal(name, res)) return;
     uint64_t need = entry ? entry->seq : 0;
-    Backend* backend = pick_reader(need, failed);
+    auto now = Clock::now();
+    std::erase_if(resting, [&](const auto& r) { return r.second <= now; });
+    std::set<int> skip = failed;
+    for (const auto& [id, until] : resting) skip.insert(id);
+    Backend* backend = pick_reader(need, skip);
     if (!backend) {
       if (!failed.empty()) failed.clear();  // every eligible one failed once: let them try again
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      auto wake = now + std::chrono::milliseconds(50);
+      for (const auto& [id, until] : resting) wake = std::min(wake, until);
+      std::this_thread::sleep_until(std::min(wake, deadline));
       continue;
     }
     Clock::time_point retry_at;
@@ -192,7 +207,7 @@ void HttpFront::read_from_backends(const std::string& name, httplib::Response& r
           return sink_error == 0;
         },
         options_.backend_timeout);
-    guard_.end(*ticket, result.outcome != Outcome::kUnknown);
+    guard_.end(*ticket, guard_outcome(result));
     if (result.outcome == Outcome::kNotSent) pool_.report_refused(*backend);
     if (result.outcome == Outcome::kUnknown) pool_.report_hung(*backend);
     if (sink_error != 0) {
@@ -205,7 +220,11 @@ void HttpFront::read_from_backends(const std::string& name, httplib::Response& r
       failed.insert(backend->id());
       continue;
     }
-    if (result.status == 429) continue;
+    if (result.status == 429) {
+      auto backoff = recovery::draw_backoff(recovery::retry_backoff(result, ++refusals[backend->id()]), rng);
+      resting[backend->id()] = Clock::now() + backoff;
+      continue;
+    }
     if (entry) {
       // Catches stale files, truncated reads and error text served as content.
       if (result.status == 200 && body.size() == entry->size && checksum.hex() == entry->checksum) {

@@ -104,6 +104,11 @@ int RouterServer::start() {
     std::cerr << "fsrouter: " << error << "\n";
     return 1;
   }
+  // Requests the previous router process left running on the backends are
+  // unknown outcomes: its pending names replay under the guard's rules for
+  // abandoned operations (router/upstream/name_guard.h), on every backend.
+  for (const auto& [name, entry] : journal_->pending_entries())
+    for (Backend* b : pool_->all()) guard_->abandoned_before_start(name, b->id());
   applier_->start();
   monitor_->start();
   front_->set_ready(true);

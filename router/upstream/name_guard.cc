@@ -4,6 +4,44 @@
 
 namespace fsr::router {
 
+namespace {
+
+// The backend's DELETE takes the process-wide lock before the name; a PUT or
+// GET takes the name first.
+bool lock_first(GuardOp op) { return op == GuardOp::kDelete; }
+
+// Whether `op` can run beside `abandoned` on one backend without a wedge: both
+// take the name first, or both the lock first. An unknown one may be either,
+// and only a DELETE is safe beside what a dead router left (see the header).
+bool may_follow(std::optional<GuardOp> abandoned, GuardOp op) {
+  if (!abandoned) return op == GuardOp::kDelete;
+  return lock_first(*abandoned) == lock_first(op);
+}
+
+// A PUT after an abandoned GET needs no order (the GET changes nothing);
+// anything else that may follow is sent `settle` later, so that the backend
+// has admitted the abandoned one first and its exclusion orders the two.
+bool waits_settle(std::optional<GuardOp> abandoned, GuardOp op) {
+  return !(abandoned == GuardOp::kRead && op == GuardOp::kPut);
+}
+
+bool may_change_volume(std::optional<GuardOp> abandoned) { return abandoned != GuardOp::kRead; }
+
+}  // namespace
+
+GuardOutcome guard_outcome(const BackendResult& result) {
+  switch (result.outcome) {
+    case Outcome::kUnknown:
+      return GuardOutcome::kUnknown;
+    case Outcome::kNotSent:
+      return GuardOutcome::kRefused;
+    case Outcome::kAnswered:
+      break;
+  }
+  // The backend answers 429 at admission, before its latency and exclusion.
+  return result.status == 429 ? GuardOutcome::kRefused : GuardOutcome::kDone;
+}
+
 std::optional<NameGuard::Ticket> NameGuard::try_begin(const std::string& name, int backend, GuardOp op,
                                                       Clock::time_point* retry_at) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -13,19 +51,21 @@ std::optional<NameGuard::Ticket> NameGuard::try_begin(const std::string& name, i
     *retry_at = now + std::chrono::milliseconds(20);
     return std::nullopt;
   }
-  for (const auto& [b, sent_at] : s.abandoned) {
-    if (b != backend) continue;
-    if (op == GuardOp::kDelete) {
-      *retry_at = Clock::time_point::max();  // the caller must send a PUT or GET first
+  Clock::time_point settled = now;
+  for (const Abandoned& a : s.abandoned) {
+    if (a.backend != backend) continue;
+    if (!may_follow(a.op, op)) {
+      *retry_at = Clock::time_point::max();  // only barrier_for's operation, or a restart, unblocks it
       return std::nullopt;
     }
-    if (now < sent_at + settle_) {
-      *retry_at = sent_at + settle_;
-      return std::nullopt;
-    }
+    if (waits_settle(a.op, op)) settled = std::max(settled, a.sent_at + settle_);
+  }
+  if (now < settled) {
+    *retry_at = settled;
+    return std::nullopt;
   }
   s.busy = true;
-  return Ticket{name, backend, now};
+  return Ticket{name, backend, op, now};
 }
 
 std::optional<NameGuard::Ticket> NameGuard::begin(const std::string& name, int backend, GuardOp op,
@@ -40,35 +80,51 @@ std::optional<NameGuard::Ticket> NameGuard::begin(const std::string& name, int b
   }
 }
 
-void NameGuard::end(const Ticket& ticket, bool answered) {
+void NameGuard::end(const Ticket& ticket, GuardOutcome outcome) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = names_.find(ticket.name);
     if (it == names_.end()) return;
     State& s = it->second;
     s.busy = false;
-    if (answered) {
-      // This op was sent at least `settle` after any abandoned op on this
-      // backend (try_begin saw to it) and the backend's per-name exclusion ran
-      // them in order: every earlier op on this name there has finished.
-      std::erase_if(s.abandoned, [&](const auto& a) { return a.first == ticket.backend && a.second < ticket.sent_at; });
-    } else {
-      s.abandoned.emplace_back(ticket.backend, ticket.sent_at);
+    if (outcome == GuardOutcome::kDone) {
+      // It went through the backend's per-name exclusion, and every abandoned
+      // operation there it may follow had been admitted `settle` before it:
+      // the backend ran those first.
+      std::erase_if(s.abandoned, [&](const Abandoned& a) {
+        return a.backend == ticket.backend && may_follow(a.op, ticket.op) && a.sent_at + settle_ <= ticket.sent_at;
+      });
+    } else if (outcome == GuardOutcome::kUnknown) {
+      s.abandoned.push_back({ticket.backend, ticket.op, ticket.sent_at});
     }
     if (s.abandoned.empty()) names_.erase(it);
   }
   cv_.notify_all();
 }
 
-void NameGuard::cancel(const Ticket& ticket) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = names_.find(ticket.name);
-    if (it == names_.end()) return;
-    it->second.busy = false;
-    if (it->second.abandoned.empty()) names_.erase(it);
-  }
-  cv_.notify_all();
+void NameGuard::cancel(const Ticket& ticket) { end(ticket, GuardOutcome::kRefused); }
+
+std::optional<GuardOp> NameGuard::barrier_for(const std::string& name, int backend, GuardOp op) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = names_.find(name);
+  if (it == names_.end()) return std::nullopt;
+  for (const Abandoned& a : it->second.abandoned)
+    if (a.backend == backend && !may_follow(a.op, op)) return lock_first(op) ? GuardOp::kRead : GuardOp::kDelete;
+  return std::nullopt;
+}
+
+GuardOp NameGuard::drain_op(const std::string& name, int backend) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = names_.find(name);
+  if (it == names_.end()) return GuardOp::kRead;
+  for (const Abandoned& a : it->second.abandoned)
+    if (a.backend == backend && !may_follow(a.op, GuardOp::kRead)) return GuardOp::kDelete;
+  return GuardOp::kRead;
+}
+
+void NameGuard::abandoned_before_start(const std::string& name, int backend) {
+  std::lock_guard<std::mutex> lock(mu_);
+  names_[name].abandoned.push_back({backend, std::nullopt, clock_.now()});
 }
 
 bool NameGuard::uncertain_on(const std::string& name, int backend) {
@@ -76,20 +132,22 @@ bool NameGuard::uncertain_on(const std::string& name, int backend) {
   auto it = names_.find(name);
   if (it == names_.end()) return false;
   return std::any_of(it->second.abandoned.begin(), it->second.abandoned.end(),
-                     [&](const auto& a) { return a.first == backend; });
+                     [&](const Abandoned& a) { return a.backend == backend && may_change_volume(a.op); });
 }
 
 bool NameGuard::uncertain_anywhere(const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = names_.find(name);
-  return it != names_.end() && !it->second.abandoned.empty();
+  if (it == names_.end()) return false;
+  return std::any_of(it->second.abandoned.begin(), it->second.abandoned.end(),
+                     [](const Abandoned& a) { return may_change_volume(a.op); });
 }
 
 void NameGuard::backend_restarted(int backend) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = names_.begin(); it != names_.end();) {
-      std::erase_if(it->second.abandoned, [&](const auto& a) { return a.first == backend; });
+      std::erase_if(it->second.abandoned, [&](const Abandoned& a) { return a.backend == backend; });
       if (!it->second.busy && it->second.abandoned.empty()) it = names_.erase(it);
       else ++it;
     }
@@ -100,7 +158,8 @@ void NameGuard::backend_restarted(int backend) {
 size_t NameGuard::uncertain_count() {
   std::lock_guard<std::mutex> lock(mu_);
   size_t n = 0;
-  for (auto& [name, s] : names_) n += !s.abandoned.empty();
+  for (auto& [name, s] : names_)
+    n += std::any_of(s.abandoned.begin(), s.abandoned.end(), [](const Abandoned& a) { return may_change_volume(a.op); });
   return n;
 }
 

@@ -317,5 +317,91 @@ TEST_F(ApplierTest, WaitAppliedGivesUpWhenTheClockReachesItsDeadline) {
   EXPECT_EQ(backend.count(), 1u);
 }
 
+// The barrier GET that orders an abandoned PUT before a DELETE gets 429: it
+// was refused at admission and ordered nothing, so the DELETE must wait for a
+// barrier that went through the backend's per-name exclusion.
+TEST_F(ApplierTest, ABarrierGetAnswered429IsRetriedAndTheDeleteWaitsForItsAnswer) {
+  backend.script({unknown(), answer(429)});
+  put("a", "x");
+  start();
+  ASSERT_TRUE(sent_count_reaches(1));
+  ASSERT_TRUE(clock.await_waiters(1));
+  uint64_t seq = del("a");
+  clock.advance(kSettle);
+  ASSERT_TRUE(sent_count_reaches(2));
+  clock.await_waiters(1, std::chrono::seconds(2));  // the backoff after the 429 (a worker that sent nothing more)
+  clock.advance(milliseconds(75));                  // the longest backoff after a 429
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq); }, std::chrono::seconds(10)));
+  auto sent = backend.sent();
+  ASSERT_EQ(sent.size(), 4u);
+  EXPECT_EQ(sent[1].kind, ApplyRequest::Kind::kBarrierGet);
+  EXPECT_EQ(sent[2].kind, ApplyRequest::Kind::kBarrierGet) << "a DELETE beside the abandoned PUT could wedge";
+  EXPECT_EQ(sent[3].kind, ApplyRequest::Kind::kDelete);
+}
+
+// The backend's DELETE takes its process-wide lock before the name, a PUT
+// the name first: after an abandoned DELETE, the newer PUT goes only behind
+// a DELETE (both queue on the lock) sent after the settle time.
+TEST_F(ApplierTest, APutAfterAnAbandonedDeleteIsOrderedByADeleteSentAfterTheSettleTime) {
+  backend.script({unknown()});
+  del("a");
+  start();
+  ASSERT_TRUE(sent_count_reaches(1));
+  ASSERT_TRUE(clock.await_waiters(1));
+  uint64_t seq = put("a", "new");
+  clock.advance(kSettle);
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq); }, std::chrono::seconds(10)));
+  auto sent = backend.sent();
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[0].kind, ApplyRequest::Kind::kDelete);
+  EXPECT_EQ(sent[1].kind, ApplyRequest::Kind::kDelete) << "a PUT beside the abandoned DELETE could wedge";
+  EXPECT_EQ(sent[2].kind, ApplyRequest::Kind::kPut);
+  EXPECT_EQ(sent[2].body, "new");
+  EXPECT_GE(sent[1].at - sent[0].at, kSettle);
+  EXPECT_FALSE(guard.uncertain_on("a", 0));
+}
+
+// A client read abandoned on the primary changes nothing on the volume: the
+// name's PUT goes at once, and only a DELETE waits for a barrier GET.
+TEST_F(ApplierTest, AClientReadAbandonedOnThePrimaryHoldsUpNoPut) {
+  router::NameGuard::Clock::time_point retry_at;
+  auto read = guard.try_begin("a", 0, router::GuardOp::kRead, &retry_at);
+  ASSERT_TRUE(read);
+  guard.end(*read, router::GuardOutcome::kUnknown);
+  uint64_t seq = put("a", "x");
+  start();
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq); }, std::chrono::seconds(10)))
+      << "the PUT waited for the abandoned read";
+  uint64_t deleted = del("a");
+  applier->enqueue("a");
+  ASSERT_TRUE(sent_count_reaches(1));
+  ASSERT_TRUE(clock.await_waiters(1));
+  clock.advance(kSettle);
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", deleted); }, std::chrono::seconds(10)));
+  auto sent = backend.sent();
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[1].kind, ApplyRequest::Kind::kBarrierGet) << "a DELETE beside a first GET could wedge";
+  EXPECT_EQ(sent[2].kind, ApplyRequest::Kind::kDelete);
+}
+
+// After a router restart (router/server.cc marks every pending name so), a
+// name whose previous process may have left any request running goes out
+// behind a DELETE sent after the settle time, never beside it.
+TEST_F(ApplierTest, APendingNameLeftByAPreviousProcessIsReplayedBehindADeleteAfterTheSettleTime) {
+  uint64_t seq = put("a", "x");
+  guard.abandoned_before_start("a", 0);
+  start();
+  ASSERT_TRUE(clock.await_waiters(1));
+  advance_short_of_retry(kSettle - milliseconds(1));
+  EXPECT_EQ(backend.count(), 0u) << "nothing goes to the backend before the settle time";
+  clock.advance(milliseconds(1));
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq); }, std::chrono::seconds(10)));
+  auto sent = backend.sent();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].kind, ApplyRequest::Kind::kDelete) << "only a DELETE is safe beside an unknown request";
+  EXPECT_EQ(sent[1].kind, ApplyRequest::Kind::kPut);
+  EXPECT_FALSE(guard.uncertain_on("a", 0));
+}
+
 }  // namespace
 }  // namespace fsr::recovery

@@ -128,7 +128,7 @@ TEST_F(MonitorTest, ARefusedBackendForgetsItsAbandonedOperations) {
   NameGuard::Clock::time_point retry_at;
   auto ticket = guard.try_begin("a", 1, GuardOp::kPut, &retry_at);
   ASSERT_TRUE(ticket);
-  guard.end(*ticket, /*answered=*/false);
+  guard.end(*ticket, GuardOutcome::kUnknown);
   ASSERT_TRUE(guard.uncertain_on("a", 1));
   monitor->report_refused(backend(1));
   EXPECT_FALSE(guard.uncertain_on("a", 1)) << "its abandoned requests died with the process";
@@ -139,7 +139,7 @@ TEST_F(MonitorTest, AHungReplicaLosesItsConfirmationButKeepsUncertainNames) {
   NameGuard::Clock::time_point retry_at;
   auto ticket = guard.try_begin("a", 1, GuardOp::kPut, &retry_at);
   ASSERT_TRUE(ticket);
-  guard.end(*ticket, /*answered=*/false);
+  guard.end(*ticket, GuardOutcome::kUnknown);
   monitor->report_hung(backend(1));
   EXPECT_FALSE(backend(1).healthy);
   EXPECT_FALSE(backend(1).confirmed);

@@ -6,7 +6,8 @@
 //
 // One test per hole the issue lists that a fault backend can show (1, 1
 // across a failover, 2, 3, 4, 5, 6). They reproduce holes the router still
-// has; they run only with FSR_UNKNOWN_OUTCOME_TESTS=1 until it closes them.
+// has closed run always; those marked SKIP_UNLESS_ENABLED reproduce holes
+// still open and run only with FSR_UNKNOWN_OUTCOME_TESTS=1 until they close.
 // Every wait polls with a deadline; the only fixed wait bounds how long a
 // test gives the router to send a request a fixed router would not send.
 #include <gtest/gtest.h>
@@ -247,7 +248,6 @@ TEST_F(UnknownOutcomeTest, RequestsOfAKilledRouterThatRunAfterItsRestartDoNotOve
 // waits for the name, the GET holds the name and waits for the lock. The
 // safe follow-up there is another DELETE, or nothing until it drained.
 TEST_F(UnknownOutcomeTest, AbandonedDeleteIsNotFollowedByARequestThatWedgesTheBackend) {
-  SKIP_UNLESS_ENABLED();
   stack_ = std::make_unique<Stack>("unknown-delete");
   Stack& stack = *stack_;
   stack.set_backend_fault_control(true);
@@ -318,7 +318,6 @@ TEST_F(UnknownOutcomeTest, PrimaryThatRefusesEverythingIsFailedOver) {
 // other stays busier). The replica that can serve is the busier one here, so
 // a router that picks by load alone keeps choosing the one that refuses.
 TEST_F(UnknownOutcomeTest, ReadRefusedByTheLessBusyReplicaIsServedByTheOther) {
-  SKIP_UNLESS_ENABLED();
   stack_ = std::make_unique<Stack>("unknown-read-429");
   Stack& stack = *stack_;
   stack.set_backend_fault_control(true);
@@ -364,7 +363,6 @@ TEST_F(UnknownOutcomeTest, ReadRefusedByTheLessBusyReplicaIsServedByTheOther) {
 // needs no ordering: a write of the same name is applied while the
 // abandoned read still runs on its replica.
 TEST_F(UnknownOutcomeTest, AbandonedReadDoesNotHoldUpAWriteOfTheSameName) {
-  SKIP_UNLESS_ENABLED();
   stack_ = std::make_unique<Stack>("unknown-read-abandoned");
   Stack& stack = *stack_;
   stack.set_backend_fault_control(true);
@@ -385,7 +383,7 @@ TEST_F(UnknownOutcomeTest, AbandonedReadDoesNotHoldUpAWriteOfTheSameName) {
   ASSERT_TRUE(primary.reject(1000000, "GET", "X"));
   ASSERT_NE(replica.hold("GET", "X", "before", 1000), 0u);
   auto read = stack.client()->Get(api("X"));
-  ASSERT_EQ(replica.held().size(), 1u) << "the read went to the replica";
+  ASSERT_GE(replica.held().size(), 1u) << "the read went to the replica";
   ASSERT_TRUE(wait_for_status(stack, [](const auto& s) { return s["backends"][1]["abandoned"] >= 1; }));
   ASSERT_TRUE(primary.reject(0));
 

@@ -86,6 +86,7 @@ int RouterServer::start() {
   monitor_options.probe_interval = c.probe_interval;
   monitor_options.probe_timeout = c.probe_timeout;
   monitor_options.marker_interval = c.marker_interval;
+  monitor_options.stall_timeout = c.stall_timeout;
   monitor_options.failback = c.failback;
   monitor_ = std::make_unique<BackendMonitor>(*journal_, *pool_, *guard_, monitor_options);
   BackendMonitor* monitor = monitor_.get();

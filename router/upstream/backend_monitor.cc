@@ -82,7 +82,10 @@ void BackendMonitor::probe_loop(Backend* b) {
 
 void BackendMonitor::probe(Backend& b) {
   auto lease = b.acquire(clock_.now() + options_.probe_timeout);
-  if (!lease) return;  // every slot busy: it is working, not dead
+  if (!lease) {
+    check_progress(b);  // every slot busy: healthy only while answers arrive
+    return;
+  }
   std::string body;
   auto result = backend_get(
       std::move(*lease), kMarkerName,
@@ -94,6 +97,10 @@ void BackendMonitor::probe(Backend& b) {
       options_.probe_timeout);
   if (!result.answered()) {
     mark_unhealthy(b, result.error, result.outcome == Outcome::kNotSent);
+    return;
+  }
+  if (result.status == 429) {
+    check_progress(b);  // refused at admission: proves neither health nor failure
     return;
   }
   mark_healthy(b);
@@ -108,6 +115,11 @@ void BackendMonitor::probe(Backend& b) {
   maybe_fail_over();
 }
 
+void BackendMonitor::check_progress(Backend& b) {
+  Stall stall = b.stall(options_.stall_timeout);
+  if (stall != Stall::kNone) mark_unhealthy(b, stall_name(stall), false);
+}
+
 void BackendMonitor::report_refused(Backend& b) { mark_unhealthy(b, "connection refused", true); }
 
 void BackendMonitor::report_hung(Backend& b) {
@@ -115,6 +127,7 @@ void BackendMonitor::report_hung(Backend& b) {
 }
 
 void BackendMonitor::mark_healthy(Backend& b) {
+  b.set_down_reason("");
   if (!b.healthy.exchange(true)) log_info("backend_up").kv("backend", b.address()).kv("role", role_name(pool_.role_of(b)));
 }
 
@@ -124,6 +137,7 @@ void BackendMonitor::mark_unhealthy(Backend& b, const std::string& why, bool ref
     b.watermark = 0;
     b.confirmed = false;
   }
+  b.set_down_reason(why);
   if (b.healthy.exchange(false))
     log_warn("backend_down").kv("backend", b.address()).kv("role", role_name(pool_.role_of(b))).kv("reason", why);
   maybe_fail_over();

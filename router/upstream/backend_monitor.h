@@ -1,10 +1,15 @@
 // Health, replica confirmation and primary failover (design invariants 6, 7).
 //
 // - Every backend is probed every `probe_interval` with a GET of the marker
-//   file, through a normal slot (probes count against the cap). An answer of
-//   any kind means alive; a refused connection means the process is gone (its
-//   abandoned requests died with it); a timeout means hung. Either failure
-//   marks the backend unhealthy and drops its confirmed watermark to 0.
+//   file, through a normal slot (probes count against the cap). Health is
+//   progress: an answer other than 429 means alive; a refused connection
+//   means the process is gone (its abandoned requests died with it); a
+//   timeout means hung; a stall longer than `stall_timeout` (only 429s while
+//   the router held fewer than the cap there, "wedged", or every slot held
+//   with nothing finishing, "saturated": ProgressWatch in backend_pool.h)
+//   means it does no work. Each failure marks the backend unhealthy and
+//   drops a replica's confirmed watermark to 0; a failed primary is failed
+//   over. A 429 to a probe proves neither health nor failure.
 // - The marker (`.fsrouter-marker`, a name refused to clients) holds the
 //   journal's id and the applied watermark. The monitor rewrites it through
 //   the primary as the watermark rises; a replica's confirmed watermark is
@@ -40,6 +45,7 @@ struct MonitorOptions {
   std::chrono::milliseconds probe_interval{1000};
   std::chrono::milliseconds probe_timeout{3000};
   std::chrono::milliseconds marker_interval{500};
+  std::chrono::milliseconds stall_timeout{30000};
   bool failback = false;
 };
 
@@ -70,6 +76,8 @@ class BackendMonitor {
   ~BackendMonitor();
   void start();
   void stop();
+  // One probe of b: what each backend's probe loop does every probe_interval.
+  void probe(Backend& b);
   // A request on b was refused: the process is gone.
   void report_refused(Backend& b);
   // A replica did not answer a read in time: stop sending it reads until a
@@ -79,7 +87,8 @@ class BackendMonitor {
  private:
   void probe_loop(Backend* b);
   void marker_loop();
-  void probe(Backend& b);
+  // Marks b unhealthy when it has stalled longer than stall_timeout.
+  void check_progress(Backend& b);
   void mark_healthy(Backend& b);
   void mark_unhealthy(Backend& b, const std::string& why, bool refused);
   void maybe_fail_over();

@@ -14,7 +14,10 @@
 //   journal's id and the applied watermark. The monitor rewrites it through
 //   the primary as the watermark rises; a replica's confirmed watermark is
 //   what it reads back. A replica on another volume reads no marker, or one
-//   with another journal id, and never confirms. Marker writes and reads are
+//   with another journal id, and never confirms. A probe answer counts only
+//   if the backend was neither marked down nor demoted while it was out: a
+//   demoted primary reads nothing until a marker read made as a replica
+//   confirms it. Marker writes and reads are
 //   only PUTs and GETs, which cannot wedge a backend; a reader that sees a
 //   half-written marker fails to parse it and confirms nothing.
 // - When the primary is unhealthy, the healthy backend with the highest
@@ -26,6 +29,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -68,6 +72,19 @@ struct PrimaryCandidate {
 //   healthy and confirmed, if it is not the current one; otherwise nullopt.
 std::optional<int> choose_primary(const std::vector<PrimaryCandidate>& backends, int current, int designated,
                                   bool failback);
+
+// The primary at start, and why (for the log).
+struct StartPrimary {
+  int id = 0;
+  std::string reason;
+};
+// The role survives a restart: the backend whose state saved in the journal
+// says primary keeps it (of two, as a crash between their saves may leave,
+// the one with the higher saved watermark: a demoted primary saves 0, then
+// the designated one, then the earlier). None saved, or the saved one is no
+// longer among `addresses`: the designated primary.
+StartPrimary choose_start_primary(const std::vector<std::string>& addresses,
+                                  const std::map<std::string, journal::BackendState>& saved, int designated);
 
 class BackendMonitor {
  public:

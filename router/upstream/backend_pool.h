@@ -136,6 +136,10 @@ class Backend {
   std::atomic<uint64_t> watermark{0};
   // Proved to be on the router's volume (read a marker of this journal).
   std::atomic<bool> confirmed{false};
+  // Bumped (by the monitor, under its role lock) each time it is marked
+  // unhealthy or loses the primary role: a probe sent before a bump proves
+  // nothing of it now.
+  std::atomic<uint64_t> health_epoch{0};
 
  private:
   friend class BackendLease;

@@ -55,6 +55,39 @@ TEST(PrimaryChoice, WithFailbackAFailedPrimaryStillGoesToTheHighestWatermark) {
   EXPECT_EQ(choose_primary({healthy(0, 3), down(1), healthy(2, 8)}, 1, 0, true), 2);
 }
 
+journal::BackendState saved(const std::string& role, uint64_t watermark) { return {role, true, watermark}; }
+const std::vector<std::string> kAddresses{"10.0.0.1:1234", "10.0.0.2:1234", "10.0.0.3:1234"};
+
+TEST(PrimaryAtStart, TheBackendSavedAsPrimaryKeepsTheRoleOverTheDesignatedOne) {
+  auto start = choose_start_primary(
+      kAddresses, {{"10.0.0.1:1234", saved("replica", 0)}, {"10.0.0.3:1234", saved("primary", 40)}}, 0);
+  EXPECT_EQ(start.id, 2) << start.reason;
+  EXPECT_NE(start.reason.find("saved"), std::string::npos) << start.reason;
+}
+
+TEST(PrimaryAtStart, WithNoSavedStateTheDesignatedPrimaryTakesTheRole) {
+  auto start = choose_start_primary(kAddresses, {}, 1);
+  EXPECT_EQ(start.id, 1);
+  EXPECT_NE(start.reason.find("designated"), std::string::npos) << start.reason;
+  EXPECT_EQ(choose_start_primary(kAddresses, {{"10.0.0.3:1234", saved("replica", 9)}}, 1).id, 1);
+}
+
+TEST(PrimaryAtStart, ASavedPrimaryNoLongerAmongTheBackendsFallsBackToTheDesignatedOne) {
+  auto start = choose_start_primary(kAddresses, {{"10.0.0.9:1234", saved("primary", 40)}}, 0);
+  EXPECT_EQ(start.id, 0);
+  EXPECT_NE(start.reason.find("designated"), std::string::npos) << start.reason;
+}
+
+TEST(PrimaryAtStart, OfTwoSavedPrimariesTheHigherSavedWatermarkWins) {
+  // A crash between the saves of a failover: the demoted one saved 0.
+  auto start = choose_start_primary(
+      kAddresses, {{"10.0.0.1:1234", saved("primary", 0)}, {"10.0.0.2:1234", saved("primary", 17)}}, 0);
+  EXPECT_EQ(start.id, 1);
+  start = choose_start_primary(
+      kAddresses, {{"10.0.0.2:1234", saved("primary", 5)}, {"10.0.0.3:1234", saved("primary", 5)}}, 2);
+  EXPECT_EQ(start.id, 2) << "a tie goes to the designated one";
+}
+
 TEST(Marker, ABodyReadsBackAsItsSequence) {
   EXPECT_EQ(parse_marker(marker_body("j1", 42), "j1"), 42u);
   EXPECT_EQ(parse_marker(marker_body("j1", 0), "j1"), 0u);
@@ -206,20 +239,40 @@ class StatusServer {
  public:
   explicit StatusServer(std::string marker) : marker_(std::move(marker)) {
     server_.Get(".*", [this](const httplib::Request&, httplib::Response& res) {
+      received++;
+      {
+        std::unique_lock<std::mutex> lock(gate_mu_);
+        gate_cv_.wait(lock, [this] { return open_; });
+      }
       res.status = status.load();
       res.set_content(res.status == 200 ? marker_ : std::string("Too many requests. Slow down."), "text/plain");
     });
     port_ = server_.bind_to_any_port("127.0.0.1");  // connections queue until the thread accepts
     thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // stop() is a no-op until the server runs: wait for it, or the destructor may hang in join.
+    EXPECT_TRUE(fsr::test::wait_until([this] { return server_.is_running(); }, std::chrono::seconds(10)));
   }
   ~StatusServer() {
+    set_gate(true);
     server_.stop();
     thread_.join();
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // Requests wait for the gate to open before they are answered.
+  void set_gate(bool open) {
+    {
+      std::lock_guard<std::mutex> lock(gate_mu_);
+      open_ = open;
+    }
+    gate_cv_.notify_all();
+  }
   std::atomic<int> status{200};
+  std::atomic<int> received{0};
 
  private:
+  std::mutex gate_mu_;
+  std::condition_variable gate_cv_;
+  bool open_ = true;
   std::string marker_;
   httplib::Server server_;
   int port_ = 0;
@@ -269,6 +322,24 @@ TEST_F(ProbeTest, APrimaryAnsweringOnly429WhileWeHoldNothingIsFailedOverAsWedged
   EXPECT_FALSE(backend(0).healthy) << "only 429s for the whole bound, with our slots free";
   EXPECT_EQ(backend(0).down_reason(), "wedged");
   EXPECT_EQ(pool->primary().id(), 1) << "a wedged primary is failed over like a dead one";
+}
+
+TEST_F(ProbeTest, AProbeSentBeforeTheBackendFailedAndWasDemotedNeitherRevivesNorConfirmsIt) {
+  monitor->probe(backend(1));
+  ASSERT_TRUE(backend(1).confirmed);
+  primary_server->set_gate(false);
+  std::thread probe([&] { monitor->probe(backend(0)); });  // sent while 0 is the primary
+  ASSERT_TRUE(fsr::test::wait_until([&] { return primary_server->received.load() == 1; }, std::chrono::seconds(10)));
+  monitor->report_refused(backend(0));  // its process is gone; 1 takes over
+  ASSERT_EQ(pool->primary().id(), 1);
+  primary_server->set_gate(true);  // the old process's answer arrives late
+  probe.join();
+  EXPECT_FALSE(backend(0).healthy) << "an answer sent before the refusal says nothing of the new process";
+  EXPECT_FALSE(backend(0).confirmed) << "demoted: it confirms only by a marker read made as a replica";
+  EXPECT_EQ(backend(0).watermark.load(), 0u);
+  monitor->probe(backend(0));
+  EXPECT_TRUE(backend(0).healthy);
+  EXPECT_TRUE(backend(0).confirmed) << "a probe sent after the demotion read the marker back";
 }
 
 TEST_F(ProbeTest, AWedgedBackendIsHealthyAgainOnlyWhenItAnswersAgain) {

@@ -351,6 +351,7 @@ void HttpFront::handle_status(httplib::Response& res) {
     e["errors"] = b->counters().errors.load();
     e["abandoned"] = b->counters().abandoned.load();
     e["confirmed"] = b->confirmed.load();
+    e["down_reason"] = b->down_reason();
     backends.push_back(e);
   }
   j["backends"] = backends;

@@ -36,6 +36,7 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   int64_t probe_interval_ms = c.probe_interval.count();
   int64_t probe_timeout_ms = c.probe_timeout.count();
   int64_t marker_interval_ms = c.marker_interval.count();
+  int64_t stall_timeout_ms = c.stall_timeout.count();
 
   CLI::App app{kSummary, "fsrouter"};
   use_flag_conventions(app, "fsrouter [flags]");
@@ -101,6 +102,11 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   add_env_option(app, "marker-interval-ms", "FSROUTER_MARKER_INTERVAL_MS", &marker_interval_ms,
                  "how often the applied watermark is written to the marker file through the primary")
       ->check(at_least(1));
+  add_env_option(app, "stall-timeout-ms", "FSROUTER_STALL_TIMEOUT_MS", &stall_timeout_ms,
+                 "a backend that for this long answers only 429 while the router holds fewer than the cap there "
+                 "(wedged), or finishes nothing while the router holds every slot (saturated), is unhealthy; a "
+                 "primary is failed over")
+      ->check(at_least(1));
   add_env_switch(app, "failback", "FSROUTER_FAILBACK", &c.failback,
                  "give the primary role back to the designated primary once it is healthy and confirmed");
   add_env_option(app, "log-level", "FSROUTER_LOG_LEVEL", &c.log_level_name, "debug, info, warn or error")
@@ -121,6 +127,7 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   c.probe_interval = std::chrono::milliseconds(probe_interval_ms);
   c.probe_timeout = std::chrono::milliseconds(probe_timeout_ms);
   c.marker_interval = std::chrono::milliseconds(marker_interval_ms);
+  c.stall_timeout = std::chrono::milliseconds(stall_timeout_ms);
   return -1;
 }
 

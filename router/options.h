@@ -44,6 +44,7 @@ struct RouterConfig {
   std::chrono::milliseconds probe_interval{1000};
   std::chrono::milliseconds probe_timeout{3000};
   std::chrono::milliseconds marker_interval{500};
+  std::chrono::milliseconds stall_timeout{30000};
   bool failback = false;
   std::string log_level_name = "info";
   LogLevel log_level = LogLevel::kInfo;

@@ -63,6 +63,15 @@ int RouterServer::start() {
     log_error("journal_open_failed").kv("dir", c.journal_dir).kv("error", s.message);
     return 1;
   }
+  // The primary role survives a restart: requests the last process left
+  // running went to the primary it knew, not necessarily the designated one.
+  {
+    std::vector<std::string> addresses;
+    for (Backend* b : pool_->all()) addresses.push_back(b->address());
+    StartPrimary start = choose_start_primary(addresses, journal_->backend_states(), pool_->designated_primary());
+    pool_->set_primary(start.id);
+    log_info("primary_at_start").kv("primary", pool_->primary().address()).kv("reason", start.reason);
+  }
   FrontOptions front_options;
   front_options.ack = c.ack;
   front_options.temp_dir = c.journal_dir + "/tmp";
@@ -86,6 +95,7 @@ int RouterServer::start() {
   monitor_options.probe_interval = c.probe_interval;
   monitor_options.probe_timeout = c.probe_timeout;
   monitor_options.marker_interval = c.marker_interval;
+  monitor_options.stall_timeout = c.stall_timeout;
   monitor_options.failback = c.failback;
   monitor_ = std::make_unique<BackendMonitor>(*journal_, *pool_, *guard_, monitor_options);
   BackendMonitor* monitor = monitor_.get();

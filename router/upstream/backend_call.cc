@@ -19,6 +19,7 @@ BackendResult finish(BackendLease& lease, const httplib::Result& result) {
     out.outcome = Outcome::kAnswered;
     out.status = result->status;
     if (out.status == 429) lease.backend().counters().rejected_429++;
+    lease.backend().note_answer(out.status);  // before the lease's slot is released
     bool keep = result->get_header_value("Connection") != "close";
     if (keep) {
       // lease destructor keeps the connection for reuse

@@ -1,5 +1,6 @@
 #include "router/upstream/backend_monitor.h"
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 
@@ -45,6 +46,31 @@ std::optional<int> choose_primary(const std::vector<PrimaryCandidate>& backends,
   return std::nullopt;
 }
 
+StartPrimary choose_start_primary(const std::vector<std::string>& addresses,
+                                  const std::map<std::string, journal::BackendState>& saved, int designated) {
+  std::optional<int> best;
+  uint64_t best_watermark = 0;
+  std::string unknown;  // a saved primary that is not a backend now
+  for (const auto& [address, state] : saved) {
+    if (state.role != role_name(Role::kPrimary)) continue;
+    auto it = std::find(addresses.begin(), addresses.end(), address);
+    if (it == addresses.end()) {
+      unknown = address;
+      continue;
+    }
+    int id = static_cast<int>(it - addresses.begin());
+    bool better = !best || state.watermark > best_watermark ||
+                  (state.watermark == best_watermark && (id == designated || (*best != designated && id < *best)));
+    if (better) {
+      best = id;
+      best_watermark = state.watermark;
+    }
+  }
+  if (best) return {*best, "saved role in the journal"};
+  if (!unknown.empty()) return {designated, "designated: the saved primary " + unknown + " is not a backend now"};
+  return {designated, "designated: no primary saved in the journal"};
+}
+
 BackendMonitor::BackendMonitor(journal::Journal& journal, BackendPool& pool, NameGuard& guard,
                                MonitorOptions options, fsr::Clock& clock)
     : journal_(journal), pool_(pool), guard_(guard), options_(options), clock_(clock) {}
@@ -81,8 +107,12 @@ void BackendMonitor::probe_loop(Backend* b) {
 }
 
 void BackendMonitor::probe(Backend& b) {
+  uint64_t epoch = b.health_epoch.load();
   auto lease = b.acquire(clock_.now() + options_.probe_timeout);
-  if (!lease) return;  // every slot busy: it is working, not dead
+  if (!lease) {
+    check_progress(b);  // every slot busy: healthy only while answers arrive
+    return;
+  }
   std::string body;
   auto result = backend_get(
       std::move(*lease), kMarkerName,
@@ -96,16 +126,35 @@ void BackendMonitor::probe(Backend& b) {
     mark_unhealthy(b, result.error, result.outcome == Outcome::kNotSent);
     return;
   }
-  mark_healthy(b);
-  if (pool_.role_of(b) == Role::kReplica) {
-    auto seq = result.status == 200 ? parse_marker(body, journal_.journal_id()) : std::nullopt;
-    if (seq) {
-      if (*seq > b.watermark.load()) b.watermark = *seq;
+  if (result.status == 429) {
+    check_progress(b);  // refused at admission: proves neither health nor failure
+    return;
+  }
+  bool marker_read = false;
+  uint64_t seq = 0;
+  if (auto parsed = result.status == 200 ? parse_marker(body, journal_.journal_id()) : std::nullopt) {
+    marker_read = true;
+    seq = *parsed;
+  }
+  {
+    std::lock_guard<std::mutex> lock(role_mu_);
+    // Failed or demoted since this probe was sent: its answer says nothing
+    // of the backend now (a demoted primary confirms only by a marker read
+    // made as a replica). The next probe decides.
+    if (b.health_epoch.load() != epoch) return;
+    mark_healthy(b);
+    if (marker_read && pool_.role_of(b) == Role::kReplica) {
+      if (seq > b.watermark.load()) b.watermark = seq;
       if (!b.confirmed.exchange(true))
-        log_info("replica_confirmed").kv("backend", b.address()).kv("watermark", *seq);
+        log_info("replica_confirmed").kv("backend", b.address()).kv("watermark", seq);
     }
   }
   maybe_fail_over();
+}
+
+void BackendMonitor::check_progress(Backend& b) {
+  Stall stall = b.stall(options_.stall_timeout);
+  if (stall != Stall::kNone) mark_unhealthy(b, stall_name(stall), false);
 }
 
 void BackendMonitor::report_refused(Backend& b) { mark_unhealthy(b, "connection refused", true); }
@@ -115,17 +164,23 @@ void BackendMonitor::report_hung(Backend& b) {
 }
 
 void BackendMonitor::mark_healthy(Backend& b) {
+  b.set_down_reason("");
   if (!b.healthy.exchange(true)) log_info("backend_up").kv("backend", b.address()).kv("role", role_name(pool_.role_of(b)));
 }
 
 void BackendMonitor::mark_unhealthy(Backend& b, const std::string& why, bool refused) {
   if (refused) guard_.backend_restarted(b.id());  // its abandoned requests died with the process
-  if (pool_.role_of(b) == Role::kReplica) {
-    b.watermark = 0;
-    b.confirmed = false;
+  {
+    std::lock_guard<std::mutex> lock(role_mu_);
+    b.health_epoch++;
+    if (pool_.role_of(b) == Role::kReplica) {
+      b.watermark = 0;
+      b.confirmed = false;
+    }
+    b.set_down_reason(why);
+    if (b.healthy.exchange(false))
+      log_warn("backend_down").kv("backend", b.address()).kv("role", role_name(pool_.role_of(b))).kv("reason", why);
   }
-  if (b.healthy.exchange(false))
-    log_warn("backend_down").kv("backend", b.address()).kv("role", role_name(pool_.role_of(b))).kv("reason", why);
   maybe_fail_over();
 }
 
@@ -146,7 +201,8 @@ void BackendMonitor::maybe_fail_over() {
       .kv("last_seq", journal_.last_seq())
       .kv("new_primary_watermark", target->watermark.load());
   pool_.set_primary(target->id());
-  current.watermark = 0;  // as a replica it must confirm again
+  current.health_epoch++;  // as a replica it must confirm again, by a read made after this
+  current.watermark = 0;
   current.confirmed = false;
   target->watermark = applied;
   target->confirmed = true;
@@ -157,9 +213,15 @@ void BackendMonitor::marker_loop() {
   while (!stopping_) {
     nap(options_.marker_interval);
     uint64_t applied = journal_.applied_seq();
-    Backend& primary = pool_.primary();
-    primary.watermark = std::max(primary.watermark.load(), applied);
-    primary.confirmed = true;
+    Backend* current = nullptr;
+    {
+      // Under the role lock: a backend demoted meanwhile is not confirmed here.
+      std::lock_guard<std::mutex> lock(role_mu_);
+      current = &pool_.primary();
+      current->watermark = std::max(current->watermark.load(), applied);
+      current->confirmed = true;
+    }
+    Backend& primary = *current;
     if (written == applied || !primary.healthy) continue;
     auto lease = primary.acquire(clock_.now() + options_.probe_timeout);
     if (!lease) continue;

@@ -1,15 +1,23 @@
 // Health, replica confirmation and primary failover (design invariants 6, 7).
 //
 // - Every backend is probed every `probe_interval` with a GET of the marker
-//   file, through a normal slot (probes count against the cap). An answer of
-//   any kind means alive; a refused connection means the process is gone (its
-//   abandoned requests died with it); a timeout means hung. Either failure
-//   marks the backend unhealthy and drops its confirmed watermark to 0.
+//   file, through a normal slot (probes count against the cap). Health is
+//   progress: an answer other than 429 means alive; a refused connection
+//   means the process is gone (its abandoned requests died with it); a
+//   timeout means hung; a stall longer than `stall_timeout` (only 429s while
+//   the router held fewer than the cap there, "wedged", or every slot held
+//   with nothing finishing, "saturated": ProgressWatch in backend_pool.h)
+//   means it does no work. Each failure marks the backend unhealthy and
+//   drops a replica's confirmed watermark to 0; a failed primary is failed
+//   over. A 429 to a probe proves neither health nor failure.
 // - The marker (`.fsrouter-marker`, a name refused to clients) holds the
 //   journal's id and the applied watermark. The monitor rewrites it through
 //   the primary as the watermark rises; a replica's confirmed watermark is
 //   what it reads back. A replica on another volume reads no marker, or one
-//   with another journal id, and never confirms. Marker writes and reads are
+//   with another journal id, and never confirms. A probe answer counts only
+//   if the backend was neither marked down nor demoted while it was out: a
+//   demoted primary reads nothing until a marker read made as a replica
+//   confirms it. Marker writes and reads are
 //   only PUTs and GETs, which cannot wedge a backend; a reader that sees a
 //   half-written marker fails to parse it and confirms nothing.
 // - When the primary is unhealthy, the healthy backend with the highest
@@ -21,6 +29,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -40,6 +49,7 @@ struct MonitorOptions {
   std::chrono::milliseconds probe_interval{1000};
   std::chrono::milliseconds probe_timeout{3000};
   std::chrono::milliseconds marker_interval{500};
+  std::chrono::milliseconds stall_timeout{30000};
   bool failback = false;
 };
 
@@ -63,6 +73,19 @@ struct PrimaryCandidate {
 std::optional<int> choose_primary(const std::vector<PrimaryCandidate>& backends, int current, int designated,
                                   bool failback);
 
+// The primary at start, and why (for the log).
+struct StartPrimary {
+  int id = 0;
+  std::string reason;
+};
+// The role survives a restart: the backend whose state saved in the journal
+// says primary keeps it (of two, as a crash between their saves may leave,
+// the one with the higher saved watermark: a demoted primary saves 0, then
+// the designated one, then the earlier). None saved, or the saved one is no
+// longer among `addresses`: the designated primary.
+StartPrimary choose_start_primary(const std::vector<std::string>& addresses,
+                                  const std::map<std::string, journal::BackendState>& saved, int designated);
+
 class BackendMonitor {
  public:
   BackendMonitor(journal::Journal& journal, BackendPool& pool, NameGuard& guard, MonitorOptions options,
@@ -70,6 +93,8 @@ class BackendMonitor {
   ~BackendMonitor();
   void start();
   void stop();
+  // One probe of b: what each backend's probe loop does every probe_interval.
+  void probe(Backend& b);
   // A request on b was refused: the process is gone.
   void report_refused(Backend& b);
   // A replica did not answer a read in time: stop sending it reads until a
@@ -79,7 +104,8 @@ class BackendMonitor {
  private:
   void probe_loop(Backend* b);
   void marker_loop();
-  void probe(Backend& b);
+  // Marks b unhealthy when it has stalled longer than stall_timeout.
+  void check_progress(Backend& b);
   void mark_healthy(Backend& b);
   void mark_unhealthy(Backend& b, const std::string& why, bool refused);
   void maybe_fail_over();

@@ -8,6 +8,43 @@ namespace fsr::router {
 
 const char* role_name(Role role) { return role == Role::kPrimary ? "primary" : "replica"; }
 
+const char* stall_name(Stall stall) {
+  switch (stall) {
+    case Stall::kWedged:
+      return "wedged";
+    case Stall::kSaturated:
+      return "saturated";
+    case Stall::kNone:
+      break;
+  }
+  return "";
+}
+
+void ProgressWatch::evidence(time_point now, Stall kind) {
+  if (!stalled_since_) stalled_since_ = now;
+  kind_ = kind;
+}
+
+void ProgressWatch::answered(time_point now, int status, int in_flight, int cap) {
+  if (status != 429) {
+    stalled_since_.reset();
+    kind_ = Stall::kNone;
+  } else if (in_flight < cap) {
+    evidence(now, Stall::kWedged);
+  } else {
+    occupancy(now, in_flight, cap);
+  }
+}
+
+void ProgressWatch::occupancy(time_point now, int in_flight, int cap) {
+  if (in_flight >= cap) evidence(now, Stall::kSaturated);
+}
+
+Stall ProgressWatch::stalled(time_point now, std::chrono::milliseconds bound) const {
+  if (!stalled_since_ || now - *stalled_since_ < bound) return Stall::kNone;
+  return kind_;
+}
+
 BackendLease::BackendLease(Backend* backend, std::unique_ptr<httplib::Client> client)
     : backend_(backend), client_(std::move(client)) {}
 
@@ -70,12 +107,14 @@ std::optional<BackendLease> Backend::acquire(Clock::time_point deadline) {
     auto now = clock_.now();
     purge_holds_locked(now);
     if (in_use_ < cap_) break;
+    progress_.occupancy(now, in_use_, cap_);
     if (now >= deadline) return std::nullopt;
     auto wake = deadline;
     if (!holds_.empty()) wake = std::min(wake, *std::min_element(holds_.begin(), holds_.end()));
     clock_.wait_until(cv_, lock, wake);
   }
   ++in_use_;
+  progress_.occupancy(clock_.now(), in_use_, cap_);
   std::unique_ptr<httplib::Client> client;
   if (!idle_.empty()) {
     client = std::move(idle_.back());
@@ -112,6 +151,31 @@ int Backend::in_flight() {
   std::lock_guard<std::mutex> lock(mu_);
   purge_holds_locked(clock_.now());
   return in_use_;
+}
+
+void Backend::note_answer(int status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto now = clock_.now();
+  purge_holds_locked(now);
+  progress_.answered(now, status, in_use_, cap_);
+}
+
+Stall Backend::stall(std::chrono::milliseconds bound) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto now = clock_.now();
+  purge_holds_locked(now);
+  progress_.occupancy(now, in_use_, cap_);
+  return progress_.stalled(now, bound);
+}
+
+std::string Backend::down_reason() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return down_reason_;
+}
+
+void Backend::set_down_reason(std::string reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  down_reason_ = std::move(reason);
 }
 
 int Backend::idle_connections() {

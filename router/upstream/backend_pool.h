@@ -40,6 +40,38 @@ const char* role_name(Role role);
 
 class Backend;
 
+// Health by progress. A backend that answers is not necessarily working: a
+// wedged one answers every new request 429 at admission while its slots stay
+// held by requests that never finish, and a saturated one holds every slot
+// the router has without finishing any. A 429 orders and proves nothing.
+// - Progress: an answer other than 429 (the request passed admission and
+//   finished).
+// - Stall evidence: a 429 while the router had fewer than the cap in flight
+//   there (requests the router does not hold fill the backend: wedged), or
+//   every one of the router's slots held (saturated).
+// - Stalled: evidence first seen at least `bound` ago and no progress since.
+//   The kind is that of the latest evidence. The router's own legitimate
+//   load (all slots ours, answers arriving) is progress, so never a stall.
+enum class Stall { kNone, kWedged, kSaturated };
+const char* stall_name(Stall stall);  // "", "wedged" or "saturated"
+
+class ProgressWatch {
+ public:
+  using time_point = fsr::Clock::time_point;
+  // An answer with `status` while `in_flight` of `cap` slots were held, the
+  // answered request's own included.
+  void answered(time_point now, int status, int in_flight, int cap);
+  // The slots held now.
+  void occupancy(time_point now, int in_flight, int cap);
+  // The stall that has lasted at least `bound` with no progress, or kNone.
+  Stall stalled(time_point now, std::chrono::milliseconds bound) const;
+
+ private:
+  void evidence(time_point now, Stall kind);
+  std::optional<time_point> stalled_since_;
+  Stall kind_ = Stall::kNone;
+};
+
 // Exclusive use of one connection slot of one backend.
 class BackendLease {
  public:
@@ -89,6 +121,15 @@ class Backend {
   int idle_connections();  // open connections kept for reuse
 
   BackendCounters& counters() { return counters_; }
+  // An answer with this status arrived on one of its leases (backend_call),
+  // before the lease is released.
+  void note_answer(int status);
+  // The stall that has lasted at least `bound` without progress
+  // (ProgressWatch), or kNone.
+  Stall stall(std::chrono::milliseconds bound);
+  // Why the monitor last marked it unhealthy; "" while healthy.
+  std::string down_reason();
+  void set_down_reason(std::string reason);
   // Health as the monitor last saw it; unhealthy backends get no new work.
   std::atomic<bool> healthy{true};
   // Highest journal sequence this backend is known to reflect: the applied
@@ -97,6 +138,10 @@ class Backend {
   std::atomic<uint64_t> watermark{0};
   // Proved to be on the router's volume (read a marker of this journal).
   std::atomic<bool> confirmed{false};
+  // Bumped (by the monitor, under its role lock) each time it is marked
+  // unhealthy or loses the primary role: a probe sent before a bump proves
+  // nothing of it now.
+  std::atomic<uint64_t> health_epoch{0};
 
  private:
   friend class BackendLease;
@@ -117,6 +162,8 @@ class Backend {
   int in_use_ = 0;  // leases out + abandoned holds
   std::vector<Clock::time_point> holds_;
   std::vector<std::unique_ptr<httplib::Client>> idle_;
+  ProgressWatch progress_;  // under mu_
+  std::string down_reason_;  // under mu_
   BackendCounters counters_;
 };
 

@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "tests/fileserver/fileserver_harness.h"
 #include "tests/support/stack.h"
 
 namespace fsr::test {
@@ -362,6 +363,73 @@ TEST(RouterFailover, PrimaryPausedPastTheTimeoutAbandonedWritesLandLateYetVolume
   EXPECT_EQ(load.server_errors.load(), 0);
   ASSERT_TRUE(stack.wait_drained(std::chrono::seconds(120)));
   expect_volume_matches(stack.data_dir(), load.acked);
+}
+
+// Wedges backend i for real (spec: a DELETE of a name racing a PUT of it on
+// one process) and fills its other slots with requests that hang behind the
+// wedge, so that it answers every new request 429 at once, forever.
+// `connections` keeps the raw PUT open.
+void wedge_and_fill(Stack& stack, int i, int latency_ms, std::vector<std::unique_ptr<RawConnection>>* connections,
+                    std::vector<std::thread>* hung) {
+  int port = stack.backend_port(i);
+  auto put = std::make_unique<RawConnection>(port);
+  ASSERT_TRUE(put->send_all("PUT /api/fileserver/wedge HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345"));
+  ASSERT_TRUE(wait_until([&] { return file_exists(stack.data_dir() + "/wedge"); }, std::chrono::seconds(5)));
+  hung->emplace_back([port] { make_client(port, std::chrono::seconds(1))->Delete("/api/fileserver/wedge"); });
+  // The DELETE takes the process-wide lock after its latency, then waits for
+  // the name; nothing outside the process shows that moment (as in
+  // tests/fileserver), so the PUT's body ends only after five latencies.
+  std::this_thread::sleep_for(std::chrono::milliseconds(5 * latency_ms));
+  ASSERT_TRUE(put->send_all("67890"));
+  connections->push_back(std::move(put));
+  // Eight more requests hang behind the lock: the process's ten slots are full.
+  for (int k = 0; k < 8; ++k)
+    hung->emplace_back([port, k] { make_client(port, std::chrono::seconds(1))->Get("/api/fileserver/f" + std::to_string(k)); });
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = make_client(port, std::chrono::seconds(1))->Get("/api/fileserver/probe");
+        return r && r->status == 429;
+      },
+      std::chrono::seconds(10)))
+      << "the backend should refuse every new request";
+}
+
+TEST(RouterFailover, WedgedPrimaryAnswering429ForeverIsFailedOverAndTheBacklogDrains) {
+  const int latency_ms = 50;
+  Stack stack("wedge-primary");
+  stack.start_backends(2, latency_ms);
+  std::vector<std::string> flags = {"--probe-interval-ms", "200", "--probe-timeout-ms", "1000",
+                                    "--marker-interval-ms", "100", "--backend-timeout-ms", "1000",
+                                    "--stall-timeout-ms", "2000"};
+  stack.start_router(flags);
+  // A marker of this journal on the volume, and a replica that confirmed it.
+  uint64_t first = stack.put("before", "applied before the wedge");
+  ASSERT_GT(first, 0u) << stack.last_error();
+  ASSERT_TRUE(stack.wait_drained(std::chrono::seconds(30)));
+  ASSERT_TRUE(wait_for_status(stack, [&](const auto& s) {
+    return s["backends"][1]["confirmed"] == true && s["backends"][1]["watermark"] >= first;
+  })) << stack.status().dump();
+  ASSERT_EQ(stack.stop_router(SIGTERM), 0);
+
+  std::vector<std::unique_ptr<RawConnection>> connections;
+  std::vector<std::thread> hung;
+  wedge_and_fill(stack, 0, latency_ms, &connections, &hung);
+  for (auto& t : hung) t.join();  // the clients gave up; the requests stay on the backend
+
+  // The router comes back with backend 0 as its primary: it answers only 429.
+  stack.start_router(flags);
+  uint64_t seq = stack.put("after", "acknowledged while the primary is wedged");
+  ASSERT_GT(seq, 0u) << stack.last_error();
+  EXPECT_TRUE(wait_for_status(stack, [](const auto& s) {
+    return s["backends"][1]["role"] == "primary" && s["backends"][0]["healthy"] == false &&
+           s["backends"][0]["down_reason"] == "wedged";
+  })) << stack.status().dump();
+  EXPECT_TRUE(stack.wait_drained(std::chrono::seconds(30))) << stack.status().dump();
+  EXPECT_EQ(read_file(stack.data_dir() + "/after"), "acknowledged while the primary is wedged");
+  std::string log = stack.router().read_log();
+  EXPECT_NE(log.find("event=backend_down"), std::string::npos);
+  EXPECT_NE(log.find("reason=\"wedged\""), std::string::npos) << log;
+  stack.kill_backend(0, SIGKILL);  // a wedged process ends only when killed
 }
 
 }  // namespace

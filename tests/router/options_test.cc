@@ -75,7 +75,7 @@ std::map<std::string, TableRow> readme_table() {
 
 TEST_F(RouterOptions, HelpListsExactlyTheReadmeTableWithItsEnvironmentNamesDefaultsAndMeanings) {
   std::map<std::string, TableRow> table = readme_table();
-  ASSERT_EQ(table.size(), 23u) << "README.md's fsrouter table not found or changed size";
+  ASSERT_EQ(table.size(), 24u) << "README.md's fsrouter table not found or changed size";
   RouterConfig config;
   testing::internal::CaptureStdout();
   ASSERT_EQ(parse({"--help"}, &config), 0);
@@ -128,6 +128,7 @@ TEST_F(RouterOptions, DefaultsParseIntoTheConfigTheReadmeDescribes) {
   EXPECT_EQ(config.probe_interval, std::chrono::milliseconds(1000));
   EXPECT_EQ(config.probe_timeout, std::chrono::milliseconds(3000));
   EXPECT_EQ(config.marker_interval, std::chrono::milliseconds(500));
+  EXPECT_EQ(config.stall_timeout, std::chrono::milliseconds(30000));
   EXPECT_FALSE(config.failback);
   EXPECT_EQ(config.log_level, LogLevel::kInfo);
 }
@@ -140,6 +141,7 @@ TEST_F(RouterOptions, EnvironmentNamesFillTheConfigWhenFlagsAreAbsent) {
   set_env("FSROUTER_ABANDON_SETTLE_MS", "250");
   set_env("FSROUTER_RECORD_RETENTION_S", "60");
   set_env("FSROUTER_FAILBACK", "true");
+  set_env("FSROUTER_STALL_TIMEOUT_MS", "7000");
   set_env("FSROUTER_LOG_LEVEL", "warn");
   RouterConfig config;
   ASSERT_EQ(parse({}, &config), -1);
@@ -151,6 +153,7 @@ TEST_F(RouterOptions, EnvironmentNamesFillTheConfigWhenFlagsAreAbsent) {
   EXPECT_EQ(config.abandon_settle, std::chrono::milliseconds(250));
   EXPECT_EQ(config.record_retention, std::chrono::seconds(60));
   EXPECT_TRUE(config.failback);
+  EXPECT_EQ(config.stall_timeout, std::chrono::milliseconds(7000));
   EXPECT_EQ(config.log_level, LogLevel::kWarn);
 }
 

@@ -227,5 +227,107 @@ TEST(BackendPool, TheNamedPrimaryIsTheDesignatedOneAndEveryBackendSharesTheClock
   for (Backend* b : pool->all()) EXPECT_EQ(b->in_flight(), 0) << b->address();
 }
 
+
+// Health by progress (ProgressWatch): a backend that answers only 429, or
+// holds every slot without finishing any, is stalled once that lasted the
+// bound; any other answer is progress.
+constexpr milliseconds kBound{10000};
+
+TEST(ProgressWatch, Only429sWhileTheRouterHoldsFewerThanTheCapIsAWedgeOnceItLastsTheBound) {
+  ManualClock clock;
+  ProgressWatch watch;
+  watch.answered(clock.now(), 429, 1, 10);
+  EXPECT_EQ(watch.stalled(clock.now(), kBound), Stall::kNone);
+  clock.advance(kBound - milliseconds(1));
+  watch.answered(clock.now(), 429, 2, 10);
+  EXPECT_EQ(watch.stalled(clock.now(), kBound), Stall::kNone) << "1 ms short of the bound";
+  clock.advance(milliseconds(1));
+  EXPECT_EQ(watch.stalled(clock.now(), kBound), Stall::kWedged);
+  EXPECT_STREQ(stall_name(Stall::kWedged), "wedged");
+}
+
+TEST(ProgressWatch, AnyAnswerOtherThan429IsProgressAndEndsTheStall) {
+  ManualClock clock;
+  ProgressWatch watch;
+  for (int status : {200, 201, 404, 500}) {
+    watch.answered(clock.now(), 429, 1, 10);
+    clock.advance(kBound);
+    ASSERT_EQ(watch.stalled(clock.now(), kBound), Stall::kWedged);
+    watch.answered(clock.now(), status, 1, 10);
+    EXPECT_EQ(watch.stalled(clock.now(), kBound), Stall::kNone) << status;
+    clock.advance(kBound);
+    EXPECT_EQ(watch.stalled(clock.now(), kBound), Stall::kNone) << "no evidence since " << status;
+  }
+}
+
+TEST(ProgressWatch, EverySlotHeldWithNothingAnsweredIsSaturation) {
+  ManualClock clock;
+  ProgressWatch watch;
+  watch.occupancy(clock.now(), 10, 10);
+  clock.advance(kBound / 2);
+  watch.occupancy(clock.now(), 10, 10);
+  EXPECT_EQ(watch.stalled(clock.now(), kBound), Stall::kNone);
+  clock.advance(kBound / 2);
+  EXPECT_EQ(watch.stalled(clock.now(), kBound), Stall::kSaturated);
+  EXPECT_STREQ(stall_name(Stall::kSaturated), "saturated");
+}
+
+TEST(ProgressWatch, SlotsComingBackWithoutAnAnswerDoNotEndTheStall) {
+  ManualClock clock;
+  ProgressWatch watch;
+  watch.occupancy(clock.now(), 10, 10);
+  clock.advance(kBound / 2);
+  watch.occupancy(clock.now(), 3, 10);  // timeouts and expired holds, no answer
+  clock.advance(kBound / 2);
+  EXPECT_EQ(watch.stalled(clock.now(), kBound), Stall::kSaturated);
+  watch.answered(clock.now(), 429, 3, 10);
+  EXPECT_EQ(watch.stalled(clock.now(), kBound), Stall::kWedged) << "the kind is the latest evidence";
+}
+
+TEST(ProgressWatch, AFullBackendAnsweringOurOwnLoadIsNeverStalled) {
+  ManualClock clock;
+  ProgressWatch watch;
+  for (int i = 0; i < 100; ++i) {
+    watch.occupancy(clock.now(), 10, 10);
+    clock.advance(milliseconds(333));
+    watch.answered(clock.now(), 201, 10, 10);
+    watch.answered(clock.now(), 429, 10, 10);  // a request sent the instant a slot freed: not a wedge
+    EXPECT_EQ(watch.stalled(clock.now(), kBound), Stall::kNone) << i;
+  }
+}
+
+TEST(ProgressWatch, A429WhileEverySlotIsOursIsNoWedge) {
+  ManualClock clock;
+  ProgressWatch watch;
+  watch.answered(clock.now(), 429, 10, 10);
+  clock.advance(kBound);
+  EXPECT_EQ(watch.stalled(clock.now(), kBound), Stall::kSaturated) << "our own slots: saturation, not a wedge";
+}
+
+TEST(BackendProgress, ABackendWhoseSlotsAreAllHeldWithNoAnswerStallsAsSaturated) {
+  ManualClock clock;
+  auto b = make_backend(clock, 2);
+  auto first = b->acquire(clock.now());
+  auto second = b->acquire(clock.now());
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(b->stall(kBound), Stall::kNone);
+  clock.advance(kBound);
+  EXPECT_EQ(b->stall(kBound), Stall::kSaturated);
+  b->note_answer(201);
+  EXPECT_EQ(b->stall(kBound), Stall::kNone) << "an answer is progress";
+}
+
+TEST(BackendProgress, A429WithAFreeSlotStallsAsWedged) {
+  ManualClock clock;
+  auto b = make_backend(clock, 2);
+  {
+    auto lease = b->acquire(clock.now());
+    ASSERT_TRUE(lease);
+    b->note_answer(429);
+  }
+  clock.advance(kBound);
+  EXPECT_EQ(b->stall(kBound), Stall::kWedged);
+}
+
 }  // namespace
 }  // namespace fsr::router

@@ -295,7 +295,6 @@ TEST_F(UnknownOutcomeTest, AbandonedDeleteIsNotFollowedByARequestThatWedgesTheBa
 // not healthy: the router must fail over from such a primary instead of
 // letting the journal grow behind it.
 TEST_F(UnknownOutcomeTest, PrimaryThatRefusesEverythingIsFailedOver) {
-  SKIP_UNLESS_ENABLED();
   stack_ = std::make_unique<Stack>("unknown-refusing");
   Stack& stack = *stack_;
   stack.set_backend_fault_control(true);

@@ -76,18 +76,16 @@ Status Journal::mark_applied(const std::string& name, uint64_t seq) {
   // with no body after a restart. Not synced: losing a written mark in a
   // crash means applying the record again (idempotent), and the synced index
   // write that frees a body carries the applied seq too.
-  if (db_error_) {
-    rocksdb::Status rs = db_->db->Resume();
-    if (!rs.ok()) return from_rocks(rs);
-    db_error_ = false;
-    log_info("journal_resumed");
-  }
+  // Resuming is left to the committer (commit_batch): RocksDB keeps a failed
+  // WAL after a Resume with nothing to flush, so every extra Resume while the
+  // disk is still full brings the database closer to writing into a failed log.
+  if (db_error_) return {Status::Code::kIoError, "a journal write failed; the next commit resumes the database"};
   rocksdb::WriteBatch wb;
   wb.Put(db_->applied, name, encode_seq_key(seq));
   wb.Put(db_->meta, kMetaAppliedSeq, encode_seq_key(watermark));
   rocksdb::Status rs = db_->db->Write(rocksdb::WriteOptions(), &wb);
   if (!rs.ok()) {
-    db_error_ = true;  // the database refuses writes until resumed
+    db_error_ = true;  // the database refuses writes until the committer resumes it
     return from_rocks(rs);
   }
   std::lock_guard<std::mutex> lock(mu_);

@@ -146,7 +146,8 @@ class Journal {
   // every record of name up to seq moot). Idempotent; a lower seq is ignored.
   // The mark is written first and takes effect (the name settles, its body
   // may be freed) only once written: on an error nothing changes and the
-  // caller tries again later.
+  // caller tries again later. After a failed write of the database the next
+  // commit resumes it; marks fail until then.
   Status mark_applied(const std::string& name, uint64_t seq);
 
   // Names whose latest record is not applied yet, oldest first.

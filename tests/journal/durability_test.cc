@@ -369,6 +369,26 @@ TEST(AppliedMarkDiskFull, AFailedMarkIsReportedAndTheNameStaysPendingWithItsBody
   expect_every_pending_put_has_its_body(*j);
 }
 
+TEST(AppliedMarkDiskFull, AMarkRetriedBeforeTheJournalResumesFailsAgainAndSucceedsAfterTheNextCommit) {
+  TempDir dir;
+  FaultEnv fault;
+  Options o = options_for(dir);
+  o.env = fault.env();
+  auto j = open_journal(o);
+  ASSERT_TRUE(j);
+  uint64_t seq = must_put(*j, "a", "x");
+  fault.fs->set_wal_fault(FaultFileSystem::WalFault::kAppendNoSpace);
+  EXPECT_EQ(j->mark_applied("a", seq).code, Status::Code::kNoSpace);
+  fault.fs->set_wal_fault(FaultFileSystem::WalFault::kNone);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    EXPECT_FALSE(j->mark_applied("a", seq).ok()) << "attempt " << attempt << ": the database is not resumed yet";
+    EXPECT_TRUE(j->lookup("a")->pending());
+  }
+  EXPECT_EQ(must_put(*j, "b", "resumes the database"), seq + 1);
+  EXPECT_TRUE(j->mark_applied("a", seq).ok());
+  EXPECT_FALSE(j->lookup("a")->pending());
+}
+
 class WalDiskFull : public ::testing::TestWithParam<FaultFileSystem::WalFault> {};
 
 TEST_P(WalDiskFull, FailedWriteIsNotAcknowledgedAndTheJournalResumesWithoutReopen) {

@@ -395,8 +395,10 @@ TEST_F(ApplierTest, AnAppliedMarkTheJournalFailsToWriteLeavesTheNamePendingAndIs
   ASSERT_TRUE(clock.await_waiters(1)) << "the failed mark is retried after a backoff";
   EXPECT_FALSE(applied("a", seq)) << "the journal could not write the mark: the name must stay pending";
   fault.fs->set_wal_fault(journal::test::FaultFileSystem::WalFault::kNone);
+  uint64_t next = put("b", "y");  // the next commit resumes the journal's database
+  applier->enqueue("b");
   clock.advance(milliseconds(5000));
-  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq); }, std::chrono::seconds(10)));
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq) && applied("b", next); }, std::chrono::seconds(10)));
 }
 
 }  // namespace

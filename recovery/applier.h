@@ -16,10 +16,12 @@
 //   is moot only when checked under that ticket too.
 // - A record is marked applied only on the backend's success (201 for PUT,
 //   200 for DELETE), and only once the journal has written the mark (else the
-//   record is sent again after a backoff). 429, 5XX and connection errors are retried with backoff
-//   and jitter; a request whose outcome is unknown is retried with a longer
-//   timeout once the NameGuard allows, so a backend slower than the timeout
-//   still converges. The schedule is recovery/retry_schedule.h.
+//   record is sent again after a backoff). 429, 5XX and connection errors are
+//   retried with backoff and jitter; a request whose outcome is unknown is
+//   retried with a longer timeout once the NameGuard allows, so a backend
+//   slower than the timeout still converges. A name the NameGuard refuses is
+//   looked at again within kGuardRecheck at the latest, never parked for good.
+//   The schedule is recovery/retry_schedule.h.
 // - Backoffs and deadlines are timed on the Clock given at construction.
 // - start() replays every pending record found in the journal (after a router
 //   restart, including those in flight when it died).

@@ -32,6 +32,10 @@ std::optional<std::string_view> raw_name_from_target(std::string_view target);
 // than 255 bytes. Reserved names are checked by their owner, not here.
 std::string name_problem(std::string_view decoded);
 
+// Names the router keeps for itself on the volume (its marker file): never
+// a client's, never part of the journal's comparison with the volume.
+inline constexpr const char* kReservedNamePrefix = ".fsrouter";
+
 // The backend URL path for a decoded name.
 std::string backend_path(std::string_view decoded);
 

@@ -56,6 +56,15 @@ inline uint64_t capped_applied_seq(uint64_t latest_seq, uint64_t applied_mark) {
   return applied_mark < latest_seq ? applied_mark : latest_seq;
 }
 
+// A name's applied state when a journal is opened: the higher of the
+// applied_seq its index entry carries (the body cache writes it, synced, when
+// it frees the body) and its `applied` mark (written without sync), capped at
+// the latest seq. Never lower than either: a name whose body was freed as
+// applied must not come back pending with nothing to send.
+inline uint64_t recovered_applied_seq(uint64_t latest_seq, uint64_t index_applied_seq, uint64_t applied_mark) {
+  return capped_applied_seq(latest_seq, applied_mark > index_applied_seq ? applied_mark : index_applied_seq);
+}
+
 // The applied watermark: every record at or below it is applied or moot. It is
 // last_seq when nothing is pending, else one below the lowest pending seq.
 inline uint64_t applied_watermark(uint64_t last_seq, std::optional<uint64_t> lowest_pending_seq) {

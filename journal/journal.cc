@@ -11,6 +11,7 @@
 
 #include <algorithm>
 
+#include "common/log.h"
 #include "journal/database.h"
 
 namespace fsr::journal {
@@ -56,29 +57,50 @@ std::shared_ptr<BodyReader> Journal::open_body(const IndexEntry& entry) const {
   return nullptr;
 }
 
-void Journal::mark_applied(const std::string& name, uint64_t seq) {
+Status Journal::mark_applied(const std::string& name, uint64_t seq) {
+  std::lock_guard<std::mutex> mark_lock(mark_mu_);
   uint64_t watermark;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = index_.find(name);
-    if (it == index_.end() || seq <= it->second.applied_seq) return;
-    IndexEntry& e = it->second;
-    bool was_pending = e.pending();
-    e.applied_seq = capped_applied_seq(e.seq, seq);
-    if (was_pending && !e.pending()) {
-      unsettled_.erase({e.seq, name});
-      if (e.op == Op::kPut) pending_bytes_ -= e.size;
-      recompute_watermark_locked();
-      make_evictable_locked(name, e);
-    }
-    watermark = applied_seq_;
+    if (it == index_.end() || seq <= it->second.applied_seq) return Status::Ok();
+    // The watermark once this mark takes effect (for tools; memory is the truth).
+    const IndexEntry& e = it->second;
+    auto lowest = unsettled_.begin();
+    if (e.pending() && seq >= e.seq && lowest != unsettled_.end() && *lowest == std::make_pair(e.seq, name)) ++lowest;
+    watermark = applied_watermark(last_seq_, lowest == unsettled_.end() ? std::nullopt
+                                                                        : std::optional<uint64_t>(lowest->first));
   }
-  // Not synced: losing it in a crash only means applying the record again,
-  // which is idempotent.
+  // Written before it takes effect: the body cache may free a settled name's
+  // body, so a mark that only lived in memory would leave the name pending
+  // with no body after a restart. Not synced: losing a written mark in a
+  // crash means applying the record again (idempotent), and the synced index
+  // write that frees a body carries the applied seq too.
+  // Resuming is left to the committer (commit_batch): RocksDB keeps a failed
+  // WAL after a Resume with nothing to flush, so every extra Resume while the
+  // disk is still full brings the database closer to writing into a failed log.
+  if (db_error_) return {Status::Code::kIoError, "a journal write failed; the next commit resumes the database"};
   rocksdb::WriteBatch wb;
   wb.Put(db_->applied, name, encode_seq_key(seq));
   wb.Put(db_->meta, kMetaAppliedSeq, encode_seq_key(watermark));
-  db_->db->Write(rocksdb::WriteOptions(), &wb);
+  rocksdb::Status rs = db_->db->Write(rocksdb::WriteOptions(), &wb);
+  if (!rs.ok()) {
+    db_error_ = true;  // the database refuses writes until the committer resumes it
+    return from_rocks(rs);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = index_.find(name);
+  if (it == index_.end() || seq <= it->second.applied_seq) return Status::Ok();
+  IndexEntry& e = it->second;
+  bool was_pending = e.pending();
+  e.applied_seq = capped_applied_seq(e.seq, seq);
+  if (was_pending && !e.pending()) {
+    unsettled_.erase({e.seq, name});
+    if (e.op == Op::kPut) pending_bytes_ -= e.size;
+    recompute_watermark_locked();
+    make_evictable_locked(name, e);
+  }
+  return Status::Ok();
 }
 
 void Journal::recompute_watermark_locked() {

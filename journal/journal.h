@@ -144,7 +144,11 @@ class Journal {
 
   // The volume now holds `name` as of record `seq` (or a state that makes
   // every record of name up to seq moot). Idempotent; a lower seq is ignored.
-  void mark_applied(const std::string& name, uint64_t seq);
+  // The mark is written first and takes effect (the name settles, its body
+  // may be freed) only once written: on an error nothing changes and the
+  // caller tries again later. After a failed write of the database the next
+  // commit resumes it; marks fail until then.
+  Status mark_applied(const std::string& name, uint64_t seq);
 
   // Names whose latest record is not applied yet, oldest first.
   std::vector<std::pair<std::string, IndexEntry>> pending_entries() const;
@@ -217,7 +221,8 @@ class Journal {
   std::condition_variable queue_cv_;
   std::deque<CommitRequest*> queue_;
   bool stopping_ = false;
-  bool db_error_ = false;  // a write failed; Resume() before the next one
+  std::atomic<bool> db_error_{false};  // a write failed; Resume() before the next one
+  std::mutex mark_mu_;  // one mark_applied at a time: marks are stored in the order they take effect
   std::thread committer_;
 };
 

@@ -212,7 +212,8 @@ Status Journal::load_index(Recovery* recovery) {
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       auto found = index_.find(it->key().ToString());
       if (found != index_.end())
-        found->second.applied_seq = capped_applied_seq(found->second.seq, decode_seq_key(it->value().ToStringView()));
+        found->second.applied_seq = recovered_applied_seq(found->second.seq, found->second.applied_seq,
+                                                          decode_seq_key(it->value().ToStringView()));
     }
   }
   for (auto& [name, e] : index_) {

@@ -42,6 +42,10 @@ void Applier::stop() {
 void Applier::enqueue(const std::string& name) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (in_flight_.count(name)) {
+      dirty_.insert(name);  // its worker looks again when done
+      return;
+    }
     if (!queued_.insert(name).second) return;
     ready_.push_back(name);
   }
@@ -50,7 +54,7 @@ void Applier::enqueue(const std::string& name) {
 
 size_t Applier::queued() {
   std::lock_guard<std::mutex> lock(mu_);
-  return queued_.size();
+  return queued_.size() + in_flight_.size();
 }
 
 void Applier::worker_loop() {
@@ -73,10 +77,15 @@ void Applier::worker_loop() {
     std::string name = std::move(ready_.front());
     ready_.pop_front();
     queued_.erase(name);
+    in_flight_.insert(name);
     lock.unlock();
     auto again = apply_one(name);
     lock.lock();
-    if (again && queued_.insert(name).second) {
+    in_flight_.erase(name);
+    // A record committed meanwhile is looked at now, unless a backoff is due.
+    if (dirty_.erase(name) && !again) again = clock_.now();
+    if (again) {
+      queued_.insert(name);  // not queued while it was in flight
       if (*again <= clock_.now()) ready_.push_back(name);
       else delayed_.emplace(*again, name);
       cv_.notify_one();
@@ -106,22 +115,10 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
     return std::nullopt;
   }
   router::Backend& primary = pool_.primary();
-  bool moot;
   int attempts;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    moot = entry->op == Op::kDelete && known_absent_.count(name) && !guard_.uncertain_anywhere(name);
     attempts = attempts_[name];
-  }
-  if (moot) {
-    journal_.mark_applied(name, entry->seq);
-    log_info("apply_moot").kv("seq", entry->seq).kv("name", name).kv("op", "DELETE")
-        .kv("reason", "volume does not hold the name");
-    {
-      std::lock_guard<std::mutex> applied_lock(applied_mu_);
-    }
-    applied_cv_.notify_all();
-    return clock_.now();
   }
 
   // An earlier request on another backend (a former primary) may still land
@@ -147,11 +144,46 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
   auto ticket = guard_.try_begin(name, target->id(), op, &retry_at);
   if (!ticket) {
     log_debug("apply_wait_name").kv("seq", entry->seq).kv("name", name);
-    return retry_at;
+    return guard_retry_at(retry_at, clock_.now());
+  }
+  // The ticket is held: no other operation on the name starts until it ends,
+  // so the state read now is the latest any backend will have been sent.
+  // Look again before sending anything (this worker may have stalled since
+  // its lookup); a state that needs another plan is planned afresh.
+  auto latest_planned = [&] {
+    auto latest = journal_.lookup(name);
+    if (!latest || !latest->pending() || (!barrier && latest->op != entry->op)) return false;
+    entry = latest;
+    return true;
+  };
+  if (!latest_planned()) {
+    guard_.cancel(*ticket);
+    return clock_.now();
+  }
+  if (!barrier && entry->op == Op::kDelete) {
+    bool moot;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      moot = known_absent_.count(name) && !guard_.uncertain_anywhere(name);
+    }
+    if (moot) {
+      bool marked = mark_applied(name, entry->seq);
+      guard_.cancel(*ticket);
+      if (!marked) return retry_mark(name);
+      log_info("apply_moot").kv("seq", entry->seq).kv("name", name).kv("op", "DELETE")
+          .kv("reason", "volume does not hold the name");
+      notify_applied();
+      return clock_.now();
+    }
   }
   auto lease = target->acquire(clock_.now() + std::chrono::seconds(1));
   if (!lease) {
     log_debug("apply_wait_slot").kv("seq", entry->seq).kv("name", name).kv("backend", target->address());
+    guard_.cancel(*ticket);
+    return clock_.now();
+  }
+  if (!latest_planned()) {  // committed while this worker waited for a slot
+    lease.reset();
     guard_.cancel(*ticket);
     return clock_.now();
   }
@@ -195,16 +227,16 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
 
   bool applied = !barrier && applies_record(entry->op, result);
   if (applied) {
-    journal_.mark_applied(name, entry->seq);
+    if (entry->op == Op::kDelete) {
+      std::lock_guard<std::mutex> lock(mu_);
+      known_absent_.insert(name);
+    }
+    if (!mark_applied(name, entry->seq)) return retry_mark(name);
     {
       std::lock_guard<std::mutex> lock(mu_);
       attempts_.erase(name);
-      if (entry->op == Op::kDelete) known_absent_.insert(name);
     }
-    {
-      std::lock_guard<std::mutex> lock(applied_mu_);
-    }
-    applied_cv_.notify_all();
+    notify_applied();
     log_info("applied").kv("seq", entry->seq).kv("name", name).kv("op", op_text)
         .kv("backend", target->address()).kv("status", result.status).kv("ms", ms);
     return clock_.now();  // look again: a newer record may have arrived meanwhile
@@ -226,6 +258,32 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
   if (result.answered()) line.kv("status", result.status);
   else line.kv("outcome", result.outcome == Outcome::kNotSent ? "not_sent" : "unknown").kv("error", result.error);
   return clock_.now() + backoff;
+}
+
+bool Applier::mark_applied(const std::string& name, uint64_t seq) {
+  journal::Status s = journal_.mark_applied(name, seq);
+  if (s.ok()) return true;
+  log_error("apply_mark_failed").kv("seq", seq).kv("name", name).kv("error", s.message);
+  return false;
+}
+
+// The volume holds the record but the journal does not know it yet: send it
+// again after a backoff (idempotent), until the mark is written.
+Applier::Clock::time_point Applier::retry_mark(const std::string& name) {
+  int attempts;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    attempts = ++attempts_[name];
+  }
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return clock_.now() + draw_backoff(mark_retry_backoff(attempts), rng);
+}
+
+void Applier::notify_applied() {
+  {
+    std::lock_guard<std::mutex> lock(applied_mu_);
+  }
+  applied_cv_.notify_all();
 }
 
 bool Applier::wait_applied(const std::string& name, uint64_t seq, Clock::time_point deadline) {

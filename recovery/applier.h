@@ -7,11 +7,21 @@
 // - At most one backend operation per name at a time (NameGuard), and at
 //   most the backend cap in flight (BackendPool permits); `workers` threads
 //   keep the primary's slots full.
+// - One worker per name: a name is in flight from when a worker takes it
+//   until that worker is done with it; an enqueue meanwhile marks it dirty,
+//   and the same worker queues it again when done.
+// - What is sent is the name's latest state read once the NameGuard ticket
+//   is held (no other operation on the name can start then): a worker that
+//   stalled since it looked the name up never sends an older state. A DELETE
+//   is moot only when checked under that ticket too.
 // - A record is marked applied only on the backend's success (201 for PUT,
-//   200 for DELETE). 429, 5XX and connection errors are retried with backoff
-//   and jitter; a request whose outcome is unknown is retried with a longer
-//   timeout once the NameGuard allows, so a backend slower than the timeout
-//   still converges. The schedule is recovery/retry_schedule.h.
+//   200 for DELETE), and only once the journal has written the mark (else the
+//   record is sent again after a backoff). 429, 5XX and connection errors are
+//   retried with backoff and jitter; a request whose outcome is unknown is
+//   retried with a longer timeout once the NameGuard allows, so a backend
+//   slower than the timeout still converges. A name the NameGuard refuses is
+//   looked at again within kGuardRecheck at the latest, never parked for good.
+//   The schedule is recovery/retry_schedule.h.
 // - Backoffs and deadlines are timed on the Clock given at construction.
 // - start() replays every pending record found in the journal (after a router
 //   restart, including those in flight when it died).
@@ -81,6 +91,10 @@ class Applier {
   // Returns when to look at the name again, or nullopt when it is done.
   std::optional<Clock::time_point> apply_one(const std::string& name);
   router::BackendResult send(router::BackendLease lease, const ApplyRequest& request);
+  // Writes the applied mark; false (logged) when the journal could not.
+  bool mark_applied(const std::string& name, uint64_t seq);
+  Clock::time_point retry_mark(const std::string& name);
+  void notify_applied();
 
   journal::Journal& journal_;
   router::BackendPool& pool_;
@@ -92,7 +106,9 @@ class Applier {
   std::condition_variable cv_;
   std::deque<std::string> ready_;
   std::multimap<Clock::time_point, std::string> delayed_;
-  std::unordered_set<std::string> queued_;
+  std::unordered_set<std::string> queued_;     // in ready_ or delayed_
+  std::unordered_set<std::string> in_flight_;  // taken by a worker (never also queued)
+  std::unordered_set<std::string> dirty_;      // enqueued while in flight
   std::unordered_map<std::string, int> attempts_;
   std::unordered_set<std::string> known_absent_;  // names the volume does not hold (in memory only)
   bool stopping_ = false;

@@ -26,6 +26,16 @@ BackoffRange retry_backoff(const router::BackendResult& result, int failures) {
   return {base, base + std::max(milliseconds(1), base / 2)};
 }
 
+BackoffRange mark_retry_backoff(int failures) {
+  milliseconds base(std::min(5000, 100 << std::clamp(failures, 0, 6)));
+  return {base, base + std::max(milliseconds(1), base / 2)};
+}
+
+std::chrono::steady_clock::time_point guard_retry_at(std::chrono::steady_clock::time_point retry_at,
+                                                     std::chrono::steady_clock::time_point now) {
+  return retry_at > now + kGuardRecheck ? now + kGuardRecheck : retry_at;
+}
+
 milliseconds draw_backoff(const BackoffRange& range, std::mt19937_64& rng) {
   std::uniform_int_distribution<int64_t> d(range.min.count(), range.max.count());
   return milliseconds(d(rng));

@@ -12,6 +12,12 @@
 //     429 (the backend is full):            base 50 ms;
 //     any other answer (5XX, 4XX, 200...):  base 100 ms * 2^min(n, 6), at most 5 s;
 //     no answer (refused, timed out, cut):  base 50 ms * 2^min(n, 6), at most 5 s.
+// - A backend success whose applied mark the journal failed to write is a
+//   failure too (the record is sent again): base 100 ms * 2^min(n, 6), at
+//   most 5 s, as for an answer.
+// - A name the NameGuard refuses is looked at again when the guard says, but
+//   never later than kGuardRecheck from now: the guard's answer is a guess,
+//   and a name must never be parked for good.
 #pragma once
 
 #include <chrono>
@@ -35,5 +41,10 @@ struct BackoffRange {
 };
 BackoffRange retry_backoff(const router::BackendResult& result, int failures);
 std::chrono::milliseconds draw_backoff(const BackoffRange& range, std::mt19937_64& rng);
+BackoffRange mark_retry_backoff(int failures);
+
+inline constexpr std::chrono::milliseconds kGuardRecheck{1000};
+std::chrono::steady_clock::time_point guard_retry_at(std::chrono::steady_clock::time_point retry_at,
+                                                     std::chrono::steady_clock::time_point now);
 
 }  // namespace fsr::recovery

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "common/file_io.h"
+#include "common/names.h"
 #include "journal/journal.h"
 #include "recovery/applier.h"
 #include "router/upstream/backend_pool.h"
@@ -39,7 +40,7 @@ struct FrontOptions {
 
 // Names the router keeps for itself on the shared volume; refused to clients.
 bool is_reserved_name(const std::string& name);
-inline constexpr const char* kReservedPrefix = ".fsrouter";
+inline constexpr const char* kReservedPrefix = kReservedNamePrefix;
 
 class HttpFront {
  public:

@@ -257,7 +257,7 @@ namespace {
 
 void settle_applied(NameRow* row) {
   if (row->in_index && row->decodable && row->applied_mark)
-    row->entry.applied_seq = capped_applied_seq(row->entry.seq, *row->applied_mark);
+    row->entry.applied_seq = recovered_applied_seq(row->entry.seq, row->entry.applied_seq, *row->applied_mark);
 }
 
 }  // namespace

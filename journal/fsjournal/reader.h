@@ -46,8 +46,9 @@ struct ReaderOptions {
 };
 
 // One name as the journal knows it: the index entry, with applied_seq set the
-// way the router computes it when it opens the journal (the `applied` mark,
-// capped at the entry's seq; the entry's own value when there is no mark).
+// way the router computes it when it opens the journal (the higher of the
+// `applied` mark and the entry's own value, capped at the entry's seq;
+// format.h recovered_applied_seq).
 struct NameRow {
   std::string name;
   bool in_index = false;      // false: only an `applied` mark exists for this name

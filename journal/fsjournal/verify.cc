@@ -1,8 +1,13 @@
 #include "journal/fsjournal/verify.h"
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <filesystem>
@@ -11,6 +16,8 @@
 #include <unordered_map>
 
 #include "common/checksum.h"
+#include "common/file_io.h"
+#include "common/names.h"
 
 #include "journal/fsjournal/commands.h"
 #include "journal/fsjournal/output.h"
@@ -400,6 +407,68 @@ void print_findings(const char* title, const std::vector<Finding>& findings) {
   t.print(std::cout);
 }
 
+bool reserved(std::string_view name) { return name.starts_with(kReservedNamePrefix); }
+
+// What the volume holds under one name: absent, or a regular file with its
+// size and checksum; `problem` when it cannot tell.
+struct VolumeFile {
+  bool exists = false;
+  bool regular = false;
+  uint64_t size = 0;
+  std::string checksum;
+  std::string problem;
+};
+
+VolumeFile read_volume_file(const std::string& path, uint64_t* bytes_read) {
+  VolumeFile f;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) f.problem = std::string("cannot stat: ") + std::strerror(errno);
+    return f;
+  }
+  f.exists = true;
+  f.regular = S_ISREG(st.st_mode);
+  f.size = static_cast<uint64_t>(st.st_size);
+  if (!f.regular) return f;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    f.problem = std::string("cannot open: ") + std::strerror(errno);
+    return f;
+  }
+  Checksum sum;
+  std::vector<char> buf(1 << 20);
+  uint64_t offset = 0;
+  while (true) {
+    ssize_t n = pread_some(fd, buf.data(), buf.size(), offset);
+    if (n < 0) {
+      f.problem = std::string("cannot read: ") + std::strerror(errno);
+      break;
+    }
+    if (n == 0) break;
+    sum.update(buf.data(), static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  *bytes_read += offset;
+  f.size = offset;  // what was read: a file that changed size meanwhile is compared as read
+  if (f.problem.empty()) f.checksum = sum.hex();
+  return f;
+}
+
+// The mismatch between a name's latest state and the volume, or "".
+std::string volume_mismatch(const IndexEntry& e, const VolumeFile& f) {
+  if (!f.problem.empty()) return f.problem;
+  if (e.op == Op::kDelete) {
+    if (!f.exists) return "";
+    return "present after DELETE (" + (f.regular ? std::to_string(f.size) + " bytes" : "not a regular file") + ")";
+  }
+  if (!f.exists) return "missing (journal: PUT of " + std::to_string(e.size) + " bytes)";
+  if (!f.regular) return "not a regular file (journal: PUT of " + std::to_string(e.size) + " bytes)";
+  if (f.size != e.size) return "size " + std::to_string(f.size) + ", journal " + std::to_string(e.size);
+  if (f.checksum != e.checksum) return "checksum " + f.checksum + ", journal " + e.checksum;
+  return "";
+}
+
 }  // namespace
 
 Status verify_journal(JournalReader& reader, VerifyReport* report) {
@@ -407,12 +476,99 @@ Status verify_journal(JournalReader& reader, VerifyReport* report) {
   return Verifier(reader, report).run();
 }
 
+Status verify_volume(JournalReader& reader, const std::string& volume_dir, VolumeReport* report) {
+  *report = VolumeReport();
+  std::error_code ec;
+  if (!fs::is_directory(volume_dir, ec)) return {Status::Code::kInvalid, "volume " + volume_dir + " is not a directory"};
+  if (Status s = reader.catch_up(); !s.ok()) return s;
+  // Every journal name against the volume.
+  Status st = reader.for_each_name([&](const NameRow& row) {
+    if (!row.in_index || reserved(row.name)) return true;
+    if (!row.decodable) {
+      report->mismatches.push_back({0, row.name, "index entry does not decode"});
+      return true;
+    }
+    const IndexEntry& e = row.entry;
+    ++report->names;
+    ++(e.op == Op::kPut ? report->present : report->absent);
+    VolumeFile f = read_volume_file(volume_dir + "/" + row.name, &report->bytes_read);
+    std::string what = volume_mismatch(e, f);
+    if (!what.empty()) {
+      if (e.pending()) what += " [record pending: not applied yet]";
+      report->mismatches.push_back({e.seq, row.name, std::move(what)});
+    }
+    return true;
+  });
+  if (!st.ok()) return st;
+  // Every volume file the journal never heard of.
+  for (const auto& entry : fs::directory_iterator(volume_dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (reserved(name)) continue;
+    Status lookup;
+    auto row = reader.name(name, &lookup);
+    if (!lookup.ok()) return lookup;
+    if (row && row->in_index) continue;
+    std::error_code size_ec;
+    uint64_t size = entry.is_regular_file(size_ec) ? entry.file_size(size_ec) : 0;
+    report->unknown.emplace_back(name, size);
+  }
+  if (ec) return {Status::Code::kIoError, "cannot list " + volume_dir + ": " + ec.message()};
+  std::sort(report->mismatches.begin(), report->mismatches.end(),
+            [](const Finding& a, const Finding& b) { return a.name < b.name; });
+  std::sort(report->unknown.begin(), report->unknown.end());
+  return Status::Ok();
+}
+
 namespace {
 
-int run_verify(const CommonOptions& common) {
+int run_verify_volume(const CommonOptions& common, JournalReader& reader, const std::string& volume_dir) {
+  VolumeReport report;
+  if (Status st = verify_volume(reader, volume_dir, &report); !st.ok()) {
+    complain("verify --volume stopped: " + st.message);
+    return st.code == Status::Code::kInvalid ? kExitUsage : kExitFound;
+  }
+  bool ok = report.mismatches.empty();
+  if (common.json) {
+    nlohmann::ordered_json j;
+    j["ok"] = ok;
+    j["journal_dir"] = reader.dir();
+    j["volume"] = volume_dir;
+    j["checked"] = {{"names", report.names},
+                    {"present", report.present},
+                    {"absent", report.absent},
+                    {"bytes", report.bytes_read}};
+    j["mismatches"] = findings_json(report.mismatches);
+    nlohmann::ordered_json unknown = nlohmann::ordered_json::array();
+    for (const auto& [name, size] : report.unknown) unknown.push_back({{"name", name}, {"size", size}});
+    j["unknown"] = unknown;
+    std::cout << json_pretty(j) << "\n";
+  } else {
+    Table t({"FIELD", "VALUE"});
+    t.add({"journal_dir", reader.dir()});
+    t.add({"volume", volume_dir});
+    t.add({"names", std::to_string(report.names) + " (" + std::to_string(report.present) + " present, " +
+                        std::to_string(report.absent) + " deleted); " + format_bytes(report.bytes_read) + " read"});
+    t.add({"result", ok ? "OK: the volume matches the journal"
+                        : std::to_string(report.mismatches.size()) + " mismatch(es)"});
+    if (!report.unknown.empty())
+      t.add({"unknown", std::to_string(report.unknown.size()) + " file(s) the journal never heard of"});
+    t.print(std::cout);
+    print_findings("mismatches", report.mismatches);
+    if (!report.unknown.empty()) {
+      std::cout << "\nunknown (not a mismatch):\n";
+      Table u({"SIZE", "NAME"});
+      for (const auto& [name, size] : report.unknown) u.add({std::to_string(size), name});
+      u.print(std::cout);
+    }
+  }
+  return ok ? kExitOk : kExitFound;
+}
+
+int run_verify(const CommonOptions& common, const std::string& volume_dir) {
   std::unique_ptr<JournalReader> reader;
   if (!open_journal(common, &reader)) return kExitUsage;
   ::setpriority(PRIO_PROCESS, 0, 10);
+  if (!volume_dir.empty()) return run_verify_volume(common, *reader, volume_dir);
   VerifyReport report;
   if (Status st = verify_journal(*reader, &report); !st.ok()) {
     complain("verify stopped: " + st.message);
@@ -455,16 +611,25 @@ int run_verify(const CommonOptions& common) {
 
 Subcommand add_verify_command(CLI::App& program, CommonOptions* common) {
   CLI::App* sub = add_subcommand(
-      program, "verify", "fsjournal --journal-dir DIR verify [--json]",
+      program, "verify", "fsjournal --journal-dir DIR verify [--volume DIR] [--json]",
       "scan everything; exit 0 clean, 1 with the list of problems, 2 if it cannot open\n\n"
       "Scans the whole journal: every record and index entry decodes, sequence numbers are contiguous,\n"
       "the index agrees with the records, applied marks are not past their records, the body of every\n"
       "name's latest PUT is present with its recorded size and checksum (recomputed), and no body is\n"
       "orphaned. Exit 0: no problem; 1: problems, listed with their sequence number and name; 2: the\n"
       "journal cannot be opened. Warnings (unreferenced body files) do not change the exit code.\n"
-      "Safe on a journal the router is writing; runs at a lower CPU priority (nice 10).");
+      "Safe on a journal the router is writing; runs at a lower CPU priority (nice 10).\n\n"
+      "With --volume DIR it checks a data directory (the backends' shared volume) instead: every name\n"
+      "whose latest state is a PUT must be a file of the journal's size and XXH3-128 checksum, every\n"
+      "name whose latest state is a DELETE must be absent. Exit 0: the volume matches; 1: mismatches,\n"
+      "listed with their sequence number and name. Reserved names (.fsrouter*) are skipped; files the\n"
+      "journal never heard of are listed as unknown and do not change the exit code.");
+  auto volume_dir = std::make_shared<std::string>();
+  add_env_option(*sub, "volume", "", volume_dir.get(),
+                 "compare this data directory (the backends' shared volume) with the journal's latest states")
+      ->type_name("DIR");
   add_json_flag(*sub, common);
-  return {sub, [common] { return run_verify(*common); }};
+  return {sub, [common, volume_dir] { return run_verify(*common, *volume_dir); }};
 }
 
 }  // namespace fsr::journal::cli

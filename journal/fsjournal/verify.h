@@ -52,4 +52,26 @@ struct VerifyReport {
 
 Status verify_journal(JournalReader& reader, VerifyReport* report);
 
+// `fsjournal verify --volume DIR`: a data directory (the backends' shared
+// volume, one file per name) against the journal's latest states.
+// - a name whose latest state is a PUT must be a regular file of the
+//   journal's size and XXH3-128 checksum (common/checksum.h, as recorded);
+// - a name whose latest state is a DELETE must be absent;
+// - reserved names (common/names.h kReservedNamePrefix) are skipped on both
+//   sides;
+// - a file the journal never heard of is "unknown": listed, not a mismatch
+//   (the router reads such names through to the backends).
+// A mismatch of a name whose latest record is still pending says so: the
+// router had not applied it yet.
+struct VolumeReport {
+  std::vector<Finding> mismatches;
+  std::vector<std::pair<std::string, uint64_t>> unknown;  // name, size
+  uint64_t names = 0;        // journal names compared
+  uint64_t present = 0;      // of them, latest state PUT
+  uint64_t absent = 0;       // of them, latest state DELETE
+  uint64_t bytes_read = 0;
+};
+
+Status verify_volume(JournalReader& reader, const std::string& volume_dir, VolumeReport* report);
+
 }  // namespace fsr::journal::cli

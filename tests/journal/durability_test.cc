@@ -318,6 +318,77 @@ TEST(DiskFull, BodyWriteFailureFailsTheCommitWithNoSpaceAndAcknowledgesNothing) 
   EXPECT_EQ(j->lookup("a")->checksum, fsr::checksum_of(later));
 }
 
+// ------------------------------------------------------------ applied marks
+
+// Every pending PUT must keep a body the applier can send.
+void expect_every_pending_put_has_its_body(const Journal& j) {
+  for (const auto& [name, e] : j.pending_entries()) {
+    if (e.op != Op::kPut) continue;
+    EXPECT_TRUE(test::read_body(j, e).has_value()) << "pending " << name << " has no body";
+  }
+}
+
+TEST(AppliedMarkDiskFull, AFailedMarkIsReportedAndTheNameStaysPendingWithItsBodyUntilAMarkSucceeds) {
+  TempDir dir;
+  FaultEnv fault;
+  Options o = options_for(dir);
+  o.env = fault.env();
+  o.body_cache_bytes = 0;  // every applied body is freed at once
+  std::string body = random_body(2 * kSmallInline, 15);
+  {
+    auto j = open_journal(o);
+    ASSERT_TRUE(j);
+    uint64_t seq = must_put(*j, "a", body);
+
+    fault.fs->set_wal_fault(FaultFileSystem::WalFault::kAppendNoSpace);
+    Status s = j->mark_applied("a", seq);
+    EXPECT_EQ(s.code, Status::Code::kNoSpace) << "a failed mark is reported: " << status_code_name(s.code);
+    EXPECT_TRUE(j->lookup("a")->pending()) << "a mark that was not written must not settle the name";
+    fault.fs->set_wal_fault(FaultFileSystem::WalFault::kNone);
+
+    // The journal carries on (and its body cache runs after each commit).
+    uint64_t b = 0;
+    s = test::put(*j, "b", "after the disk had room again", &b);
+    EXPECT_TRUE(s.ok()) << "a failed mark broke the next commit: " << status_code_name(s.code) << ": " << s.message;
+    expect_every_pending_put_has_its_body(*j);
+    EXPECT_EQ(read_latest(*j, "a"), body);
+  }
+  {
+    auto j = open_journal(o);
+    ASSERT_TRUE(j);
+    ASSERT_TRUE(j->lookup("a"));
+    EXPECT_TRUE(j->lookup("a")->pending());
+    expect_every_pending_put_has_its_body(*j);
+    // The retried mark is written and settles the name for good.
+    EXPECT_TRUE(j->mark_applied("a", j->lookup("a")->seq).ok());
+    EXPECT_FALSE(j->lookup("a")->pending());
+  }
+  auto j = open_journal(o);
+  ASSERT_TRUE(j);
+  EXPECT_FALSE(j->lookup("a")->pending());
+  expect_every_pending_put_has_its_body(*j);
+}
+
+TEST(AppliedMarkDiskFull, AMarkRetriedBeforeTheJournalResumesFailsAgainAndSucceedsAfterTheNextCommit) {
+  TempDir dir;
+  FaultEnv fault;
+  Options o = options_for(dir);
+  o.env = fault.env();
+  auto j = open_journal(o);
+  ASSERT_TRUE(j);
+  uint64_t seq = must_put(*j, "a", "x");
+  fault.fs->set_wal_fault(FaultFileSystem::WalFault::kAppendNoSpace);
+  EXPECT_EQ(j->mark_applied("a", seq).code, Status::Code::kNoSpace);
+  fault.fs->set_wal_fault(FaultFileSystem::WalFault::kNone);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    EXPECT_FALSE(j->mark_applied("a", seq).ok()) << "attempt " << attempt << ": the database is not resumed yet";
+    EXPECT_TRUE(j->lookup("a")->pending());
+  }
+  EXPECT_EQ(must_put(*j, "b", "resumes the database"), seq + 1);
+  EXPECT_TRUE(j->mark_applied("a", seq).ok());
+  EXPECT_FALSE(j->lookup("a")->pending());
+}
+
 class WalDiskFull : public ::testing::TestWithParam<FaultFileSystem::WalFault> {};
 
 TEST_P(WalDiskFull, FailedWriteIsNotAcknowledgedAndTheJournalResumesWithoutReopen) {

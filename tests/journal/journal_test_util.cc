@@ -113,6 +113,32 @@ RawFamilies read_raw(const std::string& journal_dir) {
   return out;
 }
 
+void put_raw(const std::string& journal_dir, const std::string& family, const std::string& key,
+             const std::string& value) {
+  rocksdb::DBOptions options;
+  options.info_log = std::make_shared<SilentLogger>();
+  std::vector<std::string> names;
+  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(options, journal_dir, &names);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  s = rocksdb::DB::Open(options, journal_dir, descriptors, &handles, &raw);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  std::unique_ptr<rocksdb::DB> db(raw);
+  auto found = std::find(names.begin(), names.end(), family);
+  EXPECT_NE(found, names.end()) << "no column family " << family;
+  if (found != names.end()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = db->Put(wo, handles[found - names.begin()], key, value);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  db->Close();
+}
+
 std::map<std::string, std::string> snapshot_tree(const std::string& dir) {
   std::map<std::string, std::string> out;
   auto describe = [](const std::string& path) {

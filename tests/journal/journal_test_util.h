@@ -36,6 +36,10 @@ std::vector<std::string> body_files(const std::string& journal_dir);
 // column family name -> (key -> value).
 using RawFamilies = std::map<std::string, std::map<std::string, std::string>>;
 RawFamilies read_raw(const std::string& journal_dir);
+// Writes one key of one column family, with the journal closed: puts back an
+// older value, as a crash that lost the newer (unsynced) write would.
+void put_raw(const std::string& journal_dir, const std::string& family, const std::string& key,
+             const std::string& value);
 
 // Every path below `dir` with its size and modification time, for "nothing
 // changed" checks.

@@ -12,6 +12,7 @@
 #include <thread>
 #include <utility>
 
+#include "tests/journal/fault_file_system.h"
 #include "tests/support/process.h"
 
 namespace fsr::recovery {
@@ -92,6 +93,7 @@ class ApplierTest : public ::testing::Test {
   void SetUp() override {
     journal::Options options;
     options.dir = dir.path() + "/journal";
+    options.env = fault.env();  // forwards to the real file system until a test injects a fault
     ASSERT_TRUE(journal::Journal::open(options, &journal).ok());
     std::string error;
     pool = router::BackendPool::create({"127.0.0.1:1"}, "", 4, milliseconds(3000), milliseconds(0), &error, clock);
@@ -100,10 +102,10 @@ class ApplierTest : public ::testing::Test {
   void TearDown() override {
     if (applier) applier->stop();
   }
-  // One worker, so every retry goes through one clock wait.
-  void start() {
+  // One worker by default, so every retry goes through one clock wait.
+  void start(int workers = 1) {
     ApplierOptions options;
-    options.workers = 1;
+    options.workers = workers;
     options.timeout = kTimeout;
     options.timeout_max = kTimeoutMax;
     options.send = [this](router::BackendLease lease, const ApplyRequest& request) {
@@ -141,6 +143,7 @@ class ApplierTest : public ::testing::Test {
   }
 
   test::TempDir dir;
+  journal::test::FaultEnv fault;
   ManualClock clock;
   ScriptedBackend backend{clock};
   std::unique_ptr<journal::Journal> journal;
@@ -401,6 +404,87 @@ TEST_F(ApplierTest, APendingNameLeftByAPreviousProcessIsReplayedBehindADeleteAft
   EXPECT_EQ(sent[0].kind, ApplyRequest::Kind::kDelete) << "only a DELETE is safe beside an unknown request";
   EXPECT_EQ(sent[1].kind, ApplyRequest::Kind::kPut);
   EXPECT_FALSE(guard.uncertain_on("a", 0));
+}
+
+// ------------------------------------------------------------ one worker per name, the latest state
+
+TEST_F(ApplierTest, ANameEnqueuedWhileItsWorkerSendsIsTakenAgainByThatWorkerAloneRightAfter) {
+  put("a", "old");
+  std::atomic<uint64_t> second{0};
+  std::atomic<bool> another_worker_waited{false};
+  backend.during_first_request([&] {
+    second = put("a", "new");
+    applier->enqueue("a");
+    // Every chance for a second worker to take the name meanwhile: it would
+    // find the name busy and park it on the clock.
+    another_worker_waited = clock.await_waiters(1, milliseconds(500));
+  });
+  start(2);
+  // The clock never moves: the newer record goes out as soon as the first is done.
+  ASSERT_TRUE(test::wait_until([&] { return second > 0 && applied("a", second); }, std::chrono::seconds(10)));
+  EXPECT_FALSE(another_worker_waited) << "a second worker took the name while its first one was sending";
+  auto sent = backend.sent();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].body, "old");
+  EXPECT_EQ(sent[1].body, "new");
+}
+
+TEST_F(ApplierTest, AWorkerThatWaitedForASlotSendsTheNamesLatestStateNotTheOneItLookedUp) {
+  std::vector<router::BackendLease> held;
+  for (int i = 0; i < 4; ++i) {
+    auto lease = pool->primary().acquire(clock.now());
+    ASSERT_TRUE(lease);
+    held.push_back(std::move(*lease));
+  }
+  del("a");
+  start();
+  ASSERT_TRUE(clock.await_waiters(1)) << "the worker waits for a slot of the full backend";
+  uint64_t seq = put("a", "newer");
+  applier->enqueue("a");
+  held.pop_back();  // a slot frees up
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq); }, std::chrono::seconds(10)));
+  auto sent = backend.sent();
+  for (const Sent& s : sent)
+    EXPECT_NE(s.kind, ApplyRequest::Kind::kDelete) << "an older DELETE went out after the newer PUT was committed";
+  ASSERT_FALSE(sent.empty());
+  EXPECT_EQ(sent.back().kind, ApplyRequest::Kind::kPut);
+  EXPECT_EQ(sent.back().body, "newer");
+}
+
+TEST_F(ApplierTest, AMootDeleteWaitsForTheNamesRunningOperationAndOrdersItIfItIsAbandoned) {
+  uint64_t first = del("a");
+  start();
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", first); }, std::chrono::seconds(10)));
+  ASSERT_EQ(backend.count(), 1u);  // the volume does not hold "a" now
+  Clock::time_point retry_at;
+  auto ticket = guard.try_begin("a", 0, router::GuardOp::kRead, &retry_at);  // a client's read of "a" runs
+  ASSERT_TRUE(ticket);
+  uint64_t seq = del("a");
+  applier->enqueue("a");
+  ASSERT_TRUE(clock.await_waiters(1)) << "the worker waits for the name";
+  EXPECT_FALSE(applied("a", seq)) << "marked moot while an operation on the name was running";
+  guard.end(*ticket, router::GuardOutcome::kUnknown);  // the read is abandoned: the backend may still run it
+  clock.advance(kSettle);
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq); }, std::chrono::seconds(10)));
+  auto sent = backend.sent();
+  ASSERT_GE(sent.size(), 2u);
+  EXPECT_EQ(sent[1].kind, ApplyRequest::Kind::kBarrierGet) << "the abandoned read is ordered first";
+}
+
+// ------------------------------------------------------------ the journal refuses the applied mark
+
+TEST_F(ApplierTest, AnAppliedMarkTheJournalFailsToWriteLeavesTheNamePendingAndIsRetried) {
+  uint64_t seq = put("a", "x");
+  fault.fs->set_wal_fault(journal::test::FaultFileSystem::WalFault::kAppendNoSpace);
+  start();
+  ASSERT_TRUE(sent_count_reaches(1));
+  ASSERT_TRUE(clock.await_waiters(1)) << "the failed mark is retried after a backoff";
+  EXPECT_FALSE(applied("a", seq)) << "the journal could not write the mark: the name must stay pending";
+  fault.fs->set_wal_fault(journal::test::FaultFileSystem::WalFault::kNone);
+  uint64_t next = put("b", "y");  // the next commit resumes the journal's database
+  applier->enqueue("b");
+  clock.advance(milliseconds(5000));
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq) && applied("b", next); }, std::chrono::seconds(10)));
 }
 
 }  // namespace

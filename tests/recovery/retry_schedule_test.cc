@@ -87,5 +87,21 @@ TEST(DrawBackoff, StaysInTheRangeAndSpreadsOverIt) {
   EXPECT_GT(seen.size(), 90u) << "retries of many names spread over the range";
 }
 
+TEST(MarkRetryBackoff, BacksOffFromTwoHundredMillisecondsDoublingToFiveSeconds) {
+  EXPECT_EQ(mark_retry_backoff(1).min, milliseconds(200));
+  EXPECT_EQ(mark_retry_backoff(2).min, milliseconds(400));
+  EXPECT_EQ(mark_retry_backoff(9).min, milliseconds(5000));
+  EXPECT_EQ(mark_retry_backoff(9).max, milliseconds(7500));
+}
+
+TEST(GuardRetryAt, ANameIsNeverParkedLongerThanTheRecheckBound) {
+  auto now = std::chrono::steady_clock::now();
+  EXPECT_EQ(guard_retry_at(std::chrono::steady_clock::time_point::max(), now), now + kGuardRecheck)
+      << "a guard that names no time (a DELETE it refuses for good) must not park the name forever";
+  EXPECT_EQ(guard_retry_at(now + std::chrono::hours(1), now), now + kGuardRecheck);
+  EXPECT_EQ(guard_retry_at(now + milliseconds(20), now), now + milliseconds(20));
+  EXPECT_EQ(guard_retry_at(now - milliseconds(5), now), now - milliseconds(5));
+}
+
 }  // namespace
 }  // namespace fsr::recovery

@@ -304,6 +304,100 @@ TEST_F(FsjournalOffline, VerifyWarnsAboutAnUnreferencedBodyFileWithoutFailing) {
   EXPECT_NE(j["warnings"][0]["problem"].get<std::string>().find("00000000000000ff"), std::string::npos);
 }
 
+// ------------------------------------------------------------ verify --volume
+
+// A data directory holding exactly the fixture's latest states.
+std::string make_volume(const TempDir& tmp, const std::map<std::string, std::string>& files) {
+  std::string volume = tmp / "volume";
+  std::filesystem::create_directories(volume);
+  for (const auto& [name, body] : files) write_file(volume + "/" + name, body);
+  return volume;
+}
+
+class FsjournalVolume : public FsjournalOffline {
+ protected:
+  void SetUp() override {
+    FsjournalOffline::SetUp();
+    volume_ = make_volume(tmp_, {{"a.txt", "second"}, {"big.bin", big_}, {"pending.bin", pending_body_}, {"small", "s"}});
+  }
+  RunResult verify_volume(bool json) {
+    std::vector<std::string> args = {"verify", "--volume", volume_};
+    if (json) args.push_back("--json");
+    return fsj(args);
+  }
+  std::string volume_;
+};
+
+TEST_F(FsjournalVolume, AVolumeEqualToTheJournalsLatestStatesPasses) {
+  write_file(volume_ + "/.fsrouter-marker", "router marker");  // reserved: never compared
+  auto r = verify_volume(true);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = r.json();
+  EXPECT_EQ(j["ok"], true);
+  EXPECT_EQ(j["checked"]["names"], 5);
+  EXPECT_EQ(j["checked"]["present"], 4);
+  EXPECT_EQ(j["checked"]["absent"], 1);
+  EXPECT_TRUE(j["mismatches"].empty()) << r.out;
+  EXPECT_TRUE(j["unknown"].empty()) << "a reserved name is not unknown: " << r.out;
+  auto table = verify_volume(false);
+  EXPECT_EQ(table.exit_code, 0) << table.out << table.err;
+  EXPECT_NE(table.out.find("OK"), std::string::npos) << table.out;
+}
+
+TEST_F(FsjournalVolume, AChangedByteAMissingFileAndAFilePresentAfterADeleteEachFailAndAreNamed) {
+  flip_byte(volume_ + "/big.bin", 17);
+  std::filesystem::remove(volume_ + "/small");
+  write_file(volume_ + "/gone.txt", "back from the dead");
+  auto r = verify_volume(true);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  auto j = r.json();
+  EXPECT_EQ(j["ok"], false);
+  std::map<std::string, std::pair<uint64_t, std::string>> found;
+  for (const auto& m : j["mismatches"]) found[m["name"]] = {m["seq"], m["problem"]};
+  ASSERT_EQ(found.size(), 3u) << r.out;
+  EXPECT_EQ(found["big.bin"].first, seq_big_);
+  EXPECT_NE(found["big.bin"].second.find("checksum"), std::string::npos) << r.out;
+  EXPECT_EQ(found["small"].first, seq_small_);
+  EXPECT_NE(found["small"].second.find("missing"), std::string::npos) << r.out;
+  EXPECT_NE(found["small"].second.find("pending"), std::string::npos) << "a pending record says so: " << r.out;
+  EXPECT_EQ(found["gone.txt"].first, seq_gone_);
+  EXPECT_NE(found["gone.txt"].second.find("present after DELETE"), std::string::npos) << r.out;
+  auto table = verify_volume(false);
+  EXPECT_EQ(table.exit_code, 1);
+  for (const char* name : {"big.bin", "small", "gone.txt"})
+    EXPECT_NE(table.out.find(name), std::string::npos) << name << " not named in\n" << table.out;
+}
+
+TEST_F(FsjournalVolume, AFileOfTheWrongSizeFails) {
+  write_file(volume_ + "/a.txt", "second, and more");
+  auto r = verify_volume(true);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  auto j = r.json();
+  ASSERT_EQ(j["mismatches"].size(), 1u) << r.out;
+  EXPECT_EQ(j["mismatches"][0]["name"], "a.txt");
+  EXPECT_EQ(j["mismatches"][0]["seq"], seq_a_);
+  EXPECT_NE(j["mismatches"][0]["problem"].get<std::string>().find("size"), std::string::npos) << r.out;
+}
+
+TEST_F(FsjournalVolume, FilesTheJournalNeverHeardOfAreListedAsUnknownWithoutFailing) {
+  write_file(volume_ + "/stray.bin", "nobody wrote me through the router");
+  auto r = verify_volume(true);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = r.json();
+  ASSERT_EQ(j["unknown"].size(), 1u) << r.out;
+  EXPECT_EQ(j["unknown"][0]["name"], "stray.bin");
+  auto table = verify_volume(false);
+  EXPECT_EQ(table.exit_code, 0);
+  EXPECT_NE(table.out.find("stray.bin"), std::string::npos) << table.out;
+}
+
+TEST_F(FsjournalVolume, AVolumeThatIsNotADirectoryIsAUsageError) {
+  volume_ = tmp_ / "no-such-volume";
+  auto r = verify_volume(false);
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("not a directory"), std::string::npos) << r.err;
+}
+
 TEST_F(FsjournalOffline, ExportWritesOneJsonRecordPerLineWithBodies) {
   auto r = fsj({"export", "--bodies"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

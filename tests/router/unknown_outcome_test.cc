@@ -299,7 +299,9 @@ TEST_F(UnknownOutcomeTest, PrimaryThatRefusesEverythingIsFailedOver) {
   Stack& stack = *stack_;
   stack.set_backend_fault_control(true);
   stack.start_backends(2, 10);
-  stack.start_router(fast_give_up_flags());
+  auto flags = fast_give_up_flags();
+  flags.insert(flags.end(), {"--stall-timeout-ms", "2000"});  // refusing for 2 s with nothing of ours there: wedged
+  stack.start_router(flags);
   ASSERT_TRUE(wait_for_status(stack, [](const auto& s) { return all_confirmed_at(s, 0); }));
   FaultBackend faults(stack.backend_port(0));
   ASSERT_TRUE(faults.reject(1000000));

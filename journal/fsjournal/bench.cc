@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   std::string dir;
   int64_t records = 1000000, names = 250000, threads = 64, small_size = 200, file_size = 100 * 1024;
   int64_t file_every = 1000, delete_every = 50, pending_every = 100;
+  bool sequential_names = false;
   CLI::App app{"Builds a journal of --records records through fsr::journal::Journal.", "fsjournal_bench"};
   fsr::use_flag_conventions(app, "fsjournal_bench --journal-dir DIR [flags]");
   fsr::add_env_option(app, "journal-dir", "", &dir, "the journal to create (must not exist)");
@@ -32,6 +33,9 @@ int main(int argc, char** argv) {
   fsr::add_env_option(app, "file-every", "", &file_every, "one record in this many has a body file");
   fsr::add_env_option(app, "delete-every", "", &delete_every, "one record in this many is a DELETE");
   fsr::add_env_option(app, "pending-every", "", &pending_every, "one record in this many is left pending");
+  fsr::add_env_switch(app, "sequential-names", "", &sequential_names,
+                      "record i writes name i modulo --names (every name once when --records equals --names) "
+                      "instead of a random one");
   if (int code = fsr::parse_command_line(app, argc, argv); code >= 0) return code;
   if (dir.empty() || records < 1 || names < 1 || threads < 1) {
     std::cerr << "fsjournal_bench: --journal-dir, --records, --names and --threads are required\n";
@@ -55,7 +59,7 @@ int main(int argc, char** argv) {
       std::string small(static_cast<size_t>(small_size), 'x'), large(static_cast<size_t>(file_size), 'y');
       for (int64_t i; (i = next.fetch_add(1)) < records && !failed;) {
         char name[32];
-        std::snprintf(name, sizeof name, "bench/%08llu", static_cast<unsigned long long>(rng() % names));
+        std::snprintf(name, sizeof name, "bench/%08llu", static_cast<unsigned long long>(sequential_names ? i % names : rng() % names));
         uint64_t seq = 0;
         fsr::journal::Status s;
         if (delete_every > 0 && i % delete_every == delete_every - 1) {

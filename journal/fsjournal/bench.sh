@@ -17,7 +17,7 @@ records="${2:-1000000}"
 baseline=$((records / 100))
 [ "$baseline" -ge 100 ] || { echo "fsjournal_bench: RECORDS must be at least 10000" >&2; exit 2; }
 cmake --build "$build" -j2 --target fsjournal fsjournal_bench >/dev/null
-fsjournal="$build/journal/fsjournal"
+fsjournal="$build/journal/fsjournal/fsjournal"
 maker="$build/journal/fsjournal/fsjournal_bench"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/fsjournal-bench-XXXXXX")"

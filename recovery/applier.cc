@@ -187,6 +187,7 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
     guard_.cancel(*ticket);
     return clock_.now();
   }
+  guard_.sending(*ticket);
 
   ApplyRequest request;
   request.name = name;

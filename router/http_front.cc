@@ -192,6 +192,7 @@ void HttpFront::read_from_backends(const std::string& name, httplib::Response& r
       guard_.cancel(*ticket);
       break;
     }
+    guard_.sending(*ticket);
     // In memory up to a limit, then in an unlinked temporary file.
     SpillBuffer body(
         options_.read_memory_max,

@@ -117,6 +117,9 @@ int RouterServer::start() {
   // Requests the previous router process left running on the backends are
   // unknown outcomes: its pending names replay under the guard's rules for
   // abandoned operations (router/upstream/name_guard.h), on every backend.
+  // It may also have left a PUT or first GET of any name running, so no
+  // DELETE goes out before the settle time.
+  guard_->restarted();
   for (const auto& [name, entry] : journal_->pending_entries())
     for (Backend* b : pool_->all()) guard_->abandoned_before_start(name, b->id());
   applier_->start();

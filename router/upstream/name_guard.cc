@@ -52,6 +52,7 @@ std::optional<NameGuard::Ticket> NameGuard::try_begin(const std::string& name, i
     return std::nullopt;
   }
   Clock::time_point settled = now;
+  if (op == GuardOp::kDelete) settled = std::max(settled, deletes_not_before_);
   for (const Abandoned& a : s.abandoned) {
     if (a.backend != backend) continue;
     if (!may_follow(a.op, op)) {
@@ -120,6 +121,13 @@ GuardOp NameGuard::drain_op(const std::string& name, int backend) {
   for (const Abandoned& a : it->second.abandoned)
     if (a.backend == backend && !may_follow(a.op, GuardOp::kRead)) return GuardOp::kDelete;
   return GuardOp::kRead;
+}
+
+void NameGuard::sending(Ticket& ticket) { ticket.sent_at = clock_.now(); }
+
+void NameGuard::restarted() {
+  std::lock_guard<std::mutex> lock(mu_);
+  deletes_not_before_ = clock_.now() + settle_;
 }
 
 void NameGuard::abandoned_before_start(const std::string& name, int backend) {

@@ -19,7 +19,9 @@
 //   lock, never a wedge);
 // - an operation of unknown kind (abandoned_before_start: a previous router
 //   process may have left it running) counts as both: no PUT or GET; a DELETE
-//   after `settle`. Requests of a dead router have lost their connections, so
+//   after `settle`. After restarted(), every DELETE of any name waits `settle`
+//   too: the previous process may have left a PUT or first GET of a name no
+//   pending record names. Requests of a dead router have lost their connections, so
 //   its PUTs and GETs end on their own once they run; its DELETEs do not,
 //   and only a DELETE is safe beside them.
 // barrier_for() names the operation to send first on a backend so that a
@@ -110,10 +112,20 @@ class NameGuard {
   // operation there, otherwise kRead.
   GuardOp drain_op(const std::string& name, int backend);
 
+  // The ticket's operation goes to the backend now (after the wait for a
+  // backend slot): the settle time of an abandoned operation counts from
+  // when it was really sent, not from try_begin.
+  void sending(Ticket& ticket);
+
   // After a router restart: a previous process may have left an operation of
   // unknown kind on `name` running on `backend` (call it for every pending
   // name and every backend before anything is sent).
   void abandoned_before_start(const std::string& name, int backend);
+  // After a router restart: the previous process may also have left a PUT or
+  // a first GET of any other name running (a client's read, an applied
+  // record's abandoned attempt), which no record names. No DELETE goes
+  // anywhere until `settle` from now, so none lands beside one of them.
+  void restarted();
 
   bool uncertain_on(const std::string& name, int backend);
   bool uncertain_anywhere(const std::string& name);
@@ -132,6 +144,7 @@ class NameGuard {
   };
   std::chrono::milliseconds settle_;
   fsr::Clock& clock_;
+  Clock::time_point deletes_not_before_{};  // restarted(): every DELETE waits until then
   std::mutex mu_;
   std::condition_variable cv_;
   std::unordered_map<std::string, State> names_;

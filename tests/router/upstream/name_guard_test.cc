@@ -358,5 +358,41 @@ TEST_F(NameGuardTest, AnAbandonedReadDelaysAnotherReadThereByTheSettleTime) {
   EXPECT_FALSE(refused_until("a", 1, GuardOp::kRead));
 }
 
+// A previous router process may have left a PUT or a first GET of a name no
+// pending record names (a client's read; an applied record's abandoned
+// attempt): after restarted(), no DELETE of any name goes anywhere until the
+// settle time has passed, while PUTs and GETs go at once.
+TEST_F(NameGuardTest, AfterARestartNoDeleteOfAnyNameGoesOutBeforeTheSettleTime) {
+  guard.restarted();
+  auto until = refused_until("never-seen", 0, GuardOp::kDelete);
+  ASSERT_TRUE(until) << "a DELETE beside a dead router's first GET of the name wedges the backend";
+  EXPECT_EQ(*until, clock.now() + kSettle);
+  EXPECT_FALSE(refused_until("never-seen", 0, GuardOp::kPut));
+  EXPECT_FALSE(refused_until("never-seen", 1, GuardOp::kRead));
+  clock.advance(kSettle - milliseconds(1));
+  EXPECT_TRUE(refused_until("other", 1, GuardOp::kDelete));
+  clock.advance(milliseconds(1));
+  EXPECT_FALSE(refused_until("never-seen", 0, GuardOp::kDelete));
+  EXPECT_FALSE(refused_until("other", 1, GuardOp::kDelete));
+}
+
+// The settle time of an abandoned operation counts from when it was sent,
+// not from try_begin: a caller may wait seconds for a backend slot between
+// the two, and an operation sent `settle` after try_begin but not after the
+// abandoned one really went out could run beside it.
+TEST_F(NameGuardTest, TheSettleTimeCountsFromWhenTheAbandonedOperationWasSent) {
+  auto ticket = must_begin("a", 0, GuardOp::kPut);
+  clock.advance(milliseconds(1000));  // waiting for a backend slot
+  guard.sending(ticket);
+  EXPECT_EQ(ticket.sent_at, clock.now());
+  guard.end(ticket, GuardOutcome::kUnknown);
+  clock.advance(kSettle - milliseconds(1000));  // settle after try_begin, not after the send
+  auto until = refused_until("a", 0, GuardOp::kPut);
+  ASSERT_TRUE(until) << "sent less than the settle time after the abandoned PUT really went out";
+  EXPECT_EQ(*until, ticket.sent_at + kSettle);
+  clock.advance(milliseconds(1000));
+  EXPECT_FALSE(refused_until("a", 0, GuardOp::kPut));
+}
+
 }  // namespace
 }  // namespace fsr::router

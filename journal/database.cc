@@ -41,8 +41,13 @@ rocksdb::Options Journal::Database::options(rocksdb::Env* env) {
 }
 
 std::vector<rocksdb::ColumnFamilyDescriptor> Journal::Database::column_families(const rocksdb::Options& options) {
+  return column_family_descriptors(options, 32 << 20);
+}
+
+std::vector<rocksdb::ColumnFamilyDescriptor> column_family_descriptors(const rocksdb::Options& options,
+                                                                      size_t block_cache_bytes) {
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(32 << 20);
+  table.block_cache = rocksdb::NewLRUCache(block_cache_bytes);
   rocksdb::ColumnFamilyOptions cf_options(options);
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;

@@ -35,6 +35,12 @@ struct Journal::Database {
   rocksdb::ColumnFamilyHandle* bodies = nullptr;
 };
 
+// The column families of format.h, in its order, each with a block cache of
+// `block_cache_bytes` over `options`: how the router and fsjournal both open
+// the database.
+std::vector<rocksdb::ColumnFamilyDescriptor> column_family_descriptors(const rocksdb::Options& options,
+                                                                      size_t block_cache_bytes);
+
 // RocksDB's and the system's errors as a journal Status (a full disk is kNoSpace).
 Status from_rocks(const rocksdb::Status& s);
 Status from_errno(int err, const std::string& what);

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <rocksdb/options.h>
-#include <rocksdb/table.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -14,6 +13,7 @@
 #include <filesystem>
 
 #include "common/checksum.h"
+#include "journal/database.h"
 #include "journal/fsjournal/runtime.h"
 
 namespace fsr::journal::cli {
@@ -109,12 +109,7 @@ Status JournalReader::open(const ReaderOptions& options, std::unique_ptr<Journal
   db_options.create_if_missing = false;
   db_options.max_open_files = -1;  // keep every table open: the router may delete files we still read
   db_options.keep_log_file_num = 2;
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(16 << 20);
-  rocksdb::ColumnFamilyOptions cf_options(db_options);
-  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const auto& cf : column_family_names()) cfs.emplace_back(cf, cf_options);
+  auto cfs = journal::column_family_descriptors(db_options, 16 << 20);
   rocksdb::DB* raw = nullptr;
   rs = rocksdb::DB::OpenAsSecondary(db_options, dir, reader->secondary_dir_, cfs, &reader->handles_, &raw);
   if (!rs.ok()) return invalid("cannot open journal " + dir + ": " + rs.ToString());

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <csignal>
@@ -362,6 +363,37 @@ TEST_F(ChaosTest, EveryServiceHasLimitsAndAllTogetherFitTwoCpusAndFourGiB) {
   EXPECT_EQ(fileservers, 5);
   EXPECT_LE(cpus, 2.0 + 1e-9);
   EXPECT_LE(memory, 4 * kGiB);
+}
+
+TEST_F(ChaosTest, EveryContainerRunsReadOnlyWithoutCapabilitiesOrNewPrivilegesAndAPidsLimitWithRoom) {
+  std::vector<ContainerLimits> all = stack_->limits();
+  ASSERT_EQ(all.size(), 6u);
+  for (const auto& limits : all) {
+    long long tasks = stack_->tasks(limits.service);
+    std::string security;
+    for (const auto& option : limits.security_opt) security += (security.empty() ? "" : ",") + option;
+    say("  " + limits.service + ": read_only=" + (limits.read_only_rootfs ? "true" : "false") +
+        " cap_drop=" + (limits.cap_drop.empty() ? "" : limits.cap_drop[0]) + " security_opt=" + security +
+        " pids_limit=" + std::to_string(limits.pids_limit) + " tasks=" + std::to_string(tasks));
+    EXPECT_TRUE(limits.read_only_rootfs) << limits.service << ": root file system writable";
+    EXPECT_EQ(limits.cap_drop, std::vector<std::string>{"ALL"}) << limits.service;
+    EXPECT_NE(std::find(limits.security_opt.begin(), limits.security_opt.end(), "no-new-privileges:true"),
+              limits.security_opt.end())
+        << limits.service << ": no no-new-privileges";
+    EXPECT_GT(limits.pids_limit, 0) << limits.service << ": no pids limit";
+    // Every thread a program starts is already running once it is healthy
+    // (the router's HTTP workers are a pool started up front); a quarter of
+    // the limit stays free for exec'd tools and health checks.
+    ASSERT_GT(tasks, 0) << limits.service << ": docker stats gave no task count";
+    EXPECT_LE(tasks * 4, limits.pids_limit * 3) << limits.service << ": " << tasks
+                                                << " tasks leave too little room under pids_limit "
+                                                << limits.pids_limit;
+  }
+  // The programs still work on a read-only root: the health checks passed
+  // (the stack is up), and fsjournal, run beside the live router, finds a
+  // writable working directory (/dev/shm) for its RocksDB secondary.
+  CommandResult status = stack_->exec("fsrouter", "fsjournal status");
+  EXPECT_TRUE(status.ok()) << "fsjournal status in the router container: " << status.output;
 }
 
 TEST_F(ChaosTest, PrimaryKilledThenStartedLosesNoAcknowledgedWrite) {

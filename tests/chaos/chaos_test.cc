@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <csignal>
@@ -221,6 +222,27 @@ class ChaosTest : public ::testing::Test {
     return "fileserver1";
   }
 
+  // One backend's entry in /admin/status, by service name; null when the
+  // router does not answer.
+  static nlohmann::json backend_status(const std::string& service) {
+    auto status = router_status();
+    if (!status.is_object() || !status.contains("backends")) return nullptr;
+    for (const auto& backend : status["backends"]) {
+      std::string address = backend.value("address", "");
+      if (address.substr(0, address.find(':')) == service) return backend;
+    }
+    return nullptr;
+  }
+  // backends[].requests, .abandoned, ...; -1 when unknown.
+  static long long backend_counter(const std::string& service, const std::string& counter) {
+    auto backend = backend_status(service);
+    return backend.is_object() ? backend.value(counter, -1LL) : -1;
+  }
+  static std::string backend_field(const std::string& service, const std::string& field) {
+    auto backend = backend_status(service);
+    return backend.is_object() ? backend.value(field, std::string("?")) : "?";
+  }
+
   static std::vector<std::string> replica_services(const std::string& primary) {
     std::vector<std::string> out;
     for (int i = 1; i <= 5; ++i) {
@@ -364,6 +386,37 @@ TEST_F(ChaosTest, EveryServiceHasLimitsAndAllTogetherFitTwoCpusAndFourGiB) {
   EXPECT_LE(memory, 4 * kGiB);
 }
 
+TEST_F(ChaosTest, EveryContainerRunsReadOnlyWithoutCapabilitiesOrNewPrivilegesAndAPidsLimitWithRoom) {
+  std::vector<ContainerLimits> all = stack_->limits();
+  ASSERT_EQ(all.size(), 6u);
+  for (const auto& limits : all) {
+    long long tasks = stack_->tasks(limits.service);
+    std::string security;
+    for (const auto& option : limits.security_opt) security += (security.empty() ? "" : ",") + option;
+    say("  " + limits.service + ": read_only=" + (limits.read_only_rootfs ? "true" : "false") +
+        " cap_drop=" + (limits.cap_drop.empty() ? "" : limits.cap_drop[0]) + " security_opt=" + security +
+        " pids_limit=" + std::to_string(limits.pids_limit) + " tasks=" + std::to_string(tasks));
+    EXPECT_TRUE(limits.read_only_rootfs) << limits.service << ": root file system writable";
+    EXPECT_EQ(limits.cap_drop, std::vector<std::string>{"ALL"}) << limits.service;
+    EXPECT_NE(std::find(limits.security_opt.begin(), limits.security_opt.end(), "no-new-privileges:true"),
+              limits.security_opt.end())
+        << limits.service << ": no no-new-privileges";
+    EXPECT_GT(limits.pids_limit, 0) << limits.service << ": no pids limit";
+    // Every thread a program starts is already running once it is healthy
+    // (the router's HTTP workers are a pool started up front); a quarter of
+    // the limit stays free for exec'd tools and health checks.
+    ASSERT_GT(tasks, 0) << limits.service << ": docker stats gave no task count";
+    EXPECT_LE(tasks * 4, limits.pids_limit * 3) << limits.service << ": " << tasks
+                                                << " tasks leave too little room under pids_limit "
+                                                << limits.pids_limit;
+  }
+  // The programs still work on a read-only root: the health checks passed
+  // (the stack is up), and fsjournal, run beside the live router, finds a
+  // writable working directory (/dev/shm) for its RocksDB secondary.
+  CommandResult status = stack_->exec("fsrouter", "fsjournal status");
+  EXPECT_TRUE(status.ok()) << "fsjournal status in the router container: " << status.output;
+}
+
 TEST_F(ChaosTest, PrimaryKilledThenStartedLosesNoAcknowledgedWrite) {
   ensure_latency(fast_latency());
   Scenario scenario("primary-killed", load_options("pk", 11));
@@ -409,6 +462,52 @@ TEST_F(ChaosTest, PrimaryPausedTenSecondsLosesNoAcknowledgedWrite) {
     // the router sees requests that neither succeed nor fail.
     act("pause", {primary});
     std::this_thread::sleep_for(long_form() ? 30s : 10s);
+    act("unpause", {primary});
+  };
+  run(scenario);
+}
+
+TEST_F(ChaosTest, PrimaryPausedPastFailoverThenItsBacklogRunsUnderLoadLosesNoAcknowledgedWrite) {
+  ensure_latency(fast_latency());
+  Scenario scenario("primary-paused-backlog", load_options("pb", 17));
+  // Fewer names and more writes than the other scenarios, so that the names
+  // of the writes stuck on the paused primary get newer writes while it is
+  // paused, and its backlog, when it runs, runs behind newer states.
+  scenario.load.names = long_form() ? 200 : 60;
+  scenario.load.get_share = 0.4;
+  scenario.load.put_share = 0.45;
+  scenario.chaos = [] {
+    std::string primary = primary_service();
+    long long abandoned_before = backend_counter(primary, "abandoned");
+    // Paused, the primary completes TCP handshakes and takes requests into
+    // its socket buffers but answers nothing: the applier's writes to it
+    // time out and are abandoned, the probes fail, the router fails over.
+    act("pause", {primary});
+    auto paused_at = std::chrono::steady_clock::now();
+    std::string new_primary;
+    bool failed_over = fsr::test::wait_until(
+        [&] {
+          new_primary = primary_service();
+          if (new_primary == primary) std::this_thread::sleep_for(200ms);
+          return new_primary != primary;
+        },
+        60s);
+    EXPECT_TRUE(failed_over) << "the router did not fail over from the paused primary " << primary;
+    say("  failed over to " + new_primary + " after " +
+        std::to_string(Seconds(std::chrono::steady_clock::now() - paused_at).count()) + "s (" + primary +
+        " down_reason: " + backend_field(primary, "down_reason") + ")");
+    // Load goes on through the new primary while the old one holds its
+    // backlog: the requests it took in and never answered, and the names
+    // of the abandoned writes, which wait for it (their newer writes are
+    // acknowledged from the journal).
+    std::this_thread::sleep_for(phase(10));
+    auto status = router_status();
+    long long uncertain = status.is_object() ? status.value("uncertain_names", -1LL) : -1;
+    long long abandoned = backend_counter(primary, "abandoned") - abandoned_before;
+    say("  backlog on the paused " + primary + ": abandoned=" + std::to_string(abandoned) +
+        " uncertain_names=" + std::to_string(uncertain));
+    EXPECT_GT(uncertain, 0) << "no write waits on the paused primary: there is no backlog of writes";
+    // Unpaused, it runs the whole backlog at once, while the load goes on.
     act("unpause", {primary});
   };
   run(scenario);

@@ -184,11 +184,36 @@ std::vector<ContainerLimits> ComposeStack::limits() {
         if (health.is_object() && health.contains("Test")) {
           for (const auto& word : health["Test"]) limits.healthcheck.push_back(word.get<std::string>());
         }
+        limits.read_only_rootfs = host.value("ReadonlyRootfs", false);
+        auto words = [&host](const char* key, std::vector<std::string>* into) {
+          if (!host.contains(key) || !host[key].is_array()) return;  // null when unset
+          for (const auto& word : host[key]) into->push_back(word.get<std::string>());
+        };
+        words("CapDrop", &limits.cap_drop);
+        words("SecurityOpt", &limits.security_opt);
+        if (host.contains("PidsLimit") && host["PidsLimit"].is_number()) {
+          limits.pids_limit = host["PidsLimit"].get<long long>();
+        }
       }
     }
     out.push_back(limits);
   }
   return out;
+}
+
+long long ComposeStack::tasks(const std::string& service) {
+  std::string id = container(service);
+  if (id.empty()) return -1;
+  CommandResult r = run_command("docker stats --no-stream --format '{{.PIDs}}' " + id);
+  std::string text = trimmed(r.output);
+  if (!r.ok() || text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoll(text);
+}
+
+CommandResult ComposeStack::exec(const std::string& service, const std::string& command_line) {
+  std::string id = container(service);
+  if (id.empty()) return {1, "no container for " + service};
+  return run_command("docker exec " + id + " " + command_line);
 }
 
 std::string ComposeStack::volume_path(const std::string& volume) {
@@ -207,7 +232,8 @@ std::string ComposeStack::resource_sample() {
     if (!id.empty()) ids += " " + id;
   }
   if (ids.empty()) return "";
-  return run_command("docker stats --no-stream --format '{{.Name}} cpu={{.CPUPerc}} mem={{.MemUsage}}'" + ids)
+  return run_command(
+             "docker stats --no-stream --format '{{.Name}} cpu={{.CPUPerc}} mem={{.MemUsage}} pids={{.PIDs}}'" + ids)
       .output;
 }
 

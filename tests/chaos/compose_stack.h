@@ -27,12 +27,16 @@ std::string shell_quote(const std::string& text);
 // True when the docker daemon answers; otherwise *why says what failed.
 bool docker_reachable(std::string* why);
 
-// A container's resource limits as Docker applies them.
+// A container's resource limits and confinement as Docker applies them.
 struct ContainerLimits {
   std::string service;
   double cpus = 0;             // from NanoCpus, or CpuQuota / CpuPeriod
   long long memory_bytes = 0;  // HostConfig.Memory
   std::vector<std::string> healthcheck;  // Config.Healthcheck.Test
+  bool read_only_rootfs = false;          // HostConfig.ReadonlyRootfs
+  std::vector<std::string> cap_drop;      // HostConfig.CapDrop
+  std::vector<std::string> security_opt;  // HostConfig.SecurityOpt
+  long long pids_limit = 0;               // HostConfig.PidsLimit; 0 when unlimited
 };
 
 class ComposeStack {
@@ -60,11 +64,16 @@ class ComposeStack {
   CommandResult docker(const std::string& verb, const std::string& service);
   int exit_code(const std::string& service);
   std::vector<ContainerLimits> limits();
+  // Processes and threads now in a service's container (its pids cgroup,
+  // as `docker stats` reports it); -1 when unknown.
+  long long tasks(const std::string& service);
+  // Runs a program inside a service's container (the images have no shell).
+  CommandResult exec(const std::string& service, const std::string& command_line);
   // Host path of a named volume of this project ("data", "journal"); the
   // test runs as root on the Docker host, so it reads volumes directly.
   std::string volume_path(const std::string& volume);
   std::string logs(const std::string& service, int tail_lines);
-  // One line per container: name, CPU %, memory use, from `docker stats`.
+  // One line per container: name, CPU %, memory use, tasks, from `docker stats`.
   std::string resource_sample();
 
   const std::string& project() const { return project_; }

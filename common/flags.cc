@@ -199,14 +199,16 @@ std::vector<std::string> split_list(const std::string& text, char separator) {
 bool split_host_port(const std::string& text, std::string* host, int* port, bool allow_port_zero) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos || colon + 1 == text.size()) return false;
-  try {
-    size_t used = 0;
-    int p = std::stoi(text.substr(colon + 1), &used);
-    if (used != text.size() - colon - 1 || p < (allow_port_zero ? 0 : 1) || p > 65535) return false;
-    *port = p;
-  } catch (const std::exception&) {
-    return false;
+  // Decimal digits only: no sign, no spaces (std::stoi would take both).
+  long p = 0;
+  for (size_t i = colon + 1; i < text.size(); ++i) {
+    char c = text[i];
+    if (c < '0' || c > '9') return false;
+    p = p * 10 + (c - '0');
+    if (p > 65535) return false;
   }
+  if (p < (allow_port_zero ? 0 : 1)) return false;
+  *port = static_cast<int>(p);
   *host = text.substr(0, colon);
   if (host->size() >= 2 && host->front() == '[' && host->back() == ']')
     *host = host->substr(1, host->size() - 2);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds (normal and ASan+UBSan) and runs every
-# test suite. Fails on the first failure. This is what CI runs.
+# test suite, then fuzzes each libFuzzer target for a bounded time. Fails on
+# the first failure. This is what CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,3 +21,6 @@ cmake --build build-asan -j2
 echo "=== tests (ASan+UBSan: unit, integration)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   bash scripts/test.sh build-asan --sanitizer
+
+echo "=== fuzz (clang, libFuzzer+ASan+UBSan: ${FSR_FUZZ_SECONDS:-20}s per target)"
+bash scripts/fuzz.sh "${FSR_FUZZ_SECONDS:-20}"

@@ -218,5 +218,19 @@ TEST(SplitHostPort, NeedsAPortInRangeZeroOnlyWhereAllowedAndDefaultsAnEmptyHostT
   EXPECT_FALSE(split_host_port("h:80x", &host, &port));
 }
 
+// Found by tests/fuzz/addresses_fuzzer: std::stoi took a sign and leading
+// spaces, so "h:+5576" and "h: 80" were accepted addresses.
+TEST(SplitHostPort, APortIsDecimalDigitsOnlyWithNoSignOrSpaces) {
+  std::string host;
+  int port = 0;
+  EXPECT_FALSE(split_host_port("h:+5576", &host, &port));
+  EXPECT_FALSE(split_host_port("h: 80", &host, &port));
+  EXPECT_FALSE(split_host_port("h:\t80", &host, &port));
+  EXPECT_FALSE(split_host_port("h:-0", &host, &port, /*allow_port_zero=*/true));
+  EXPECT_FALSE(split_host_port("h:99999999999", &host, &port));
+  ASSERT_TRUE(split_host_port("h:080", &host, &port));
+  EXPECT_EQ(port, 80);
+}
+
 }  // namespace
 }  // namespace fsr

@@ -20,6 +20,7 @@ namespace {
 constexpr size_t kScrubBatch = 64;                           // names read from the index at a time
 constexpr std::chrono::milliseconds kSuspectPoll{200};      // new suspects are picked up within this
 constexpr std::chrono::seconds kScrubPassPeriod{60};         // a pass starts at most this often
+constexpr size_t kSuspectBatch = 8;                          // names read back per round of suspect checks
 }  // namespace
 
 Verdict compare_read(const journal::IndexEntry& latest, const router::BackendResult& result, uint64_t size,
@@ -109,21 +110,35 @@ Repairer::Clock::time_point Repairer::check_due_suspects() {
   }
   std::erase_if(tracked_, [&](const auto& t) { return !present.count(t.first); });
 
-  auto next = now + options_.recheck_max;
-  std::set<std::string> done;  // one read-back per name covers each of its backends
-  for (auto it = tracked_.begin(); it != tracked_.end(); ++it) {
-    const std::string& name = it->first.first;
-    if (it->second.next_check > now || done.count(name)) continue;
-    done.insert(name);
+  // The due names, those read clean the fewest times in a row first (a new
+  // suspect, or one just repaired), then the most overdue: a backlog of old
+  // suspects (say every pending name after a restart) never holds up a new
+  // one for long. At most kSuspectBatch names per round, so new suspects are
+  // picked up between rounds.
+  std::map<std::string, std::pair<std::chrono::milliseconds, Clock::time_point>> due;
+  for (const auto& [key, t] : tracked_) {
+    if (t.next_check > now) continue;
+    auto [d, fresh] = due.try_emplace(key.first, t.backoff, t.next_check);
+    if (!fresh) d->second = std::min(d->second, std::make_pair(t.backoff, t.next_check));
+  }
+  std::vector<std::pair<std::pair<std::chrono::milliseconds, Clock::time_point>, std::string>> order;
+  for (auto& [name, rank] : due) order.emplace_back(rank, name);
+  std::sort(order.begin(), order.end());
+  if (order.size() > kSuspectBatch) order.resize(kSuspectBatch);
+
+  for (const auto& [rank, name] : order) {
+    auto first = tracked_.lower_bound({name, ""});
+    auto of_name = [&](auto t) { return t != tracked_.end() && t->first.first == name; };
     // What each backend's restart count was before the read-back was sent:
     // only a restart seen before it proves the read-back came after the end.
     std::map<std::string, uint64_t> restarts_before;
-    for (auto t = it; t != tracked_.end() && t->first.first == name; ++t) {
+    for (auto t = first; of_name(t); ++t) {
       Backend* b = backend_at(t->first.second);
       restarts_before[t->first.second] = b ? guard_.restarts(b->id()) : 0;
     }
     Checked c = check_name(name, true, &suspect_counters_);
-    for (auto t = it; t != tracked_.end() && t->first.first == name; ++t) {
+    auto checked_at = clock_.now();
+    for (auto t = first; of_name(t); ++t) {
       const std::string& address = t->first.second;
       Tracked& tracked = t->second;
       if (c.verdict == Verdict::kClean && !c.repaired) {
@@ -141,13 +156,14 @@ Repairer::Clock::time_point Repairer::check_due_suspects() {
       }
       if (c.verdict == Verdict::kPending || c.verdict == Verdict::kMismatch) {
         tracked.backoff = std::chrono::milliseconds(0);  // look again soon (after the repair, or once applied)
-        tracked.next_check = now + options_.recheck_min;
+        tracked.next_check = checked_at + options_.recheck_min;
       } else {
         tracked.backoff = std::min(std::max(tracked.backoff * 2, options_.recheck_min), options_.recheck_max);
-        tracked.next_check = now + tracked.backoff;
+        tracked.next_check = checked_at + tracked.backoff;
       }
     }
   }
+  auto next = now + options_.recheck_max;
   for (const auto& [key, tracked] : tracked_) next = std::min(next, tracked.next_check);
   return next;
 }

@@ -92,8 +92,9 @@ class Repairer {
   void start();  // the suspect thread and the scrub threads
   void stop();
 
-  // One round of the suspect checks: every suspect due now is read back (and
-  // repaired, cleared or rescheduled). Returns when the next one is due.
+  // One round of the suspect checks: up to 8 names due now are read back (and
+  // repaired, cleared or rescheduled), those read clean the fewest times in a
+  // row first, then the most overdue. Returns when the next one is due.
   // (The suspect thread's step; tests call it directly.)
   Clock::time_point check_due_suspects();
   // Checks the next name of the scrub's walk; false when a pass just ended.

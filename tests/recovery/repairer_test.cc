@@ -34,6 +34,7 @@ class ScriptedVolume {
     if (during_next_) std::exchange(during_next_, nullptr)();
     std::lock_guard<std::mutex> lock(mu_);
     sent_.push_back(request.kind);
+    if (request.kind == ApplyRequest::Kind::kReadBack) read_names_.push_back(request.name);
     if (sent_.size() == unknown_at_) {
       lease.abandon();
       return {Outcome::kUnknown, 0, "Read timed out"};
@@ -82,6 +83,11 @@ class ScriptedVolume {
   void clear_sent() {
     std::lock_guard<std::mutex> lock(mu_);
     sent_.clear();
+    read_names_.clear();
+  }
+  std::vector<std::string> read_names() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return read_names_;
   }
   // The n-th request sent (1: the first) gets no answer.
   void unknown_at(size_t n) { unknown_at_ = n; }
@@ -91,6 +97,7 @@ class ScriptedVolume {
   std::mutex mu_;
   std::map<std::string, std::string> files_;
   std::vector<ApplyRequest::Kind> sent_;
+  std::vector<std::string> read_names_;
   size_t unknown_at_ = 0;
   std::function<void()> during_next_;
 };
@@ -287,6 +294,27 @@ TEST_F(RepairerTest, ARepairWhoseOutcomeIsUnknownMakesTheNameSuspectOnThePrimary
   // The read goes to the primary: the other backend is not confirmed.
   repairer->check_due_suspects();
   EXPECT_EQ(journal->suspects(), (std::vector<journal::Journal::Suspect>{{"x", "127.0.0.1:1"}, {"x", "127.0.0.1:2"}}));
+}
+
+TEST_F(RepairerTest, ANewSuspectIsReadBeforeABacklogOfSuspectsAlreadyReadCleanAndARoundReadsAtMostEight) {
+  for (int i = 0; i < 12; ++i) {
+    std::string name = "old" + std::to_string(i);
+    applied_put(name, "body");
+    ASSERT_TRUE(journal->add_suspect(name, primary()).ok());
+  }
+  // Every old suspect is read clean once, in two rounds.
+  EXPECT_LE(repairer->check_due_suspects(), clock.now()) << "more are due than one round reads";
+  EXPECT_EQ(volume.read_names().size(), 8u);
+  EXPECT_GT(repairer->check_due_suspects(), clock.now());
+  EXPECT_EQ(volume.read_names().size(), 12u);
+  clock.advance(kRecheckMax);  // all of them due again
+  applied_put("young", "body");  // after every old one in byte order
+  ASSERT_TRUE(journal->add_suspect("young", primary()).ok());
+  volume.clear_sent();
+  EXPECT_LE(repairer->check_due_suspects(), clock.now()) << "more are due than one round reads";
+  auto read = volume.read_names();
+  ASSERT_EQ(read.size(), 8u);
+  EXPECT_EQ(read[0], "young") << "the suspect never read yet goes first";
 }
 
 TEST_F(RepairerTest, TheScrubWalksEveryNameRepairsWhatDiffersAndCountsAPass) {

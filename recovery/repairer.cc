@@ -20,6 +20,7 @@ namespace {
 constexpr size_t kScrubBatch = 64;                           // names read from the index at a time
 constexpr std::chrono::milliseconds kSuspectPoll{200};      // new suspects are picked up within this
 constexpr std::chrono::seconds kScrubPassPeriod{60};         // a pass starts at most this often
+constexpr std::chrono::seconds kScrubRepairPatience{30};     // how long the scrub retries one repair
 constexpr size_t kSuspectBatch = 8;                          // names read back per round of suspect checks
 }  // namespace
 
@@ -136,7 +137,8 @@ Repairer::Clock::time_point Repairer::check_due_suspects() {
       Backend* b = backend_at(t->first.second);
       restarts_before[t->first.second] = b ? guard_.restarts(b->id()) : 0;
     }
-    Checked c = check_name(name, true, &suspect_counters_);
+    Checked c = check_name(name, true);
+    count(&suspect_counters_, c, true);
     auto checked_at = clock_.now();
     for (auto t = first; of_name(t); ++t) {
       const std::string& address = t->first.second;
@@ -168,31 +170,57 @@ Repairer::Clock::time_point Repairer::check_due_suspects() {
   return next;
 }
 
+void Repairer::count(RepairCounters* counters, const Checked& c, bool first_look) {
+  if (c.verdict == Verdict::kPending || c.verdict == Verdict::kUnreadable) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (first_look) counters->checked++;
+  if (first_look && c.verdict == Verdict::kMismatch) counters->mismatches++;
+  if (c.repaired) counters->repaired++;
+}
+
 bool Repairer::scrub_step() {
   std::string name;
+  bool retry = false;
+  Clock::time_point retry_until;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (scrub_batch_.empty()) {
-      scrub_batch_ = journal_.names_after(scrub_position_, kScrubBatch);
-      std::reverse(scrub_batch_.begin(), scrub_batch_.end());
-      if (scrub_batch_.empty()) {
-        if (scrub_position_.empty()) return false;  // no names at all
-        ++scrub_pass_;
-        log_info("scrub_pass").kv("pass", scrub_pass_).kv("checked", scrub_counters_.checked)
-            .kv("mismatches", scrub_counters_.mismatches).kv("repaired", scrub_counters_.repaired);
-        scrub_position_.clear();
-        return false;
-      }
+    if (scrub_retry_ && clock_.now() < scrub_retry_->second) {
+      name = std::move(scrub_retry_->first);
+      retry_until = scrub_retry_->second;
+      retry = true;
     }
-    name = std::move(scrub_batch_.back());
-    scrub_batch_.pop_back();
-    scrub_position_ = name;
+    scrub_retry_.reset();
+    if (!retry) {
+      if (scrub_batch_.empty()) {
+        scrub_batch_ = journal_.names_after(scrub_position_, kScrubBatch);
+        std::reverse(scrub_batch_.begin(), scrub_batch_.end());
+        if (scrub_batch_.empty()) {
+          if (scrub_position_.empty()) return false;  // no names at all
+          ++scrub_pass_;
+          log_info("scrub_pass").kv("pass", scrub_pass_).kv("checked", scrub_counters_.checked)
+              .kv("mismatches", scrub_counters_.mismatches).kv("repaired", scrub_counters_.repaired);
+          scrub_position_.clear();
+          return false;
+        }
+      }
+      name = std::move(scrub_batch_.back());
+      scrub_batch_.pop_back();
+      scrub_position_ = name;
+    }
   }
-  check_name(name, false, &scrub_counters_);
+  Checked c = check_name(name, false);
+  count(&scrub_counters_, c, !retry);
+  if (c.verdict == Verdict::kMismatch && !c.repaired) {
+    // The repair could not go now (the name busy, the guard's rules after an
+    // abandoned operation or a restart, no slot): the next step tries again,
+    // for a while, before the walk goes on.
+    std::lock_guard<std::mutex> lock(mu_);
+    scrub_retry_.emplace(name, retry ? retry_until : clock_.now() + kScrubRepairPatience);
+  }
   return true;
 }
 
-Repairer::Checked Repairer::check_name(const std::string& name, bool suspects_too, RepairCounters* counters) {
+Repairer::Checked Repairer::check_name(const std::string& name, bool suspects_too) {
   auto entry = journal_.lookup(name);
   if (!entry) return {Verdict::kClean, false};  // never written: nothing to hold
   if (entry->pending() || (!suspects_too && journal_.is_suspect(name))) return {Verdict::kPending, false};
@@ -247,12 +275,6 @@ Repairer::Checked Repairer::check_name(const std::string& name, bool suspects_to
     if (verdict == Verdict::kMismatch) {
       int64_t found_size = result.status == 200 ? static_cast<int64_t>(size) : -1;
       repaired = repair(name, *entry, *b, found_size);
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      counters->checked++;
-      if (verdict == Verdict::kMismatch) counters->mismatches++;
-      if (repaired) counters->repaired++;
     }
     return {verdict, repaired};
   }

@@ -28,7 +28,9 @@
 //   stays free for the applier.
 // Rolling scrub: walks every name of the index in byte order, one name every
 // scrub_interval per thread, and checks it the same way (pending and suspect
-// names are left to the applier and the suspect checks); a pass starts at
+// names are left to the applier and the suspect checks); a mismatch whose
+// repair cannot go at once (the name busy, the guard's rules) is taken again
+// by the next step, for up to 30 s, before the walk goes on; a pass starts at
 // most once a minute, so a small index is not read over and over.
 // Every operation on a name goes through the NameGuard, as the applier's do.
 // A tombstone is read back through the primary only: a replica that once read
@@ -119,7 +121,9 @@ class Repairer {
   };
   // Reads `name` back and repairs it on a mismatch. `suspects_too`: also a
   // name that is suspect (the suspect checks; the scrub leaves them).
-  Checked check_name(const std::string& name, bool suspects_too, RepairCounters* counters);
+  Checked check_name(const std::string& name, bool suspects_too);
+  // Counts a check: a name checked and found different once per look, a repair each time.
+  void count(RepairCounters* counters, const Checked& c, bool first_look);
   bool repair(const std::string& name, const journal::IndexEntry& seen, router::Backend& read_from, int64_t found_size);
   router::BackendResult send(router::BackendLease lease, const ApplyRequest& request);
   router::Backend* backend_at(const std::string& address);
@@ -141,6 +145,8 @@ class Repairer {
   uint64_t scrub_pass_ = 0;
   std::string scrub_position_;     // the last name handed out ("" at a pass's start)
   std::vector<std::string> scrub_batch_;  // names after the position, next first (reversed)
+  // A mismatch whose repair could not be sent: taken again by the next step, until then.
+  std::optional<std::pair<std::string, Clock::time_point>> scrub_retry_;
   std::vector<std::thread> threads_;
 };
 

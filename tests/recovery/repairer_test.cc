@@ -345,6 +345,48 @@ TEST_F(RepairerTest, TheScrubWalksEveryNameRepairsWhatDiffersAndCountsAPass) {
   EXPECT_EQ(repairer->scrub_counters().checked, 5u);
 }
 
+TEST_F(RepairerTest, AScrubRepairThatCannotGoNowIsTriedAgainByTheNextStepsBeforeTheWalkGoesOn) {
+  applied_delete("a");
+  applied_put("b", "beta");
+  volume.land("a", std::string("resurrected"));
+  guard.restarted();  // no DELETE goes out before the settle time
+  EXPECT_TRUE(repairer->scrub_step());
+  EXPECT_TRUE(repairer->scrub_step());
+  EXPECT_EQ(volume.read_names(), (std::vector<std::string>{"a", "a"})) << "the walk waits for the repair";
+  EXPECT_TRUE(volume.file("a"));
+  clock.advance(milliseconds(100));
+  EXPECT_TRUE(repairer->scrub_step());
+  EXPECT_FALSE(volume.file("a"));
+  EXPECT_TRUE(repairer->scrub_step());
+  EXPECT_EQ(volume.read_names(), (std::vector<std::string>{"a", "a", "a", "b"}));
+  auto c = repairer->scrub_counters();
+  EXPECT_EQ(c.checked, 2u) << "a name counts once however many looks its repair took";
+  EXPECT_EQ(c.mismatches, 1u);
+  EXPECT_EQ(c.repaired, 1u);
+}
+
+TEST_F(RepairerTest, TheScrubGivesUpARepairThatCannotGoForThirtySecondsAndWalksOn) {
+  applied_delete("a");
+  applied_put("b", "beta");
+  volume.land("a", std::string("resurrected"));
+  std::string error;
+  pool = router::BackendPool::create({"127.0.0.1:1"}, "", 4, milliseconds(3000), milliseconds(0), &error, clock);
+  router::NameGuard long_settle(std::chrono::minutes(5), clock);
+  RepairerOptions o;
+  o.send = [this](router::BackendLease lease, const ApplyRequest& request) {
+    return volume.send(std::move(lease), request);
+  };
+  repairer = std::make_unique<Repairer>(*journal, *pool, long_settle, o, clock);
+  long_settle.restarted();
+  EXPECT_TRUE(repairer->scrub_step());
+  clock.advance(std::chrono::seconds(29));
+  EXPECT_TRUE(repairer->scrub_step());
+  clock.advance(std::chrono::seconds(1));
+  EXPECT_TRUE(repairer->scrub_step());
+  EXPECT_EQ(volume.read_names(), (std::vector<std::string>{"a", "a", "b"}));
+  EXPECT_EQ(repairer->scrub_counters().repaired, 0u);
+}
+
 TEST_F(RepairerTest, TheScrubLeavesSuspectAndPendingNamesToTheOthers) {
   applied_put("a", "alpha");
   ASSERT_TRUE(journal->add_suspect("a", primary()).ok());

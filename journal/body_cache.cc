@@ -1,6 +1,6 @@
 // The body cache: applied names' bodies are kept while they fit the budget
 // (Options::body_cache_bytes) and freed least recently read first; the
-// volume holds them. Pending bodies are never freed.
+// volume holds them. Pending bodies and suspect names' bodies are never freed.
 #include <unistd.h>
 
 #include <rocksdb/write_batch.h>
@@ -23,6 +23,7 @@ void Journal::evict_over_budget() {
       forget_evictable_locked(name);
       auto it = index_.find(name);
       if (it == index_.end() || it->second.pending() || it->second.body.place == BodyPlace::kNone) continue;
+      if (suspects_.count(name)) continue;  // clear_suspect makes it evictable again
       e = it->second;
     }
     IndexEntry without = e;
@@ -50,6 +51,7 @@ void Journal::evict_over_budget() {
 
 void Journal::make_evictable_locked(const std::string& name, const IndexEntry& e) {
   if (e.op != Op::kPut || e.body.place == BodyPlace::kNone || evictable_pos_.count(name)) return;
+  if (suspects_.count(name)) return;  // pinned: a repair may have to send it again
   evictable_.push_back(name);
   evictable_pos_[name] = std::prev(evictable_.end());
 }

@@ -17,6 +17,19 @@ std::optional<std::string> backend_address_of_key(std::string_view key) {
   return std::string(key.substr(prefix.size()));
 }
 
+std::string suspect_key(std::string_view address, std::string_view name) {
+  return std::string(kMetaSuspectPrefix).append(address).append("/").append(name);
+}
+
+std::optional<std::pair<std::string, std::string>> suspect_of_key(std::string_view key) {
+  std::string_view prefix = kMetaSuspectPrefix;
+  if (key.substr(0, prefix.size()) != prefix) return std::nullopt;
+  key.remove_prefix(prefix.size());
+  size_t slash = key.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == key.size()) return std::nullopt;
+  return std::make_pair(std::string(key.substr(0, slash)), std::string(key.substr(slash + 1)));
+}
+
 std::string encode_seq_key(uint64_t seq) {
   std::string k(8, '\0');
   for (int i = 0; i < 8; ++i) k[i] = static_cast<char>((seq >> (8 * (7 - i))) & 0xff);

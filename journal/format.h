@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace fsr::journal {
@@ -29,10 +30,17 @@ inline constexpr const char* kMetaLastSeq = "last_seq";              // u64
 inline constexpr const char* kMetaAppliedSeq = "applied_seq";        // u64: the watermark, for tools
 inline constexpr const char* kMetaBodyIdHigh = "body_id_high";       // u64: highest committed body id
 inline constexpr const char* kMetaBackendPrefix = "backend/";        // + address: backend-state JSON
+inline constexpr const char* kMetaSuspectPrefix = "suspect/";        // + address + "/" + name: empty value
 
 // `backend/<address>`, and back (nullopt for a key outside the prefix).
 std::string backend_state_key(std::string_view address);
 std::optional<std::string> backend_address_of_key(std::string_view key);
+
+// `suspect/<address>/<name>`: the name may differ on the volume because an
+// operation on it may still run on the backend at address (an address holds
+// no '/'). And back: {address, name}, nullopt for a key outside the prefix.
+std::string suspect_key(std::string_view address, std::string_view name);
+std::optional<std::pair<std::string, std::string>> suspect_of_key(std::string_view key);
 
 // An 8-byte big-endian u64, so keys sort by number: the `records` keys (seq),
 // the `bodies` keys (body id), the `applied` values and the u64 meta values.

@@ -194,6 +194,34 @@ class Journal {
 
   const std::string& dir() const { return options_.dir; }
 
+  // Suspect names (suspects.cc). A name is suspect on a backend while an
+  // operation on it may still run there (abandoned, or left by a previous
+  // router process), so the volume may differ from its latest state; the
+  // repairer (recovery/repairer.h) reads it back, repairs it and clears it.
+  // - The set is stored in the meta family (format.h `suspect/...`), synced
+  //   before add_suspect returns, so a restart keeps it.
+  // - While a name is suspect on any backend, its latest body is never freed
+  //   by the body cache: a repair can always send it again.
+  // - Idempotent; an error (Status) changes nothing and the caller retries.
+  struct Suspect {
+    std::string name;
+    std::string backend;  // the backend's address
+    bool operator==(const Suspect&) const = default;
+  };
+  Status add_suspect(const std::string& name, const std::string& backend);
+  Status add_suspects(const std::vector<Suspect>& suspects);  // in one synced write
+  Status clear_suspect(const std::string& name, const std::string& backend);
+  std::vector<Suspect> suspects() const;  // by name, then backend
+  bool is_suspect(const std::string& name) const;
+  size_t suspect_count() const;  // suspect names (a name counts once)
+  // Up to `limit` names of the index after `after` in byte order ("" starts
+  // at the first): the scrub's walk, resumable by its last name.
+  std::vector<std::string> names_after(const std::string& after, size_t limit) const;
+
+ private:
+  void restore_suspects();  // journal_open.cc: before load_index pins their bodies
+  std::map<std::string, std::set<std::string>> suspects_;  // name -> backend addresses; under mu_
+
  private:
   friend class BodyWriter;
   struct CommitRequest;

@@ -80,6 +80,7 @@ Status Journal::recover() {
 
   std::lock_guard<std::mutex> lock(mu_);
   Recovery recovery;
+  restore_suspects();
   s = load_index(&recovery);
   if (!s.ok()) return s;
   remove_orphan_bodies(&recovery);

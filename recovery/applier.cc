@@ -93,18 +93,24 @@ void Applier::worker_loop() {
   }
 }
 
-router::BackendResult Applier::send(router::BackendLease lease, const ApplyRequest& request) {
-  if (options_.send) return options_.send(std::move(lease), request);
+router::BackendResult send_to_backend(router::BackendLease lease, const ApplyRequest& request) {
   switch (request.kind) {
     case ApplyRequest::Kind::kBarrierGet:
       return router::backend_get(std::move(lease), request.name, [](const char*, size_t) { return true; },
                                  request.timeout);
+    case ApplyRequest::Kind::kReadBack:
+      return router::backend_get(std::move(lease), request.name, *request.sink, request.timeout);
     case ApplyRequest::Kind::kPut:
       return router::backend_put(std::move(lease), request.name, request.size, *request.body, request.timeout);
     case ApplyRequest::Kind::kDelete:
       break;
   }
   return router::backend_delete(std::move(lease), request.name, request.timeout);
+}
+
+router::BackendResult Applier::send(router::BackendLease lease, const ApplyRequest& request) {
+  if (options_.send) return options_.send(std::move(lease), request);
+  return send_to_backend(std::move(lease), request);
 }
 
 std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& name) {
@@ -224,6 +230,10 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
   }
   if (result.outcome == Outcome::kNotSent) pool_.report_refused(*target);
   guard_.end(*ticket, router::guard_outcome(result));
+  // It may still land, at any time: the name is suspect there (a barrier GET
+  // changes nothing on the volume).
+  if (result.outcome == Outcome::kUnknown && request.kind != ApplyRequest::Kind::kBarrierGet)
+    mark_suspect(journal_, name, entry->seq, *target);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - started).count();
 
   bool applied = !barrier && applies_record(entry->op, result);
@@ -259,6 +269,17 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
   if (result.answered()) line.kv("status", result.status);
   else line.kv("outcome", result.outcome == Outcome::kNotSent ? "not_sent" : "unknown").kv("error", result.error);
   return clock_.now() + backoff;
+}
+
+void mark_suspect(journal::Journal& journal, const std::string& name, uint64_t seq, const router::Backend& backend) {
+  journal::Status s = journal.add_suspect(name, backend.address());
+  if (s.ok()) {
+    log_info("suspect").kv("seq", seq).kv("name", name).kv("backend", backend.address());
+    return;
+  }
+  // Not kept: the rolling scrub still reads the name back in its turn.
+  log_error("suspect_mark_failed").kv("seq", seq).kv("name", name).kv("backend", backend.address())
+      .kv("error", s.message);
 }
 
 bool Applier::mark_applied(const std::string& name, uint64_t seq) {

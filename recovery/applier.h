@@ -25,6 +25,8 @@
 // - Backoffs and deadlines are timed on the Clock given at construction.
 // - start() replays every pending record found in the journal (after a router
 //   restart, including those in flight when it died).
+// - A PUT or DELETE (barrier included) whose outcome is unknown makes the name
+//   suspect on that backend (journal.h): recovery/repairer.h reads it back.
 #pragma once
 
 #include <chrono>
@@ -51,16 +53,23 @@ namespace fsr::recovery {
 
 // One request the applier sends to a backend.
 struct ApplyRequest {
-  enum class Kind { kPut, kDelete, kBarrierGet };
+  // kReadBack: a GET whose 200 body goes to `sink` (recovery/repairer.h).
+  enum class Kind { kPut, kDelete, kBarrierGet, kReadBack };
   Kind kind = Kind::kPut;
   std::string name;
   uint64_t size = 0;                         // kPut: the body's size
   const router::BodySource* body = nullptr;  // kPut: the body
+  const router::BodySink* sink = nullptr;    // kReadBack: receives the body
   std::chrono::milliseconds timeout{0};
 };
 // Sends a request over the lease and releases, discards or abandons the lease
 // by the outcome, as router::backend_put/backend_delete/backend_get do.
 using ApplySender = std::function<router::BackendResult(router::BackendLease lease, const ApplyRequest& request)>;
+// The real sender: the backend calls of router/upstream/backend_call.h.
+router::BackendResult send_to_backend(router::BackendLease lease, const ApplyRequest& request);
+// An operation on name (latest seq `seq`) was given up on at backend and may
+// still land: records the name as suspect there (journal.h), logged.
+void mark_suspect(journal::Journal& journal, const std::string& name, uint64_t seq, const router::Backend& backend);
 
 struct ApplierOptions {
   int workers = 10;

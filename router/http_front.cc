@@ -356,6 +356,7 @@ void HttpFront::handle_status(httplib::Response& res) {
     backends.push_back(e);
   }
   j["backends"] = backends;
+  if (options_.add_status_fields) options_.add_status_fields(&j);
   res.status = 200;
   res.set_content(j.dump(2) + "\n", "application/json");
 }

@@ -13,8 +13,11 @@
 
 #include <httplib.h>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <set>
 #include <string>
 
@@ -36,6 +39,8 @@ struct FrontOptions {
   std::chrono::milliseconds ack_backend_wait{60000};
   size_t read_memory_max = 1 << 20;  // read-through bodies above this spill to a temporary file
   std::string temp_dir;              // for spilled read-through bodies
+  // Adds the fields of the pieces beside the front (the repairer) to /admin/status.
+  std::function<void(nlohmann::json*)> add_status_fields;
 };
 
 // Names the router keeps for itself on the shared volume; refused to clients.

@@ -37,6 +37,7 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   int64_t probe_timeout_ms = c.probe_timeout.count();
   int64_t marker_interval_ms = c.marker_interval.count();
   int64_t stall_timeout_ms = c.stall_timeout.count();
+  int64_t scrub_interval_ms = c.scrub_interval.count();
 
   CLI::App app{kSummary, "fsrouter"};
   use_flag_conventions(app, "fsrouter [flags]");
@@ -107,6 +108,13 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
                  "(wedged), or finishes nothing while the router holds every slot (saturated), is unhealthy; a "
                  "primary is failed over")
       ->check(at_least(1));
+  add_env_option(app, "scrub-slots", "FSROUTER_SCRUB_SLOTS", &c.scrub_slots,
+                 "backend slots the rolling scrub may use at once to read every name back from the volume and "
+                 "repair it (0: no scrub; suspect names are always read back)")
+      ->check(between(0, 64));
+  add_env_option(app, "scrub-interval-ms", "FSROUTER_SCRUB_INTERVAL_MS", &scrub_interval_ms,
+                 "pause of each scrub slot between two names")
+      ->check(at_least(1));
   add_env_switch(app, "failback", "FSROUTER_FAILBACK", &c.failback,
                  "give the primary role back to the designated primary once it is healthy and confirmed");
   add_env_option(app, "log-level", "FSROUTER_LOG_LEVEL", &c.log_level_name, "debug, info, warn or error")
@@ -128,6 +136,7 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   c.probe_timeout = std::chrono::milliseconds(probe_timeout_ms);
   c.marker_interval = std::chrono::milliseconds(marker_interval_ms);
   c.stall_timeout = std::chrono::milliseconds(stall_timeout_ms);
+  c.scrub_interval = std::chrono::milliseconds(scrub_interval_ms);
   return -1;
 }
 

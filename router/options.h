@@ -45,6 +45,8 @@ struct RouterConfig {
   std::chrono::milliseconds probe_timeout{3000};
   std::chrono::milliseconds marker_interval{500};
   std::chrono::milliseconds stall_timeout{30000};
+  int scrub_slots = 1;
+  std::chrono::milliseconds scrub_interval{100};
   bool failback = false;
   std::string log_level_name = "info";
   LogLevel log_level = LogLevel::kInfo;

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "journal/journal.h"
 #include "recovery/applier.h"
+#include "recovery/repairer.h"
 #include "router/http_front.h"
 #include "router/upstream/backend_monitor.h"
 #include "router/upstream/backend_pool.h"
@@ -102,6 +103,15 @@ int RouterServer::start() {
   pool_->set_refused_handler([monitor](Backend& b) { monitor->report_refused(b); });
   pool_->set_hung_handler([monitor](Backend& b) { monitor->report_hung(b); });
 
+  recovery::RepairerOptions repairer_options;
+  repairer_options.scrub_slots = c.scrub_slots;
+  repairer_options.scrub_interval = c.scrub_interval;
+  repairer_options.timeout = c.backend_timeout;
+  repairer_ = std::make_unique<recovery::Repairer>(*journal_, *pool_, *guard_, repairer_options);
+  front_options.add_status_fields = [repairer = repairer_.get()](nlohmann::json* j) {
+    repairer->add_status_fields(j);
+  };
+
   front_ = std::make_unique<HttpFront>(*journal_, *pool_, *guard_, *applier_, front_options);
   server_ = std::make_unique<httplib::Server>();
   HttpServerOptions server_options;
@@ -118,11 +128,19 @@ int RouterServer::start() {
   // unknown outcomes: its pending names replay under the guard's rules for
   // abandoned operations (router/upstream/name_guard.h), on every backend.
   // It may also have left a PUT or first GET of any name running, so no
-  // DELETE goes out before the settle time.
+  // DELETE goes out before the settle time. Each such name is suspect on
+  // every backend until read back (recovery/repairer.h).
   guard_->restarted();
+  std::vector<journal::Journal::Suspect> suspects;
   for (const auto& [name, entry] : journal_->pending_entries())
-    for (Backend* b : pool_->all()) guard_->abandoned_before_start(name, b->id());
+    for (Backend* b : pool_->all()) {
+      guard_->abandoned_before_start(name, b->id());
+      suspects.push_back({name, b->address()});
+    }
+  if (journal::Status s = journal_->add_suspects(suspects); !s.ok())
+    log_error("suspect_mark_failed").kv("names", suspects.size()).kv("error", s.message);  // the scrub still checks them
   applier_->start();
+  repairer_->start();
   monitor_->start();
   front_->set_ready(true);
   log_info("listening")
@@ -172,6 +190,7 @@ int RouterServer::run() {
   signal_thread.join();
   housekeeping.join();
   monitor_->stop();
+  repairer_->stop();
   applier_->stop();
   auto stats = journal_->stats();
   journal_.reset();

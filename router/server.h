@@ -25,6 +25,7 @@ class Journal;
 }
 namespace fsr::recovery {
 class Applier;
+class Repairer;
 }
 
 namespace fsr::router {
@@ -60,6 +61,7 @@ class RouterServer {
   std::unique_ptr<journal::Journal> journal_;
   std::unique_ptr<NameGuard> guard_;
   std::unique_ptr<recovery::Applier> applier_;
+  std::unique_ptr<recovery::Repairer> repairer_;
   std::unique_ptr<BackendMonitor> monitor_;
   std::unique_ptr<HttpFront> front_;
   std::unique_ptr<httplib::Server> server_;

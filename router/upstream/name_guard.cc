@@ -154,6 +154,7 @@ bool NameGuard::uncertain_anywhere(const std::string& name) {
 void NameGuard::backend_restarted(int backend) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    restarts_[backend]++;
     for (auto it = names_.begin(); it != names_.end();) {
       std::erase_if(it->second.abandoned, [&](const Abandoned& a) { return a.backend == backend; });
       if (!it->second.busy && it->second.abandoned.empty()) it = names_.erase(it);
@@ -161,6 +162,12 @@ void NameGuard::backend_restarted(int backend) {
     }
   }
   cv_.notify_all();
+}
+
+uint64_t NameGuard::restarts(int backend) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = restarts_.find(backend);
+  return it == restarts_.end() ? 0 : it->second;
 }
 
 size_t NameGuard::uncertain_count() {

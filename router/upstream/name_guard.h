@@ -130,6 +130,9 @@ class NameGuard {
   bool uncertain_on(const std::string& name, int backend);
   bool uncertain_anywhere(const std::string& name);
   void backend_restarted(int backend);
+  // How many times backend_restarted(backend) was called: a change proves
+  // that the process which held every older request there has ended.
+  uint64_t restarts(int backend);
   size_t uncertain_count();
 
  private:
@@ -148,6 +151,7 @@ class NameGuard {
   std::mutex mu_;
   std::condition_variable cv_;
   std::unordered_map<std::string, State> names_;
+  std::unordered_map<int, uint64_t> restarts_;
 };
 
 }  // namespace fsr::router

@@ -238,6 +238,20 @@ TEST_F(ApplierTest, AnUnknownOutcomeIsRetriedAfterTheSettleTimeWithADoubledTimeo
   EXPECT_FALSE(guard.uncertain_on("a", 0)) << "the answered PUT, sent after the settle time, ends the doubt";
 }
 
+TEST_F(ApplierTest, AnUnknownOutcomeMakesTheNameSuspectThereAndTheLaterSuccessDoesNotClearIt) {
+  backend.script({unknown()});
+  uint64_t seq = put("a", "x");
+  start();
+  ASSERT_TRUE(sent_count_reaches(1));
+  ASSERT_TRUE(clock.await_waiters(1));
+  std::vector<journal::Journal::Suspect> expected = {{"a", pool->primary().address()}};
+  EXPECT_EQ(journal->suspects(), expected) << "the abandoned PUT may land at any time";
+  clock.advance(kSettle);
+  ASSERT_TRUE(test::wait_until([&] { return applied("a", seq); }, std::chrono::seconds(10)));
+  EXPECT_EQ(journal->suspects(), expected)
+      << "an answer to a later request does not prove the abandoned one ran: only a read-back after a restart does";
+}
+
 TEST_F(ApplierTest, ADeleteAfterAnAbandonedPutIsOrderedByAGetSentAfterTheSettleTime) {
   backend.script({unknown()});
   put("a", "x");

@@ -179,6 +179,12 @@ TEST_F(RouterApi, StatusIsJsonWithJournalAndBackendFacts) {
   ASSERT_EQ(s["backends"].size(), 1u);
   EXPECT_EQ(s["backends"][0]["role"], "primary");
   EXPECT_TRUE(s["backends"][0].contains("rejected_429"));
+  EXPECT_EQ(s["suspect_names"], 0);
+  for (const char* key : {"slots", "pass", "checked", "mismatches", "repaired", "position"})
+    EXPECT_TRUE(s["scrub"].contains(key)) << "scrub." << key;
+  EXPECT_EQ(s["scrub"]["slots"], 1) << "--scrub-slots defaults to 1";
+  for (const char* key : {"checked", "mismatches", "repaired"})
+    EXPECT_TRUE(s["suspect_checks"].contains(key)) << "suspect_checks." << key;
 }
 
 }  // namespace

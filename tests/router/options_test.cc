@@ -75,7 +75,7 @@ std::map<std::string, TableRow> readme_table() {
 
 TEST_F(RouterOptions, HelpListsExactlyTheReadmeTableWithItsEnvironmentNamesDefaultsAndMeanings) {
   std::map<std::string, TableRow> table = readme_table();
-  ASSERT_EQ(table.size(), 24u) << "README.md's fsrouter table not found or changed size";
+  ASSERT_EQ(table.size(), 26u) << "README.md's fsrouter table not found or changed size";
   RouterConfig config;
   testing::internal::CaptureStdout();
   ASSERT_EQ(parse({"--help"}, &config), 0);
@@ -129,6 +129,8 @@ TEST_F(RouterOptions, DefaultsParseIntoTheConfigTheReadmeDescribes) {
   EXPECT_EQ(config.probe_timeout, std::chrono::milliseconds(3000));
   EXPECT_EQ(config.marker_interval, std::chrono::milliseconds(500));
   EXPECT_EQ(config.stall_timeout, std::chrono::milliseconds(30000));
+  EXPECT_EQ(config.scrub_slots, 1);
+  EXPECT_EQ(config.scrub_interval, std::chrono::milliseconds(100));
   EXPECT_FALSE(config.failback);
   EXPECT_EQ(config.log_level, LogLevel::kInfo);
 }
@@ -142,6 +144,7 @@ TEST_F(RouterOptions, EnvironmentNamesFillTheConfigWhenFlagsAreAbsent) {
   set_env("FSROUTER_RECORD_RETENTION_S", "60");
   set_env("FSROUTER_FAILBACK", "true");
   set_env("FSROUTER_STALL_TIMEOUT_MS", "7000");
+  set_env("FSROUTER_SCRUB_SLOTS", "0");
   set_env("FSROUTER_LOG_LEVEL", "warn");
   RouterConfig config;
   ASSERT_EQ(parse({}, &config), -1);
@@ -154,6 +157,7 @@ TEST_F(RouterOptions, EnvironmentNamesFillTheConfigWhenFlagsAreAbsent) {
   EXPECT_EQ(config.record_retention, std::chrono::seconds(60));
   EXPECT_TRUE(config.failback);
   EXPECT_EQ(config.stall_timeout, std::chrono::milliseconds(7000));
+  EXPECT_EQ(config.scrub_slots, 0);
   EXPECT_EQ(config.log_level, LogLevel::kWarn);
 }
 
@@ -187,6 +191,8 @@ TEST_F(RouterOptions, InvalidAckListenAndOutOfRangeValuesAreRefusedWithExitTwoAn
       {{"--slot-grace-ms", "-5"}, "--slot-grace-ms: must be at least 0"},
       {{"--body-cache-mb", "-1"}, "--body-cache-mb: must be 0 to"},
       {{"--probe-interval-ms", "0"}, "--probe-interval-ms: must be at least 1"},
+      {{"--scrub-slots", "-1"}, "--scrub-slots: must be 0 to"},
+      {{"--scrub-interval-ms", "0"}, "--scrub-interval-ms: must be at least 1"},
       {{"--log-level", "loud"}, "--log-level: must be debug, info, warn or error"},
       {{"--keep-alive-s", "5s"}, "--keep-alive-s"},
       {{"--threads", "99999999999"}, "--threads"},

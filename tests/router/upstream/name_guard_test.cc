@@ -160,6 +160,14 @@ TEST_F(NameGuardTest, RestartedBackendForgetsItsAbandonedOperations) {
   EXPECT_FALSE(refused_until("a", 1, GuardOp::kDelete)) << "no settle wait, DELETE allowed at once";
 }
 
+TEST_F(NameGuardTest, RestartsAreCountedPerBackend) {
+  EXPECT_EQ(guard.restarts(1), 0u);
+  guard.backend_restarted(1);
+  guard.backend_restarted(1);
+  EXPECT_EQ(guard.restarts(1), 2u);
+  EXPECT_EQ(guard.restarts(2), 0u) << "only the restarted backend's count moves";
+}
+
 TEST_F(NameGuardTest, RestartDoesNotFreeANameWithAnOperationRunning) {
   auto put = must_begin("a", 1, GuardOp::kPut);
   guard.backend_restarted(1);

@@ -1,0 +1,101 @@
+// Suspect names: stored under `suspect/<address>/<name>` in the meta family,
+// mirrored in memory (suspects_, under mu_), and kept out of the body cache.
+#include <rocksdb/write_batch.h>
+
+#include "common/log.h"
+#include "journal/database.h"
+
+namespace fsr::journal {
+
+Status Journal::add_suspect(const std::string& name, const std::string& backend) {
+  return add_suspects({Suspect{name, backend}});
+}
+
+Status Journal::add_suspects(const std::vector<Suspect>& suspects) {
+  rocksdb::WriteBatch wb;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Suspect& s : suspects) {
+      auto it = suspects_.find(s.name);
+      if (it == suspects_.end() || !it->second.count(s.backend)) wb.Put(db_->meta, suspect_key(s.backend, s.name), "");
+    }
+  }
+  if (wb.Count() == 0) return Status::Ok();
+  if (db_error_) return {Status::Code::kIoError, "a journal write failed; the next commit resumes the database"};
+  rocksdb::WriteOptions wo;
+  wo.sync = true;  // an abandoned request may land after a crash that follows
+  rocksdb::Status rs = db_->db->Write(wo, &wb);
+  if (!rs.ok()) return from_rocks(rs);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Suspect& s : suspects) {
+    suspects_[s.name].insert(s.backend);
+    forget_evictable_locked(s.name);  // pinned until cleared
+  }
+  return Status::Ok();
+}
+
+Status Journal::clear_suspect(const std::string& name, const std::string& backend) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = suspects_.find(name);
+    if (it == suspects_.end() || !it->second.count(backend)) return Status::Ok();
+  }
+  if (db_error_) return {Status::Code::kIoError, "a journal write failed; the next commit resumes the database"};
+  // Not synced: a clear lost in a crash only means one more read-back.
+  rocksdb::Status rs = db_->db->Delete(rocksdb::WriteOptions(), db_->meta, suspect_key(backend, name));
+  if (!rs.ok()) return from_rocks(rs);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = suspects_.find(name);
+  if (it == suspects_.end()) return Status::Ok();
+  it->second.erase(backend);
+  if (it->second.empty()) {
+    suspects_.erase(it);
+    auto e = index_.find(name);
+    if (e != index_.end() && !e->second.pending()) make_evictable_locked(name, e->second);
+  }
+  return Status::Ok();
+}
+
+std::vector<Journal::Suspect> Journal::suspects() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Suspect> out;
+  for (const auto& [name, backends] : suspects_)
+    for (const auto& b : backends) out.push_back({name, b});
+  return out;
+}
+
+bool Journal::is_suspect(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return suspects_.count(name) > 0;
+}
+
+size_t Journal::suspect_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return suspects_.size();
+}
+
+std::vector<std::string> Journal::names_after(const std::string& after, size_t limit) const {
+  std::vector<std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(rocksdb::ReadOptions(), db_->index));
+  if (after.empty()) it->SeekToFirst();
+  else it->Seek(after);
+  for (; it->Valid() && out.size() < limit; it->Next()) {
+    std::string name = it->key().ToString();
+    if (name == after) continue;
+    out.push_back(std::move(name));
+  }
+  return out;
+}
+
+void Journal::restore_suspects() {
+  std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(rocksdb::ReadOptions(), db_->meta));
+  for (it->Seek(kMetaSuspectPrefix); it->Valid(); it->Next()) {
+    std::string_view key = it->key().ToStringView();
+    if (key.substr(0, std::string_view(kMetaSuspectPrefix).size()) != kMetaSuspectPrefix) break;
+    auto suspect = suspect_of_key(key);
+    if (!suspect) continue;
+    suspects_[suspect->second].insert(suspect->first);
+  }
+}
+
+}  // namespace fsr::journal

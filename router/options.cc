@@ -1,5 +1,8 @@
 #include "router/options.h"
 
+#include <algorithm>
+#include <thread>
+
 #include "common/flags.h"
 
 namespace fsr::router {
@@ -53,8 +56,11 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   add_env_option(app, "ack", "FSROUTER_ACK", &c.ack_name,
                  "when to acknowledge writes: 'journal' (durable in the journal) or 'backend' (applied to the primary)")
       ->check(one_of({"journal", "backend"}));
+  add_env_option(app, "io-threads", "FSROUTER_IO_THREADS", &c.io_threads,
+                 "event-loop threads serving client connections (0: the core count)")
+      ->check(at_least(0));
   add_env_option(app, "threads", "FSROUTER_THREADS", &c.threads,
-                 "HTTP worker threads (one per open client connection)")
+                 "threads for request work that waits (journal commits, reads through from a backend)")
       ->check(at_least(4));
   add_env_option(app, "apply-workers", "FSROUTER_APPLY_WORKERS", &c.apply_workers,
                  "threads sending journal records to the primary (0: the backend cap)")
@@ -116,6 +122,7 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   // Conversions of values the checks above accepted.
   split_host_port(c.listen, &c.listen_host, &c.listen_port, /*allow_port_zero=*/true);
   c.backend_addresses = split_list(c.backends);
+  if (c.io_threads == 0) c.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   c.ack = c.ack_name == "backend" ? AckMode::kBackend : AckMode::kJournal;
   parse_log_level(c.log_level_name, &c.log_level);
   c.backend_timeout = std::chrono::milliseconds(backend_timeout_ms);

@@ -30,6 +30,7 @@ struct RouterConfig {
   std::string ack_name = "journal";
   AckMode ack = AckMode::kJournal;
   int threads = 1024;
+  int io_threads = 0;  // 0: the core count
   int apply_workers = 0;  // 0: backend_cap
   std::chrono::milliseconds backend_timeout{5000};
   std::chrono::milliseconds backend_timeout_max{60000};

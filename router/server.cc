@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "journal/journal.h"
 #include "recovery/applier.h"
+#include "router/http/server.h"
 #include "router/http_front.h"
 #include "router/upstream/backend_monitor.h"
 #include "router/upstream/backend_pool.h"
@@ -103,13 +104,14 @@ int RouterServer::start() {
   pool_->set_hung_handler([monitor](Backend& b) { monitor->report_hung(b); });
 
   front_ = std::make_unique<HttpFront>(*journal_, *pool_, *guard_, *applier_, front_options);
-  server_ = std::make_unique<httplib::Server>();
-  HttpServerOptions server_options;
-  server_options.threads = c.threads;
-  server_options.keep_alive_timeout_sec = c.keep_alive_s;
-  configure_server(*server_, server_options);
-  front_->install(*server_);
-  bound_port_ = bind_server(*server_, c.listen_host, c.listen_port, &error, &listen_fd_);
+  http::ServerOptions server_options;
+  server_options.host = c.listen_host;
+  server_options.port = c.listen_port;
+  server_options.io_threads = c.io_threads;
+  server_options.blocking_threads = c.threads;
+  server_options.keep_alive = std::chrono::seconds(c.keep_alive_s);
+  server_ = std::make_unique<http::Server>(*front_, server_options);
+  bound_port_ = server_->bind(&error);
   if (bound_port_ < 0) {
     std::cerr << "fsrouter: " << error << "\n";
     return 1;
@@ -124,6 +126,7 @@ int RouterServer::start() {
     for (Backend* b : pool_->all()) guard_->abandoned_before_start(name, b->id());
   applier_->start();
   monitor_->start();
+  server_->start();
   front_->set_ready(true);
   log_info("listening")
       .kv("listen", c.listen_host + ":" + std::to_string(bound_port_))
@@ -131,6 +134,7 @@ int RouterServer::start() {
       .kv("primary", pool_->primary().address())
       .kv("journal_dir", c.journal_dir)
       .kv("ack", c.ack_name)
+      .kv("io_threads", c.io_threads)
       .kv("open_files", open_files_);
   return 0;
 }
@@ -143,11 +147,7 @@ int RouterServer::run() {
     sigwait(&signals, &sig);
     if (stopping.exchange(true)) return;
     log_info("stopping").kv("signal", sig);
-    // Let connections already completed by the kernel be accepted and
-    // answered; new ones are dropped and find the port closed.
-    refuse_new_connections(listen_fd_);
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    server_->stop();
+    server_->stop();  // graceful: returns once requests in flight are answered
   });
   std::thread housekeeping([this, &stopping] {
     auto last_compaction = std::chrono::steady_clock::now();
@@ -164,11 +164,6 @@ int RouterServer::run() {
     }
   });
 
-  server_->listen_after_bind();  // returns after stop(), once in-flight requests are answered
-  if (!stopping.exchange(true)) {
-    // listen failed on its own; wake the signal thread
-    pthread_kill(signal_thread.native_handle(), SIGTERM);
-  }
   signal_thread.join();
   housekeeping.join();
   monitor_->stop();

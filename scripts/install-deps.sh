@@ -7,7 +7,7 @@ packages=(
   cmake g++ make pkg-config git ca-certificates
   libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
   librocksdb-dev nlohmann-json3-dev libgtest-dev libgmock-dev
-  libxxhash-dev libcurl4-openssl-dev libcli11-dev
+  libxxhash-dev libcurl4-openssl-dev libcli11-dev libboost1.81-dev
   curl nginx-light procps psmisc python3 iproute2
 )
 

@@ -81,7 +81,7 @@ std::unique_ptr<http::Exchange> HttpFront::start(const http::RequestHead& req, h
     std::string name;
     if (get) {
       if (!name_of(req, res, &name)) return nullptr;
-      if (serve_from_journal(name, res)) return nullptr;
+      if (serve_from_journal(name, res, /*head_only=*/method == "HEAD")) return nullptr;
       return std::make_unique<BlockingExchange>([this, name](http::Response* r) { read_from_backends(name, *r); });
     }
     if (method == "PUT") {
@@ -130,7 +130,7 @@ bool HttpFront::name_of(const http::RequestHead& req, http::Response& res, std::
   return true;
 }
 
-bool HttpFront::serve_from_journal(const std::string& name, http::Response& res) {
+bool HttpFront::serve_from_journal(const std::string& name, http::Response& res, bool head_only) {
   // A newer commit may free the body between lookup and open: look again.
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto entry = journal_.lookup(name);
@@ -144,7 +144,7 @@ bool HttpFront::serve_from_journal(const std::string& name, http::Response& res)
     if (!body) continue;
     journal_.touch(name);
     res.status = 200;
-    if (body->size() <= 64 * 1024) {
+    if (body->size() <= 64 * 1024 && !head_only) {
       std::string bytes(body->size(), '\0');
       if (body->size() > 0 && body->read_at(0, bytes.data(), bytes.size()) != static_cast<long>(bytes.size())) continue;
       res.content_type = "application/octet-stream";

@@ -60,8 +60,9 @@ class HttpFront : public http::Handler {
   void delete_name(const std::string& name, http::Response& res);
   void handle_status(http::Response& res);
   // Serves a tombstone or a retained body; false when the journal cannot
-  // answer (a name it never wrote, or a body it freed).
-  bool serve_from_journal(const std::string& name, http::Response& res);
+  // answer (a name it never wrote, or a body it freed). For HEAD
+  // (head_only) no byte of the body is read.
+  bool serve_from_journal(const std::string& name, http::Response& res, bool head_only = false);
   // Pulls the body from an eligible backend whole, verifies it against the
   // index, then serves it; retries other backends within read_wait. Blocks.
   void read_from_backends(const std::string& name, http::Response& res);

@@ -40,6 +40,8 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   int64_t probe_timeout_ms = c.probe_timeout.count();
   int64_t marker_interval_ms = c.marker_interval.count();
   int64_t stall_timeout_ms = c.stall_timeout.count();
+  int64_t header_timeout_ms = c.header_timeout.count();
+  int64_t body_idle_timeout_ms = c.body_idle_timeout.count();
 
   CLI::App app{kSummary, "fsrouter"};
   use_flag_conventions(app, "fsrouter [flags]");
@@ -94,6 +96,21 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   add_env_option(app, "keep-alive-s", "FSROUTER_KEEP_ALIVE_S", &c.keep_alive_s,
                  "idle client keep-alive connections are closed after this many seconds")
       ->check(at_least(0));
+  add_env_option(app, "max-connections", "FSROUTER_MAX_CONNECTIONS", &c.max_connections,
+                 "most client connections open at once; past it new ones wait in the accept queue")
+      ->check(at_least(1));
+  add_env_option(app, "max-header-bytes", "FSROUTER_MAX_HEADER_BYTES", &c.max_header_bytes,
+                 "largest request line and header fields in all, bytes (431, or 414 for the request line)")
+      ->check(between(256, 1 << 24));
+  add_env_option(app, "max-body-bytes", "FSROUTER_MAX_BODY_BYTES", &c.max_body_bytes,
+                 "largest request body, bytes (413, nothing stored)")
+      ->check(at_least(0));
+  add_env_option(app, "header-timeout-ms", "FSROUTER_HEADER_TIMEOUT_MS", &header_timeout_ms,
+                 "a request head not complete this long after its first byte gets 408 and the connection closes")
+      ->check(at_least(1));
+  add_env_option(app, "body-idle-timeout-ms", "FSROUTER_BODY_IDLE_TIMEOUT_MS", &body_idle_timeout_ms,
+                 "a request body that does not move for this long gets 408, nothing stored")
+      ->check(at_least(1));
   // The budget in bytes must fit in 64 bits.
   add_env_option(app, "body-cache-mb", "FSROUTER_BODY_CACHE_MB", &c.body_cache_mb,
                  "disk budget (MiB) for bodies of applied files kept in the journal to serve reads; past it the "
@@ -135,6 +152,8 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   c.probe_timeout = std::chrono::milliseconds(probe_timeout_ms);
   c.marker_interval = std::chrono::milliseconds(marker_interval_ms);
   c.stall_timeout = std::chrono::milliseconds(stall_timeout_ms);
+  c.header_timeout = std::chrono::milliseconds(header_timeout_ms);
+  c.body_idle_timeout = std::chrono::milliseconds(body_idle_timeout_ms);
   return -1;
 }
 

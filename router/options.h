@@ -40,7 +40,12 @@ struct RouterConfig {
   int64_t inline_body_max = 64 * 1024;
   int64_t read_memory_max = 1 << 20;
   std::chrono::seconds record_retention{24 * 3600};
-  int keep_alive_s = 5;
+  int keep_alive_s = 75;
+  int max_connections = 10000;
+  int64_t max_header_bytes = 16 * 1024;
+  int64_t max_body_bytes = int64_t{1} << 40;
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds body_idle_timeout{30000};
   int64_t body_cache_mb = 2048;
   std::chrono::milliseconds probe_interval{1000};
   std::chrono::milliseconds probe_timeout{3000};

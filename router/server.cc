@@ -110,6 +110,11 @@ int RouterServer::start() {
   server_options.io_threads = c.io_threads;
   server_options.blocking_threads = c.threads;
   server_options.keep_alive = std::chrono::seconds(c.keep_alive_s);
+  server_options.max_connections = c.max_connections;
+  server_options.header_limit = static_cast<size_t>(c.max_header_bytes);
+  server_options.max_body_bytes = static_cast<uint64_t>(c.max_body_bytes);
+  server_options.header_timeout = c.header_timeout;
+  server_options.body_idle_timeout = c.body_idle_timeout;
   server_ = std::make_unique<http::Server>(*front_, server_options);
   bound_port_ = server_->bind(&error);
   if (bound_port_ < 0) {

@@ -13,6 +13,7 @@
 
 #include "common/http_server.h"
 #include "common/log.h"
+#include "router/http/request_head.h"
 
 namespace fsr::router::http {
 
@@ -71,6 +72,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   std::condition_variable drained;
   std::list<std::weak_ptr<Session>> sessions;  // guarded by mu
   int open = 0;                                 // guarded by mu
+  bool accept_paused = false;                   // guarded by mu: at max_connections
 
   void accept();
   std::list<std::weak_ptr<Session>>::iterator add(std::shared_ptr<Session> s) {
@@ -83,6 +85,16 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
     sessions.erase(it);
     --open;
     drained.notify_all();
+    if (accept_paused && open < options.max_connections) {
+      accept_paused = false;
+      net::post(acceptor.get_executor(), [self = shared_from_this()] { self->accept(); });
+    }
+  }
+  // After a new connection: true when the cap is reached and accepting pauses.
+  bool pause_if_full() {
+    std::lock_guard lock(mu);
+    accept_paused = open >= options.max_connections;
+    return accept_paused;
   }
 };
 
@@ -99,7 +111,7 @@ bool is_parse_error(const beast::error_code& ec) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<ServerState> server)
-      : stream_(std::move(socket)), server_(std::move(server)) {}
+      : stream_(std::move(socket)), server_(std::move(server)), timer_(stream_.get_executor()) {}
   ~Session() {
     if (exchange_) exchange_->aborted();
     if (registered_) server_->remove(self_in_list_);
@@ -115,35 +127,79 @@ class Session : public std::enable_shared_from_this<Session> {
   // arrived; a connection busy with a request finishes it and then closes.
   void stop_if_idle() {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->phase_ == Phase::kIdle && self->buffer_.size() == 0) self->stream_.cancel();
+      if (self->phase_ == Phase::kIdle) self->close();
     });
   }
 
  private:
-  enum class Phase { kIdle, kBody, kWorking, kWriting, kClosing };
+  enum class Phase { kIdle, kHead, kBody, kWorking, kWriting, kClosing };
 
   const ServerOptions& options() const { return server_->options; }
 
+  // The one read timer: when it fires, the pending read is cancelled and
+  // its handler sees timed_out_. Disarming makes a late firing harmless.
+  template <class Duration>
+  void arm(Duration d) {
+    timed_out_ = false;
+    uint64_t generation = ++timer_generation_;
+    timer_.expires_after(d);
+    timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
+      if (ec || generation != self->timer_generation_) return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+  }
+  void disarm() {
+    ++timer_generation_;
+    timer_.cancel();
+  }
+
+  // Idle: wait for the first byte of the next request, holding no buffer.
   void read_head() {
     if (server_->stopping) return close();
     phase_ = Phase::kIdle;
+    parser_.reset();
+    head_ = RequestHead{};
+    if (buffer_.size() > 0) return read_header();  // a pipelined request is here already
+    buffer_.shrink_to_fit();
+    stream_.expires_never();
+    arm(options().keep_alive);
+    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      self->disarm();
+      if (ec || self->phase_ != Phase::kIdle) return self->close();
+      self->read_header();
+    });
+  }
+
+  void read_header() {
+    phase_ = Phase::kHead;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options().header_limit));
-    parser_->body_limit(boost::none);
-    stream_.expires_after(options().keep_alive);
+    parser_->body_limit(boost::none);  // Content-Length is checked by check_request_head
+    stream_.expires_never();
+    arm(options().header_timeout);
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = shared_from_this()](beast::error_code ec, size_t) { self->on_head(ec); });
   }
 
+  // 414 when the request line alone is over the limit (the parser never
+  // got to the fields), else 431.
+  void reply_header_too_large() {
+    if (parser_->get().target().empty()) return reply_error(414, "request target too long");
+    reply_error(431, "request header too large");
+  }
+
   void on_head(beast::error_code ec) {
+    disarm();
     if (ec) {
-      if (ec == bhttp::error::header_limit) return reply_error(431, "request header too large");
+      if (timed_out_) return reply_error(408, "request head not received in time");
+      if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) return reply_header_too_large();
       if (is_parse_error(ec)) return reply_error(400, "malformed request");
       return close();
     }
     phase_ = Phase::kWorking;
     auto& req = parser_->get();
-    head_ = RequestHead{};
     head_.method = std::string(req.method_string());
     head_.target = std::string(req.target());
     for (const auto& f : req) head_.fields.emplace_back(std::string(f.name_string()), std::string(f.value()));
@@ -153,6 +209,10 @@ class Session : public std::enable_shared_from_this<Session> {
     version_ = req.version();
     keep_alive_ = req.keep_alive();
     is_head_ = req.method() == bhttp::verb::head;
+
+    HeadVerdict verdict = check_request_head(head_, HeadLimits{options().max_header_fields, options().max_body_bytes});
+    if (!verdict.accepted()) return reply_error(verdict.status, verdict.reason);
+    parser_->body_limit(options().max_body_bytes);
 
     Response res;
     try {
@@ -167,8 +227,9 @@ class Session : public std::enable_shared_from_this<Session> {
       return write(std::move(res));
     }
     if (parser_->is_done()) return finish(true);
+    // 100 Continue only now: the method, the name and the size passed.
     auto expect = req.find(bhttp::field::expect);
-    if (expect != req.end() && beast::iequals(expect->value(), "100-continue")) {
+    if (expect != req.end() && beast::iequals(expect->value(), "100-continue") && buffer_.size() == 0) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       stream_.expires_after(options().io_timeout);
       net::async_write(stream_, net::buffer(kContinue), [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -186,16 +247,21 @@ class Session : public std::enable_shared_from_this<Session> {
     auto& body = parser_->get().body();
     body.data = chunk_.get();
     body.size = kChunk;
-    stream_.expires_after(options().io_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
+    stream_.expires_never();
+    arm(options().body_idle_timeout);
+    bhttp::async_read_some(stream_, buffer_, *parser_,
+                           [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
   }
 
   void on_body(beast::error_code ec) {
+    disarm();
     if (ec == bhttp::error::need_buffer) ec = {};
     if (ec) {
       exchange_->aborted();
       exchange_.reset();
+      if (timed_out_) return reply_error(408, "request body stalled");
+      if (ec == bhttp::error::body_limit)
+        return reply_error(413, "body larger than " + std::to_string(options().max_body_bytes) + " bytes");
       if (is_parse_error(ec)) return reply_error(400, "malformed request body");
       return close();
     }
@@ -232,12 +298,43 @@ class Session : public std::enable_shared_from_this<Session> {
     res.close = true;
     keep_alive_ = false;
     is_head_ = false;
+    head_.method.clear();  // no Range applies
     write(std::move(res));
+  }
+
+  // A single satisfiable Range on a 200 answer to GET: 206 with that part.
+  void apply_range(Response& res) {
+    if (head_.method != "GET" || res.status != 200) return;
+    const std::string* header = head_.field("Range");
+    if (!header) return;
+    uint64_t size = res.stream ? res.stream_size : res.body.size();
+    ByteRange range;
+    switch (parse_range(*header, size, &range)) {
+      case RangeKind::kWhole:
+        return;
+      case RangeKind::kUnsatisfiable:
+        plain(res, 416, "range not satisfiable");
+        res.set_header("Content-Range", "bytes */" + std::to_string(size));
+        return;
+      case RangeKind::kSingle:
+        break;
+    }
+    res.status = 206;
+    res.set_header("Content-Range", "bytes " + std::to_string(range.first) + "-" +
+                                        std::to_string(range.first + range.length - 1) + "/" + std::to_string(size));
+    if (res.stream) {
+      stream_base_ = range.first;
+      res.stream_size = range.length;
+    } else {
+      res.body = res.body.substr(static_cast<size_t>(range.first), static_cast<size_t>(range.length));
+    }
   }
 
   void write(Response res) {
     phase_ = Phase::kWriting;
     res_ = std::move(res);
+    stream_base_ = 0;
+    apply_range(res_);
     keep_alive_ = keep_alive_ && !res_.close && !server_->stopping;
     msg_ = {};
     msg_.version(version_ == 10 ? 10 : 11);
@@ -267,10 +364,10 @@ class Session : public std::enable_shared_from_this<Session> {
     if (stream_offset_ >= res_.stream_size) return on_written({});
     if (!chunk_) chunk_ = std::make_unique<char[]>(kChunk);
     size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, res_.stream_size - stream_offset_));
-    long n = res_.stream(stream_offset_, chunk_.get(), want);
+    long n = res_.stream(stream_base_ + stream_offset_, chunk_.get(), want);
     if (n <= 0) {
       // The header promised a length: the only honest end now is a cut connection.
-      log_error("response_body_read_failed").kv("target", head_.target).kv("offset", stream_offset_);
+      log_error("response_body_read_failed").kv("target", head_.target).kv("offset", stream_base_ + stream_offset_);
       return close();
     }
     stream_.expires_after(options().io_timeout);
@@ -285,6 +382,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_written(beast::error_code ec) {
     serializer_.reset();
     res_ = Response{};
+    msg_ = {};
     chunk_.reset();
     if (ec) return close();
     if (!keep_alive_) return close();
@@ -297,7 +395,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void close() {
     if (phase_ == Phase::kClosing) return;
     phase_ = Phase::kClosing;
+    disarm();
+    if (exchange_) exchange_->aborted();
     exchange_.reset();
+    parser_.reset();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     if (!chunk_) chunk_ = std::make_unique<char[]>(kChunk);
@@ -313,11 +414,15 @@ class Session : public std::enable_shared_from_this<Session> {
                               if (!ec && self->linger_bytes_ < kLingerBytes) return self->drain();
                               beast::error_code ignored;
                               self->stream_.socket().close(ignored);
+                              self->chunk_.reset();
                             });
   }
 
   beast::tcp_stream stream_;
   std::shared_ptr<ServerState> server_;
+  net::steady_timer timer_;
+  uint64_t timer_generation_ = 0;
+  bool timed_out_ = false;
   std::list<std::weak_ptr<Session>>::iterator self_in_list_;
   bool registered_ = false;
   beast::flat_buffer buffer_;
@@ -332,6 +437,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Response res_;
   bhttp::response<bhttp::string_body> msg_;
   std::optional<bhttp::response_serializer<bhttp::string_body>> serializer_;
+  uint64_t stream_base_ = 0;  // where a ranged stream starts
   uint64_t stream_offset_ = 0;
   size_t linger_bytes_ = 0;
 };
@@ -351,7 +457,9 @@ void ServerState::accept() {
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     std::make_shared<Session>(std::move(socket), self)->run();
-    self->accept();
+    // At the cap, the next connections wait in the kernel's accept queue
+    // until one closes (ServerState::remove resumes accepting).
+    if (!self->pause_if_full()) self->accept();
   });
 }
 

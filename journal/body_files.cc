@@ -1,6 +1,6 @@
 // Bodies on their way in (BodyWriter) and out (BodyReader). A body stays in
 // memory up to Options::inline_body_max and past that spills to its file
-// bodies/<id>, written as it arrives; commit_put makes the file durable.
+// bodies/<id>, written as it arrives; finish() makes the file durable.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -48,16 +48,17 @@ Status BodyWriter::append(const char* data, size_t size) {
 
 std::string BodyWriter::checksum() { return hash_->checksum.hex(); }
 
-Status BodyWriter::finish_file() {
+Status BodyWriter::finish() {
+  if (!error_.ok()) return error_;
   int fd = buffer_.release_fd();
-  if (fd < 0) return Status::Ok();
+  if (fd < 0) return Status::Ok();  // in memory, or already finished
   if (journal_->do_sync_file(fd, path_) != 0) {
-    Status s = from_errno(errno, "fsync body file " + path_);
+    error_ = from_errno(errno, "fsync body file " + path_);
     ::close(fd);
-    return s;
+    return error_;
   }
-  if (::close(fd) != 0) return from_errno(errno, "close body file " + path_);
-  return Status::Ok();
+  if (::close(fd) != 0) error_ = from_errno(errno, "close body file " + path_);
+  return error_;
 }
 
 BodyReader::~BodyReader() {

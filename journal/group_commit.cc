@@ -22,48 +22,96 @@ struct Journal::CommitRequest {
   uint64_t size = 0;
   std::string checksum;
   uint64_t seq = 0;
-  Status status;
-  std::promise<void> done;
+  Status status;  // not Ok before the batch: failed already (a broken body), never written
+  CommitCallback done;
 };
 
 std::unique_ptr<BodyWriter> Journal::new_body() {
   return std::unique_ptr<BodyWriter>(new BodyWriter(this, next_body_id_.fetch_add(1)));
 }
 
-Status Journal::submit(CommitRequest* request) {
-  auto done = request->done.get_future();
-  {
-    std::lock_guard<std::mutex> lock(queue_mu_);
-    if (stopping_) return {Status::Code::kClosed, "journal is closing"};
-    queue_.push_back(request);
-  }
-  queue_cv_.notify_one();
-  done.wait();
-  return request->status;
+void Journal::complete(CommitRequest* request) {
+  std::unique_ptr<CommitRequest> owned(request);
+  owned->body.reset();  // an uncommitted body's file goes before the caller hears
+  if (owned->done) owned->done(owned->status, owned->status.ok() ? owned->seq : 0);
 }
 
+void Journal::submit(CommitRequest* request) {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (!stopping_) {
+      queue_.push_back(request);
+      request = nullptr;
+    }
+  }
+  if (request) {
+    // The committer may be gone: the only place left to run the callback.
+    request->status = {Status::Code::kClosed, "journal is closing"};
+    complete(request);
+    return;
+  }
+  queue_cv_.notify_one();
+}
+
+void Journal::commit_put_async(const std::string& name, std::unique_ptr<BodyWriter> body, CommitCallback done) {
+  auto* request = new CommitRequest;
+  request->name = name;
+  request->op = Op::kPut;
+  request->done = std::move(done);
+  if (!body) {
+    request->status = {Status::Code::kInvalid, "commit_put without a body"};
+  } else if (!body->error_.ok()) {
+    request->status = body->error_;
+  } else {
+    request->size = body->size();
+    request->checksum = body->checksum();
+    request->body = std::move(body);
+  }
+  submit(request);
+}
+
+void Journal::commit_delete_async(const std::string& name, CommitCallback done) {
+  auto* request = new CommitRequest;
+  request->name = name;
+  request->op = Op::kDelete;
+  request->done = std::move(done);
+  submit(request);
+}
+
+namespace {
+
+// Waits for a queued commit's callback. The promise is shared with the
+// callback, so it outlives the committer's set_value.
+struct CommitWait {
+  std::shared_ptr<std::promise<std::pair<Status, uint64_t>>> promise =
+      std::make_shared<std::promise<std::pair<Status, uint64_t>>>();
+  CommitCallback callback() {
+    return [p = promise](Status s, uint64_t seq) { p->set_value({std::move(s), seq}); };
+  }
+  Status wait(uint64_t* seq) {
+    auto [s, committed_seq] = promise->get_future().get();
+    if (s.ok()) *seq = committed_seq;
+    return s;
+  }
+};
+
+}  // namespace
+
 Status Journal::commit_put(const std::string& name, std::unique_ptr<BodyWriter> body, uint64_t* seq) {
-  CommitRequest request;
-  request.name = name;
-  request.op = Op::kPut;
-  if (!body->error_.ok()) return body->error_;
-  request.size = body->size();
-  request.checksum = body->checksum();
-  Status s = body->finish_file();  // the body file's fsync happens here, in parallel across uploads
+  if (!body) return {Status::Code::kInvalid, "commit_put without a body"};
+  // The body file's fsync happens here, in parallel across uploads, not on
+  // the committer thread.
+  Status s = body->finish();
   if (!s.ok()) return s;
-  request.body = std::move(body);
-  s = submit(&request);
-  if (s.ok()) *seq = request.seq;
-  return s;
+  CommitWait wait;
+  commit_put_async(name, std::move(body), wait.callback());
+  return wait.wait(seq);
 }
 
 Status Journal::commit_delete(const std::string& name, uint64_t* seq) {
-  CommitRequest request;
-  request.name = name;
-  request.op = Op::kDelete;
-  Status s = submit(&request);
-  if (s.ok()) *seq = request.seq;
-  return s;
+  CommitWait wait;
+  commit_delete_async(name, wait.callback());
+  return wait.wait(seq);
 }
 
 void Journal::committer_loop() {
@@ -89,12 +137,26 @@ void Journal::committer_loop() {
   }
 }
 
-// The committer thread is the only writer of index entries, so an eviction
+// Writes the batch as one synced RocksDB write, then updates the index, tells
+// the commit listener and runs each request's callback, in that order.
 void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
+  // Requests that cannot be written fail alone: a broken body, or a body
+  // file whose fsync (left to the committer by commit_put_async) fails.
+  size_t kept = 0;
+  for (auto* r : batch) {
+    if (r->status.ok() && r->body) r->status = r->body->finish();
+    if (r->status.ok()) {
+      batch[kept++] = r;
+    } else {
+      complete(r);  // the caller logs it, as for any failed commit
+    }
+  }
+  batch.resize(kept);
+  if (batch.empty()) return;
   auto fail_all = [&](const Status& s) {
     for (auto* r : batch) {
       r->status = s;
-      r->done.set_value();
+      complete(r);
     }
   };
   if (db_error_) {
@@ -225,12 +287,12 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
     listener = listener_;
   }
   for (auto* r : batch) {
-    // Tell the applier before waking the client: once woken, the request
-    // (which lives on the client's stack) is gone.
+    // Tell the applier before the caller hears: a write acknowledged to a
+    // client is one the applier knows about.
     const IndexEntry& e = latest[r->name];
     if (listener && e.seq == r->seq) listener(r->name, e);
     r->status = Status::Ok();
-    r->done.set_value();
+    complete(r);
   }
 }
 

@@ -8,6 +8,14 @@
 //   Sequence numbers are assigned by the single committer thread in commit
 //   order, so of two acknowledged writes of one name the higher seq is later.
 //   Concurrent commits share one synced write (group commit).
+// - commit_put_async / commit_delete_async queue the same commit and return
+//   at once; their callback runs exactly once, on the committer thread, after
+//   the record is durable, the index holds it and the commit listener has
+//   seen it (a read after the callback sees the write), or after the commit
+//   failed (nothing indexed, no seq used). Submissions are committed in the
+//   order they were queued. A journal being destroyed still commits what was
+//   queued before; a commit queued once closing has begun fails with kClosed,
+//   its callback then running at once on the calling thread.
 // - The index (name -> latest state) is updated in memory only after the
 //   write is durable, so a reader never sees a state that could be lost.
 // - A body is freed when a newer record of its name commits; only the latest
@@ -73,12 +81,17 @@ class BodyWriter {
   Status append(const char* data, size_t size);
   uint64_t size() const { return buffer_.size(); }
   std::string checksum();  // of everything appended; call once, after the last append
+  // Makes a spilled body's file durable (fsync, close); blocks on the disk.
+  // Call after the last append. Optional: the commit does it when the caller
+  // did not, commit_put on the calling thread, commit_put_async on the
+  // committer thread (where it delays the other commits). Idempotent; a
+  // failure sticks, and such a body can never be committed.
+  Status finish();
 
  private:
   friend class Journal;
   BodyWriter(class Journal* journal, uint64_t id);
   static int open_body_file(void* writer);  // the SpillBuffer's spill: creates bodies/<id>
-  Status finish_file();  // fsync and close the file (before commit)
   bool in_file() const { return !path_.empty(); }
   std::string& inline_bytes() { return buffer_.memory(); }
   Journal* journal_;
@@ -120,6 +133,10 @@ struct JournalStats {
   uint64_t body_bytes = 0;  // bytes of retained bodies (inline and files)
 };
 
+// The outcome of a queued commit: Ok with the record's seq, or the failure
+// (seq 0). Runs on the committer thread and must not block.
+using CommitCallback = std::function<void(Status, uint64_t seq)>;
+
 class Journal {
  public:
   static Status open(Options options, std::unique_ptr<Journal>* out);
@@ -129,6 +146,13 @@ class Journal {
   // Durable commit; *seq gets the record's sequence number.
   Status commit_put(const std::string& name, std::unique_ptr<BodyWriter> body, uint64_t* seq);
   Status commit_delete(const std::string& name, uint64_t* seq);
+  // Queues a durable commit and returns at once. done runs exactly once, on
+  // the committer thread, after the record is durable (or the commit failed);
+  // it must not block. Same ordering and sequence rules as commit_put.
+  // A spilled body not yet finish()ed is fsync'd on the committer thread.
+  // Once the journal is closing, done runs at once here with kClosed.
+  void commit_put_async(const std::string& name, std::unique_ptr<BodyWriter> body, CommitCallback done);
+  void commit_delete_async(const std::string& name, CommitCallback done);
 
   std::optional<IndexEntry> lookup(const std::string& name) const;
   // nullptr when the entry has no body (DELETE, or freed).
@@ -188,7 +212,8 @@ class Journal {
   void restore_backend_states();
   void committer_loop();
   void commit_batch(std::vector<CommitRequest*>& batch);
-  Status submit(CommitRequest* request);
+  void submit(CommitRequest* request);  // takes ownership; the committer deletes it after its callback
+  static void complete(CommitRequest* request);  // runs the callback and deletes the request
   int do_sync_file(int fd, const std::string& path) const;
   void recompute_watermark_locked();
   void make_evictable_locked(const std::string& name, const IndexEntry& e);
@@ -219,7 +244,7 @@ class Journal {
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
-  std::deque<CommitRequest*> queue_;
+  std::deque<CommitRequest*> queue_;  // owned; empty once the committer has stopped
   bool stopping_ = false;
   std::atomic<bool> db_error_{false};  // a write failed; Resume() before the next one
   std::mutex mark_mu_;  // one mark_applied at a time: marks are stored in the order they take effect

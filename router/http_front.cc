@@ -53,6 +53,19 @@ class HttpFront::PutExchange : public http::Exchange {
     write_status_ = writer_->append(data, n);
     return write_status_.ok();
   }
+  // With --ack journal, the commit is queued and answers from the
+  // committer thread: no thread waits for the group commit.
+  bool finish_async(bool, http::Reply reply) override {
+    if (!write_status_.ok() || front_.options_.ack != AckMode::kJournal) return false;
+    HttpFront* front = &front_;
+    front_.journal_.commit_put_async(name_, std::move(writer_),
+                                     [front, name = name_, reply](journal::Status s, uint64_t seq) {
+                                       http::Response res;
+                                       front->commit_answer("put", name, s, seq, res);
+                                       reply(std::move(res));
+                                     });
+    return true;
+  }
   void finish(bool, http::Response* res) override { front_.finish_put(name_, std::move(writer_), write_status_, *res); }
   void aborted() override {
     // The client went away or sent a malformed body: nothing is acknowledged, the old value stays.
@@ -64,6 +77,26 @@ class HttpFront::PutExchange : public http::Exchange {
   std::string name_;
   std::unique_ptr<journal::BodyWriter> writer_;
   journal::Status write_status_;
+};
+
+class HttpFront::DeleteExchange : public http::Exchange {
+ public:
+  DeleteExchange(HttpFront& front, std::string name) : front_(front), name_(std::move(name)) {}
+  bool finish_async(bool, http::Reply reply) override {
+    if (front_.options_.ack != AckMode::kJournal) return false;
+    HttpFront* front = &front_;
+    front_.journal_.commit_delete_async(name_, [front, name = name_, reply](journal::Status s, uint64_t seq) {
+      http::Response res;
+      front->commit_answer("delete", name, s, seq, res);
+      reply(std::move(res));
+    });
+    return true;
+  }
+  void finish(bool, http::Response* res) override { front_.delete_name(name_, *res); }
+
+ private:
+  HttpFront& front_;
+  std::string name_;
 };
 
 bool is_reserved_name(const std::string& name) { return name.rfind(kReservedPrefix, 0) == 0; }
@@ -90,7 +123,7 @@ std::unique_ptr<http::Exchange> HttpFront::start(const http::RequestHead& req, h
     }
     if (method == "DELETE") {
       if (!name_of(req, res, &name)) return nullptr;
-      return std::make_unique<BlockingExchange>([this, name](http::Response* r) { delete_name(name, *r); });
+      return std::make_unique<DeleteExchange>(*this, std::move(name));
     }
     res.set_header("Allow", "GET, HEAD, PUT, DELETE");
     plain(res, 405, "method not allowed: use GET, HEAD, PUT or DELETE");
@@ -302,46 +335,38 @@ void HttpFront::finish_put(const std::string& name, std::unique_ptr<journal::Bod
     return;
   }
   uint64_t seq = 0;
-  uint64_t size = body->size();
   journal::Status s = journal_.commit_put(name, std::move(body), &seq);
-  if (!s.ok()) {
-    log_error("put_failed").kv("name", name).kv("error", s.message);
-    if (s.code == journal::Status::Code::kNoSpace) plain(res, 507, "journal disk full; nothing was stored");
-    else plain(res, 503, "journal unavailable; nothing was stored");
-    return;
-  }
-  log_debug("put_committed").kv("seq", seq).kv("name", name).kv("size", size);
-  if (options_.ack == AckMode::kBackend &&
-      !applier_.wait_applied(name, seq, Clock::now() + options_.ack_backend_wait)) {
-    res.set_header("X-Fsrouter-Seq", std::to_string(seq));
+  if (commit_answer("put", name, s, seq, res)) return;
+  if (!applier_.wait_applied(name, seq, Clock::now() + options_.ack_backend_wait)) {
     res.set_header("Retry-After", "5");
     plain(res, 504, "stored in the journal but not yet applied to the backend");
-    return;
   }
-  res.status = 201;
-  res.body.clear();
-  res.set_header("X-Fsrouter-Seq", std::to_string(seq));
 }
 
 void HttpFront::delete_name(const std::string& name, http::Response& res) {
   uint64_t seq = 0;
   journal::Status s = journal_.commit_delete(name, &seq);
-  if (!s.ok()) {
-    log_error("delete_failed").kv("name", name).kv("error", s.message);
-    if (s.code == journal::Status::Code::kNoSpace) plain(res, 507, "journal disk full; nothing was stored");
-    else plain(res, 503, "journal unavailable; nothing was stored");
-    return;
-  }
-  if (options_.ack == AckMode::kBackend &&
-      !applier_.wait_applied(name, seq, Clock::now() + options_.ack_backend_wait)) {
-    res.set_header("X-Fsrouter-Seq", std::to_string(seq));
+  if (commit_answer("delete", name, s, seq, res)) return;
+  if (!applier_.wait_applied(name, seq, Clock::now() + options_.ack_backend_wait)) {
     res.set_header("Retry-After", "5");
     plain(res, 504, "stored in the journal but not yet applied to the backend");
-    return;
   }
-  res.status = 200;
+}
+
+bool HttpFront::commit_answer(const char* op, const std::string& name, const journal::Status& s, uint64_t seq,
+                              http::Response& res) {
+  bool put = std::string_view(op) == "put";
+  if (!s.ok()) {
+    log_error(put ? "put_failed" : "delete_failed").kv("name", name).kv("error", s.message);
+    if (s.code == journal::Status::Code::kNoSpace) plain(res, 507, "journal disk full; nothing was stored");
+    else plain(res, 503, "journal unavailable; nothing was stored");
+    return true;
+  }
+  log_debug(put ? "put_committed" : "delete_committed").kv("seq", seq).kv("name", name);
+  res.status = put ? 201 : 200;
   res.body.clear();
   res.set_header("X-Fsrouter-Seq", std::to_string(seq));
+  return options_.ack == AckMode::kJournal;
 }
 
 void HttpFront::handle_status(http::Response& res) {

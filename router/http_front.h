@@ -52,12 +52,18 @@ class HttpFront : public http::Handler {
 
  private:
   class PutExchange;
+  class DeleteExchange;
   // Decodes and validates the name of an API request; on failure fills res.
   bool name_of(const http::RequestHead& req, http::Response& res, std::string* name);
-  // Commits a received body (blocking: waits for the group commit).
+  // Commits a received body and waits for it (and for the backend with
+  // --ack backend): the blocking path.
   void finish_put(const std::string& name, std::unique_ptr<journal::BodyWriter> body,
                   const journal::Status& write_status, http::Response& res);
   void delete_name(const std::string& name, http::Response& res);
+  // The answer to a commit of `op` ("put" or "delete") that ended with s;
+  // false when it succeeded and --ack backend still has to wait.
+  bool commit_answer(const char* op, const std::string& name, const journal::Status& s, uint64_t seq,
+                     http::Response& res);
   void handle_status(http::Response& res);
   // Serves a tombstone or a retained body; false when the journal cannot
   // answer (a name it never wrote, or a body it freed). For HEAD

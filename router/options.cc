@@ -62,7 +62,7 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
                  "event-loop threads serving client connections (0: the core count)")
       ->check(at_least(0));
   add_env_option(app, "threads", "FSROUTER_THREADS", &c.threads,
-                 "threads for request work that waits (journal commits, reads through from a backend)")
+                 "threads for request work that blocks (reads through from a backend, waits of --ack backend)")
       ->check(at_least(4));
   add_env_option(app, "apply-workers", "FSROUTER_APPLY_WORKERS", &c.apply_workers,
                  "threads sending journal records to the primary (0: the backend cap)")

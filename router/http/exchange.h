@@ -6,7 +6,9 @@
 // either answers at once or returns an Exchange. The Exchange takes the
 // body chunk by chunk, in order, on the same connection's strand (so a body
 // is never whole in memory), then finish() runs on the blocking pool, where
-// waiting (a journal commit, a backend read) holds no event-loop thread.
+// waiting (a backend read) holds no event-loop thread. An exchange whose
+// wait has a callback of its own (a queued journal commit) answers through
+// finish_async instead and holds no thread at all while it waits.
 #pragma once
 
 #include <cstdint>
@@ -51,6 +53,9 @@ struct Response {
 // Fills res with a one-line plain-text answer (a newline is added).
 void plain(Response& res, unsigned status, const std::string& text);
 
+// Delivers an exchange's reply, once, from any thread.
+using Reply = std::function<void(Response)>;
+
 class Exchange {
  public:
   virtual ~Exchange() = default;
@@ -61,6 +66,10 @@ class Exchange {
   // On the blocking pool, once: after the whole body (complete) or after
   // body() refused it. Fills the reply.
   virtual void finish(bool complete, Response* res) = 0;
+  // Tried first, on the connection's strand; must not block. True: the
+  // exchange calls reply exactly once, from any thread, and finish() is not
+  // called. False: finish() runs on the blocking pool.
+  virtual bool finish_async(bool complete, Reply reply) { return false; }
   // The connection ended before the body was complete (client gone, body
   // malformed or too slow); finish() is never called then.
   virtual void aborted() {}

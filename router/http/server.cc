@@ -271,11 +271,20 @@ class Session : public std::enable_shared_from_this<Session> {
     read_body();
   }
 
-  // Runs the exchange's finish on the blocking pool, then replies here.
+  // Lets the exchange answer through its own callback, or runs its finish
+  // on the blocking pool; either way the reply is written here.
   void finish(bool complete) {
     phase_ = Phase::kWorking;
     chunk_.reset();
     stream_.expires_never();
+    Reply reply = [self = shared_from_this(), complete](Response res) {
+      if (!complete) res.close = true;
+      net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+        self->exchange_.reset();
+        self->write(std::move(res));
+      });
+    };
+    if (exchange_->finish_async(complete, reply)) return;
     net::post(server_->blocking->get_executor(), [self = shared_from_this(), complete] {
       Response res;
       try {

@@ -109,7 +109,6 @@ std::unique_ptr<http::Exchange> HttpFront::start(const http::RequestHead& req, h
   http::Response& res = *out;
   const std::string& method = req.method;
   bool get = method == "GET" || method == "HEAD";
-  std::string_view path = req.path();
   if (raw_name_from_target(req.target)) {
     std::string name;
     if (get) {
@@ -129,16 +128,29 @@ std::unique_ptr<http::Exchange> HttpFront::start(const http::RequestHead& req, h
     plain(res, 405, "method not allowed: use GET, HEAD, PUT or DELETE");
     return nullptr;
   }
-  if (get && path == "/healthz") {
+  // /admin/* is served on --admin-listen only (AdminRoutes).
+  if (!health_route(req, res)) plain(res, 404, "not found");
+  return nullptr;
+}
+
+bool HttpFront::health_route(const http::RequestHead& req, http::Response& res) {
+  if (req.method != "GET" && req.method != "HEAD") return false;
+  if (req.path() == "/healthz") {
     plain(res, 200, "ok");
-  } else if (get && path == "/readyz") {
+    return true;
+  }
+  if (req.path() == "/readyz") {
     if (ready_) plain(res, 200, "ready");
     else plain(res, 503, "recovering");
-  } else if (get && path == "/admin/status") {
-    handle_status(res);
-  } else {
-    plain(res, 404, "not found");
+    return true;
   }
+  return false;
+}
+
+std::unique_ptr<http::Exchange> HttpFront::AdminRoutes::start(const http::RequestHead& req, http::Response* res) {
+  if (front_.health_route(req, *res)) return nullptr;
+  if ((req.method == "GET" || req.method == "HEAD") && req.path() == "/admin/status") front_.handle_status(*res);
+  else plain(*res, 404, "not found");
   return nullptr;
 }
 

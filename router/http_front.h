@@ -49,9 +49,21 @@ class HttpFront : public http::Handler {
   // waiting at once, hands the rest to an exchange.
   std::unique_ptr<http::Exchange> start(const http::RequestHead& req, http::Response* res) override;
   void set_ready(bool ready) { ready_ = ready; }
+  // The routes of --admin-listen: /admin/status, /healthz and /readyz.
+  http::Handler& admin() { return admin_; }
 
  private:
   class PutExchange;
+  class AdminRoutes : public http::Handler {
+   public:
+    explicit AdminRoutes(HttpFront& front) : front_(front) {}
+    std::unique_ptr<http::Exchange> start(const http::RequestHead& req, http::Response* res) override;
+
+   private:
+    HttpFront& front_;
+  };
+  // /healthz and /readyz; false for any other path.
+  bool health_route(const http::RequestHead& req, http::Response& res);
   class DeleteExchange;
   // Decodes and validates the name of an API request; on failure fills res.
   bool name_of(const http::RequestHead& req, http::Response& res, std::string* name);
@@ -81,6 +93,7 @@ class HttpFront : public http::Handler {
   recovery::Applier& applier_;
   FrontOptions options_;
   std::atomic<bool> ready_{false};
+  AdminRoutes admin_{*this};
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -48,6 +48,10 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   add_env_option(app, "listen", "FSROUTER_LISTEN", &c.listen,
                  "address to serve clients on, HOST:PORT (port 0: any free one, logged in event=listening)")
       ->check(host_and_port());
+  add_env_option(app, "admin-listen", "FSROUTER_ADMIN_LISTEN", &c.admin_listen,
+                 "address of /admin/* (not served on --listen), HOST:PORT (port 0: any free one, logged in "
+                 "event=listening as admin_listen)")
+      ->check(host_and_port());
   add_env_option(app, "backends", "FSROUTER_BACKENDS", &c.backends, "backend file servers, HOST:PORT,... (1 to 5)");
   add_env_option(app, "primary", "FSROUTER_PRIMARY", &c.primary,
                  "the designated primary backend, HOST:PORT (empty: the first backend)");
@@ -138,6 +142,7 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
 
   // Conversions of values the checks above accepted.
   split_host_port(c.listen, &c.listen_host, &c.listen_port, /*allow_port_zero=*/true);
+  split_host_port(c.admin_listen, &c.admin_host, &c.admin_port, /*allow_port_zero=*/true);
   c.backend_addresses = split_list(c.backends);
   if (c.io_threads == 0) c.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   c.ack = c.ack_name == "backend" ? AckMode::kBackend : AckMode::kJournal;

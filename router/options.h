@@ -20,6 +20,9 @@ namespace fsr::router {
 
 struct RouterConfig {
   std::string listen = "0.0.0.0:8080";  // as given, for the log
+  std::string admin_listen = "127.0.0.1:8081";  // as given, for the log
+  std::string admin_host = "127.0.0.1";
+  int admin_port = 8081;
   std::string listen_host = "0.0.0.0";
   int listen_port = 8080;
   std::string backends = "127.0.0.1:1234";  // as given, for the log

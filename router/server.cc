@@ -121,6 +121,19 @@ int RouterServer::start() {
     std::cerr << "fsrouter: " << error << "\n";
     return 1;
   }
+  http::ServerOptions admin_options;
+  admin_options.host = c.admin_host;
+  admin_options.port = c.admin_port;
+  admin_options.io_threads = 1;
+  admin_options.blocking_threads = 1;
+  admin_options.max_connections = 64;
+  admin_options.keep_alive = std::chrono::seconds(c.keep_alive_s);
+  admin_server_ = std::make_unique<http::Server>(front_->admin(), admin_options);
+  bound_admin_port_ = admin_server_->bind(&error);
+  if (bound_admin_port_ < 0) {
+    std::cerr << "fsrouter: admin: " << error << "\n";
+    return 1;
+  }
   // Requests the previous router process left running on the backends are
   // unknown outcomes: its pending names replay under the guard's rules for
   // abandoned operations (router/upstream/name_guard.h), on every backend.
@@ -132,9 +145,11 @@ int RouterServer::start() {
   applier_->start();
   monitor_->start();
   server_->start();
+  admin_server_->start();
   front_->set_ready(true);
   log_info("listening")
       .kv("listen", c.listen_host + ":" + std::to_string(bound_port_))
+      .kv("admin_listen", c.admin_host + ":" + std::to_string(bound_admin_port_))
       .kv("backends", c.backends)
       .kv("primary", pool_->primary().address())
       .kv("journal_dir", c.journal_dir)
@@ -153,6 +168,7 @@ int RouterServer::run() {
     if (stopping.exchange(true)) return;
     log_info("stopping").kv("signal", sig);
     server_->stop();  // graceful: returns once requests in flight are answered
+    admin_server_->stop();
   });
   std::thread housekeeping([this, &stopping] {
     auto last_compaction = std::chrono::steady_clock::now();

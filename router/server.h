@@ -64,6 +64,8 @@ class RouterServer {
   std::unique_ptr<BackendMonitor> monitor_;
   std::unique_ptr<HttpFront> front_;
   std::unique_ptr<http::Server> server_;
+  std::unique_ptr<http::Server> admin_server_;  // /admin/* on --admin-listen
+  int bound_admin_port_ = 0;
   int bound_port_ = 0;
   long open_files_ = 0;
 };

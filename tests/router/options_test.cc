@@ -75,7 +75,7 @@ std::map<std::string, TableRow> readme_table() {
 
 TEST_F(RouterOptions, HelpListsExactlyTheReadmeTableWithItsEnvironmentNamesDefaultsAndMeanings) {
   std::map<std::string, TableRow> table = readme_table();
-  ASSERT_EQ(table.size(), 30u) << "README.md's fsrouter table not found or changed size";
+  ASSERT_EQ(table.size(), 31u) << "README.md's fsrouter table not found or changed size";
   RouterConfig config;
   testing::internal::CaptureStdout();
   ASSERT_EQ(parse({"--help"}, &config), 0);

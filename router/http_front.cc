@@ -21,28 +21,83 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-void plain(httplib::Response& res, int status, const std::string& text) {
-  res.status = status;
-  res.set_content(text + "\n", "text/plain; charset=utf-8");
+using http::plain;
+
+// Streams a body a chunk at a time as the client takes it.
+void stream_reader(http::Response& res, std::shared_ptr<journal::BodyReader> body) {
+  res.content_type = "application/octet-stream";
+  res.body.clear();
+  res.stream_size = body->size();
+  res.stream = [body](uint64_t offset, char* buf, size_t n) { return body->read_at(offset, buf, n); };
 }
+
+// An exchange whose finish runs a function on the blocking pool.
+class BlockingExchange : public http::Exchange {
+ public:
+  explicit BlockingExchange(std::function<void(http::Response*)> work) : work_(std::move(work)) {}
+  void finish(bool, http::Response* res) override { work_(res); }
+
+ private:
+  std::function<void(http::Response*)> work_;
+};
 
 }  // namespace
 
-namespace {
+// A PUT's body goes into the journal's BodyWriter as it arrives; the commit
+// (which waits for the group commit) runs on the blocking pool.
+class HttpFront::PutExchange : public http::Exchange {
+ public:
+  PutExchange(HttpFront& front, std::string name)
+      : front_(front), name_(std::move(name)), writer_(front.journal_.new_body()) {}
+  bool body(const char* data, size_t n) override {
+    write_status_ = writer_->append(data, n);
+    return write_status_.ok();
+  }
+  // With --ack journal, the commit is queued and answers from the
+  // committer thread: no thread waits for the group commit.
+  bool finish_async(bool, http::Reply reply) override {
+    if (!write_status_.ok() || front_.options_.ack != AckMode::kJournal) return false;
+    HttpFront* front = &front_;
+    front_.journal_.commit_put_async(name_, std::move(writer_),
+                                     [front, name = name_, reply](journal::Status s, uint64_t seq) {
+                                       http::Response res;
+                                       front->commit_answer("put", name, s, seq, res);
+                                       reply(std::move(res));
+                                     });
+    return true;
+  }
+  void finish(bool, http::Response* res) override { front_.finish_put(name_, std::move(writer_), write_status_, *res); }
+  void aborted() override {
+    // The client went away or sent a malformed body: nothing is acknowledged, the old value stays.
+    log_info("put_incomplete").kv("name", name_).kv("received", writer_ ? writer_->size() : 0);
+  }
 
-void stream_reader(httplib::Response& res, std::shared_ptr<journal::BodyReader> body) {
-  uint64_t size = body->size();
-  res.set_content_provider(
-      static_cast<size_t>(size), "application/octet-stream",
-      [body](size_t offset, size_t length, httplib::DataSink& sink) {
-        char buf[64 * 1024];
-        long n = body->read_at(offset, buf, std::min(length, sizeof buf));
-        if (n <= 0) return false;
-        return sink.write(buf, static_cast<size_t>(n));
-      });
-}
+ private:
+  HttpFront& front_;
+  std::string name_;
+  std::unique_ptr<journal::BodyWriter> writer_;
+  journal::Status write_status_;
+};
 
-}  // namespace
+class HttpFront::DeleteExchange : public http::Exchange {
+ public:
+  DeleteExchange(HttpFront& front, std::string name) : front_(front), name_(std::move(name)) {}
+  bool finish_async(bool, http::Reply reply) override {
+    if (front_.options_.ack != AckMode::kJournal) return false;
+    HttpFront* front = &front_;
+    front_.journal_.commit_delete_async(name_, [front, name = name_, reply](journal::Status s, uint64_t seq) {
+      http::Response res;
+      front->commit_answer("delete", name, s, seq, res);
+      reply(std::move(res));
+    });
+    return true;
+  }
+  void finish(bool, http::Response* res) override { front_.delete_name(name_, *res); }
+
+ private:
+  HttpFront& front_;
+  std::string name_;
+};
 
 bool is_reserved_name(const std::string& name) { return name.rfind(kReservedPrefix, 0) == 0; }
 
@@ -50,33 +105,56 @@ HttpFront::HttpFront(journal::Journal& journal, BackendPool& pool, NameGuard& gu
                      FrontOptions options)
     : journal_(journal), pool_(pool), guard_(guard), applier_(applier), options_(std::move(options)) {}
 
-void HttpFront::install(httplib::Server& server) {
-  // [\\s\\S]: httplib matches the decoded path, in which a name may hold a newline.
-  const std::string api = "/api/fileserver/[\\s\\S]*";
-  server.Get(api, [this](const httplib::Request& req, httplib::Response& res) { handle_get(req, res); });
-  server.Put(api, [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
-    handle_put(req, res, reader);
-  });
-  server.Delete(api, [this](const httplib::Request& req, httplib::Response& res) { handle_delete(req, res); });
-  auto not_allowed = [](const httplib::Request&, httplib::Response& res) {
+std::unique_ptr<http::Exchange> HttpFront::start(const http::RequestHead& req, http::Response* out) {
+  http::Response& res = *out;
+  const std::string& method = req.method;
+  bool get = method == "GET" || method == "HEAD";
+  if (raw_name_from_target(req.target)) {
+    std::string name;
+    if (get) {
+      if (!name_of(req, res, &name)) return nullptr;
+      if (serve_from_journal(name, res, /*head_only=*/method == "HEAD")) return nullptr;
+      return std::make_unique<BlockingExchange>([this, name](http::Response* r) { read_from_backends(name, *r); });
+    }
+    if (method == "PUT") {
+      if (!name_of(req, res, &name)) return nullptr;
+      return std::make_unique<PutExchange>(*this, std::move(name));
+    }
+    if (method == "DELETE") {
+      if (!name_of(req, res, &name)) return nullptr;
+      return std::make_unique<DeleteExchange>(*this, std::move(name));
+    }
     res.set_header("Allow", "GET, HEAD, PUT, DELETE");
     plain(res, 405, "method not allowed: use GET, HEAD, PUT or DELETE");
-  };
-  server.Post(api, not_allowed);
-  server.Patch(api, not_allowed);
-  server.Options(api, not_allowed);
-  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { plain(res, 200, "ok"); });
-  server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-    if (ready_) plain(res, 200, "ready");
-    else plain(res, 503, "recovering");
-  });
-  server.Get("/admin/status", [this](const httplib::Request&, httplib::Response& res) { handle_status(res); });
-  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.status == 404 && res.body.empty()) plain(res, 404, "not found");
-  });
+    return nullptr;
+  }
+  // /admin/* is served on --admin-listen only (AdminRoutes).
+  if (!health_route(req, res)) plain(res, 404, "not found");
+  return nullptr;
 }
 
-bool HttpFront::name_of(const httplib::Request& req, httplib::Response& res, std::string* name) {
+bool HttpFront::health_route(const http::RequestHead& req, http::Response& res) {
+  if (req.method != "GET" && req.method != "HEAD") return false;
+  if (req.path() == "/healthz") {
+    plain(res, 200, "ok");
+    return true;
+  }
+  if (req.path() == "/readyz") {
+    if (ready_) plain(res, 200, "ready");
+    else plain(res, 503, "recovering");
+    return true;
+  }
+  return false;
+}
+
+std::unique_ptr<http::Exchange> HttpFront::AdminRoutes::start(const http::RequestHead& req, http::Response* res) {
+  if (front_.health_route(req, *res)) return nullptr;
+  if ((req.method == "GET" || req.method == "HEAD") && req.path() == "/admin/status") front_.handle_status(*res);
+  else plain(*res, 404, "not found");
+  return nullptr;
+}
+
+bool HttpFront::name_of(const http::RequestHead& req, http::Response& res, std::string* name) {
   auto raw = raw_name_from_target(req.target);
   if (!raw) {
     plain(res, 404, "not found");
@@ -97,7 +175,7 @@ bool HttpFront::name_of(const httplib::Request& req, httplib::Response& res, std
   return true;
 }
 
-bool HttpFront::serve_from_journal(const std::string& name, httplib::Response& res) {
+bool HttpFront::serve_from_journal(const std::string& name, http::Response& res, bool head_only) {
   // A newer commit may free the body between lookup and open: look again.
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto entry = journal_.lookup(name);
@@ -111,23 +189,17 @@ bool HttpFront::serve_from_journal(const std::string& name, httplib::Response& r
     if (!body) continue;
     journal_.touch(name);
     res.status = 200;
-    if (body->size() <= 64 * 1024) {
+    if (body->size() <= 64 * 1024 && !head_only) {
       std::string bytes(body->size(), '\0');
       if (body->size() > 0 && body->read_at(0, bytes.data(), bytes.size()) != static_cast<long>(bytes.size())) continue;
-      res.set_content(std::move(bytes), "application/octet-stream");
+      res.content_type = "application/octet-stream";
+      res.body = std::move(bytes);
     } else {
       stream_reader(res, std::move(body));
     }
     return true;
   }
   return false;
-}
-
-void HttpFront::handle_get(const httplib::Request& req, httplib::Response& res) {
-  std::string name;
-  if (!name_of(req, res, &name)) return;
-  if (serve_from_journal(name, res)) return;
-  read_from_backends(name, res);
 }
 
 Backend* HttpFront::pick_reader(uint64_t need, const std::set<int>& failed) {
@@ -148,7 +220,7 @@ Backend* HttpFront::pick_reader(uint64_t need, const std::set<int>& failed) {
   return best;
 }
 
-void HttpFront::read_from_backends(const std::string& name, httplib::Response& res) {
+void HttpFront::read_from_backends(const std::string& name, http::Response& res) {
   auto deadline = Clock::now() + options_.read_wait;
   std::set<int> failed;
   // A backend that answered 429 (full) rests for a backoff drawn as the
@@ -254,85 +326,62 @@ void HttpFront::read_from_backends(const std::string& name, httplib::Response& r
   plain(res, 503, "no backend could serve this file in time; retry");
 }
 
-void HttpFront::serve_spilled_body(SpillBuffer& body, httplib::Response& res) {
+void HttpFront::serve_spilled_body(SpillBuffer& body, http::Response& res) {
   res.status = 200;
   if (!body.spilled()) {
-    res.set_content(std::move(body.memory()), "application/octet-stream");
+    res.content_type = "application/octet-stream";
+    res.body = std::move(body.memory());
   } else {
     auto reader = std::make_shared<journal::BodyReader>(body.release_fd(), body.size());
     stream_reader(res, reader);
   }
 }
 
-void HttpFront::handle_put(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
-  std::string name;
-  if (!name_of(req, res, &name)) {
-    res.set_header("Connection", "close");  // the unread body must not be taken for the next request
-    return;
-  }
-  auto body = journal_.new_body();
-  journal::Status write_status;
-  bool complete = reader([&](const char* data, size_t n) {
-    write_status = body->append(data, n);
-    return write_status.ok();
-  });
+void HttpFront::finish_put(const std::string& name, std::unique_ptr<journal::BodyWriter> body,
+                           const journal::Status& write_status, http::Response& res) {
   if (!write_status.ok()) {
     log_error("put_failed").kv("name", name).kv("error", write_status.message);
-    res.set_header("Connection", "close");
+    res.close = true;  // the rest of the body was not read
     if (write_status.code == journal::Status::Code::kNoSpace) plain(res, 507, "journal disk full; nothing was stored");
     else plain(res, 500, "journal write failed; nothing was stored");
     return;
   }
-  if (!complete) {
-    // The client went away mid-upload: nothing is acknowledged, the old value stays.
-    log_info("put_incomplete").kv("name", name).kv("received", body->size());
-    plain(res, 400, "upload incomplete; nothing was stored");
-    return;
-  }
   uint64_t seq = 0;
-  uint64_t size = body->size();
   journal::Status s = journal_.commit_put(name, std::move(body), &seq);
-  if (!s.ok()) {
-    log_error("put_failed").kv("name", name).kv("error", s.message);
-    if (s.code == journal::Status::Code::kNoSpace) plain(res, 507, "journal disk full; nothing was stored");
-    else plain(res, 503, "journal unavailable; nothing was stored");
-    return;
-  }
-  log_debug("put_committed").kv("seq", seq).kv("name", name).kv("size", size);
-  if (options_.ack == AckMode::kBackend &&
-      !applier_.wait_applied(name, seq, Clock::now() + options_.ack_backend_wait)) {
-    res.set_header("X-Fsrouter-Seq", std::to_string(seq));
+  if (commit_answer("put", name, s, seq, res)) return;
+  if (!applier_.wait_applied(name, seq, Clock::now() + options_.ack_backend_wait)) {
     res.set_header("Retry-After", "5");
     plain(res, 504, "stored in the journal but not yet applied to the backend");
-    return;
   }
-  res.status = 201;
-  res.set_header("X-Fsrouter-Seq", std::to_string(seq));
 }
 
-void HttpFront::handle_delete(const httplib::Request& req, httplib::Response& res) {
-  std::string name;
-  if (!name_of(req, res, &name)) return;
+void HttpFront::delete_name(const std::string& name, http::Response& res) {
   uint64_t seq = 0;
   journal::Status s = journal_.commit_delete(name, &seq);
-  if (!s.ok()) {
-    log_error("delete_failed").kv("name", name).kv("error", s.message);
-    if (s.code == journal::Status::Code::kNoSpace) plain(res, 507, "journal disk full; nothing was stored");
-    else plain(res, 503, "journal unavailable; nothing was stored");
-    return;
-  }
-  if (options_.ack == AckMode::kBackend &&
-      !applier_.wait_applied(name, seq, Clock::now() + options_.ack_backend_wait)) {
-    res.set_header("X-Fsrouter-Seq", std::to_string(seq));
+  if (commit_answer("delete", name, s, seq, res)) return;
+  if (!applier_.wait_applied(name, seq, Clock::now() + options_.ack_backend_wait)) {
     res.set_header("Retry-After", "5");
     plain(res, 504, "stored in the journal but not yet applied to the backend");
-    return;
   }
-  res.status = 200;
-  res.set_header("X-Fsrouter-Seq", std::to_string(seq));
 }
 
-void HttpFront::handle_status(httplib::Response& res) {
+bool HttpFront::commit_answer(const char* op, const std::string& name, const journal::Status& s, uint64_t seq,
+                              http::Response& res) {
+  bool put = std::string_view(op) == "put";
+  if (!s.ok()) {
+    log_error(put ? "put_failed" : "delete_failed").kv("name", name).kv("error", s.message);
+    if (s.code == journal::Status::Code::kNoSpace) plain(res, 507, "journal disk full; nothing was stored");
+    else plain(res, 503, "journal unavailable; nothing was stored");
+    return true;
+  }
+  log_debug(put ? "put_committed" : "delete_committed").kv("seq", seq).kv("name", name);
+  res.status = put ? 201 : 200;
+  res.body.clear();
+  res.set_header("X-Fsrouter-Seq", std::to_string(seq));
+  return options_.ack == AckMode::kJournal;
+}
+
+void HttpFront::handle_status(http::Response& res) {
   auto s = journal_.stats();
   nlohmann::json j;
   j["ready"] = ready_.load();
@@ -358,7 +407,8 @@ void HttpFront::handle_status(httplib::Response& res) {
   j["backends"] = backends;
   if (options_.add_status_fields) options_.add_status_fields(&j);
   res.status = 200;
-  res.set_content(j.dump(2) + "\n", "application/json");
+  res.content_type = "application/json";
+  res.body = j.dump(2) + "\n";
 }
 
 }  // namespace fsr::router

@@ -11,8 +11,6 @@
 // a temporary file) before the first byte goes to the client.
 #pragma once
 
-#include <httplib.h>
-
 #include <nlohmann/json_fwd.hpp>
 
 #include <atomic>
@@ -25,6 +23,7 @@
 #include "common/names.h"
 #include "journal/journal.h"
 #include "recovery/applier.h"
+#include "router/http/exchange.h"
 #include "router/upstream/backend_pool.h"
 #include "router/upstream/name_guard.h"
 
@@ -47,28 +46,51 @@ struct FrontOptions {
 bool is_reserved_name(const std::string& name);
 inline constexpr const char* kReservedPrefix = kReservedNamePrefix;
 
-class HttpFront {
+class HttpFront : public http::Handler {
  public:
   HttpFront(journal::Journal& journal, BackendPool& pool, NameGuard& guard, recovery::Applier& applier,
             FrontOptions options);
-  void install(httplib::Server& server);
+  // Routes a request (router/http/exchange.h): answers what needs no
+  // waiting at once, hands the rest to an exchange.
+  std::unique_ptr<http::Exchange> start(const http::RequestHead& req, http::Response* res) override;
   void set_ready(bool ready) { ready_ = ready; }
+  // The routes of --admin-listen: /admin/status, /healthz and /readyz.
+  http::Handler& admin() { return admin_; }
 
  private:
+  class PutExchange;
+  class AdminRoutes : public http::Handler {
+   public:
+    explicit AdminRoutes(HttpFront& front) : front_(front) {}
+    std::unique_ptr<http::Exchange> start(const http::RequestHead& req, http::Response* res) override;
+
+   private:
+    HttpFront& front_;
+  };
+  // /healthz and /readyz; false for any other path.
+  bool health_route(const http::RequestHead& req, http::Response& res);
+  class DeleteExchange;
   // Decodes and validates the name of an API request; on failure fills res.
-  bool name_of(const httplib::Request& req, httplib::Response& res, std::string* name);
-  void handle_get(const httplib::Request& req, httplib::Response& res);
-  void handle_put(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader);
-  void handle_delete(const httplib::Request& req, httplib::Response& res);
-  void handle_status(httplib::Response& res);
+  bool name_of(const http::RequestHead& req, http::Response& res, std::string* name);
+  // Commits a received body and waits for it (and for the backend with
+  // --ack backend): the blocking path.
+  void finish_put(const std::string& name, std::unique_ptr<journal::BodyWriter> body,
+                  const journal::Status& write_status, http::Response& res);
+  void delete_name(const std::string& name, http::Response& res);
+  // The answer to a commit of `op` ("put" or "delete") that ended with s;
+  // false when it succeeded and --ack backend still has to wait.
+  bool commit_answer(const char* op, const std::string& name, const journal::Status& s, uint64_t seq,
+                     http::Response& res);
+  void handle_status(http::Response& res);
   // Serves a tombstone or a retained body; false when the journal cannot
-  // answer (a name it never wrote, or a body it freed).
-  bool serve_from_journal(const std::string& name, httplib::Response& res);
+  // answer (a name it never wrote, or a body it freed). For HEAD
+  // (head_only) no byte of the body is read.
+  bool serve_from_journal(const std::string& name, http::Response& res, bool head_only = false);
   // Pulls the body from an eligible backend whole, verifies it against the
-  // index, then serves it; retries other backends within read_wait.
-  void read_from_backends(const std::string& name, httplib::Response& res);
+  // index, then serves it; retries other backends within read_wait. Blocks.
+  void read_from_backends(const std::string& name, http::Response& res);
   Backend* pick_reader(uint64_t need, const std::set<int>& failed);
-  void serve_spilled_body(SpillBuffer& body, httplib::Response& res);
+  void serve_spilled_body(SpillBuffer& body, http::Response& res);
 
   journal::Journal& journal_;
   BackendPool& pool_;
@@ -76,6 +98,7 @@ class HttpFront {
   recovery::Applier& applier_;
   FrontOptions options_;
   std::atomic<bool> ready_{false};
+  AdminRoutes admin_{*this};
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -1,5 +1,8 @@
 #include "router/options.h"
 
+#include <algorithm>
+#include <thread>
+
 #include "common/flags.h"
 
 namespace fsr::router {
@@ -38,11 +41,17 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   int64_t marker_interval_ms = c.marker_interval.count();
   int64_t stall_timeout_ms = c.stall_timeout.count();
   int64_t scrub_interval_ms = c.scrub_interval.count();
+  int64_t header_timeout_ms = c.header_timeout.count();
+  int64_t body_idle_timeout_ms = c.body_idle_timeout.count();
 
   CLI::App app{kSummary, "fsrouter"};
   use_flag_conventions(app, "fsrouter [flags]");
   add_env_option(app, "listen", "FSROUTER_LISTEN", &c.listen,
                  "address to serve clients on, HOST:PORT (port 0: any free one, logged in event=listening)")
+      ->check(host_and_port());
+  add_env_option(app, "admin-listen", "FSROUTER_ADMIN_LISTEN", &c.admin_listen,
+                 "address of /admin/* (not served on --listen), HOST:PORT (port 0: any free one, logged in "
+                 "event=listening as admin_listen)")
       ->check(host_and_port());
   add_env_option(app, "backends", "FSROUTER_BACKENDS", &c.backends, "backend file servers, HOST:PORT,... (1 to 5)");
   add_env_option(app, "primary", "FSROUTER_PRIMARY", &c.primary,
@@ -54,8 +63,11 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   add_env_option(app, "ack", "FSROUTER_ACK", &c.ack_name,
                  "when to acknowledge writes: 'journal' (durable in the journal) or 'backend' (applied to the primary)")
       ->check(one_of({"journal", "backend"}));
+  add_env_option(app, "io-threads", "FSROUTER_IO_THREADS", &c.io_threads,
+                 "event-loop threads serving client connections (0: the core count)")
+      ->check(at_least(0));
   add_env_option(app, "threads", "FSROUTER_THREADS", &c.threads,
-                 "HTTP worker threads (one per open client connection)")
+                 "threads for request work that blocks (reads through from a backend, waits of --ack backend)")
       ->check(at_least(4));
   add_env_option(app, "apply-workers", "FSROUTER_APPLY_WORKERS", &c.apply_workers,
                  "threads sending journal records to the primary (0: the backend cap)")
@@ -89,6 +101,21 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   add_env_option(app, "keep-alive-s", "FSROUTER_KEEP_ALIVE_S", &c.keep_alive_s,
                  "idle client keep-alive connections are closed after this many seconds")
       ->check(at_least(0));
+  add_env_option(app, "max-connections", "FSROUTER_MAX_CONNECTIONS", &c.max_connections,
+                 "most client connections open at once; past it new ones wait in the accept queue")
+      ->check(at_least(1));
+  add_env_option(app, "max-header-bytes", "FSROUTER_MAX_HEADER_BYTES", &c.max_header_bytes,
+                 "largest request line and header fields in all, bytes (431, or 414 for the request line)")
+      ->check(between(256, 1 << 24));
+  add_env_option(app, "max-body-bytes", "FSROUTER_MAX_BODY_BYTES", &c.max_body_bytes,
+                 "largest request body, bytes (413, nothing stored)")
+      ->check(at_least(0));
+  add_env_option(app, "header-timeout-ms", "FSROUTER_HEADER_TIMEOUT_MS", &header_timeout_ms,
+                 "a request head not complete this long after its first byte gets 408 and the connection closes")
+      ->check(at_least(1));
+  add_env_option(app, "body-idle-timeout-ms", "FSROUTER_BODY_IDLE_TIMEOUT_MS", &body_idle_timeout_ms,
+                 "a request body that does not move for this long gets 408, nothing stored")
+      ->check(at_least(1));
   // The budget in bytes must fit in 64 bits.
   add_env_option(app, "body-cache-mb", "FSROUTER_BODY_CACHE_MB", &c.body_cache_mb,
                  "disk budget (MiB) for bodies of applied files kept in the journal to serve reads; past it the "
@@ -123,7 +150,9 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
 
   // Conversions of values the checks above accepted.
   split_host_port(c.listen, &c.listen_host, &c.listen_port, /*allow_port_zero=*/true);
+  split_host_port(c.admin_listen, &c.admin_host, &c.admin_port, /*allow_port_zero=*/true);
   c.backend_addresses = split_list(c.backends);
+  if (c.io_threads == 0) c.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   c.ack = c.ack_name == "backend" ? AckMode::kBackend : AckMode::kJournal;
   parse_log_level(c.log_level_name, &c.log_level);
   c.backend_timeout = std::chrono::milliseconds(backend_timeout_ms);
@@ -137,6 +166,8 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   c.marker_interval = std::chrono::milliseconds(marker_interval_ms);
   c.stall_timeout = std::chrono::milliseconds(stall_timeout_ms);
   c.scrub_interval = std::chrono::milliseconds(scrub_interval_ms);
+  c.header_timeout = std::chrono::milliseconds(header_timeout_ms);
+  c.body_idle_timeout = std::chrono::milliseconds(body_idle_timeout_ms);
   return -1;
 }
 

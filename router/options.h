@@ -20,6 +20,9 @@ namespace fsr::router {
 
 struct RouterConfig {
   std::string listen = "0.0.0.0:8080";  // as given, for the log
+  std::string admin_listen = "127.0.0.1:8081";  // as given, for the log
+  std::string admin_host = "127.0.0.1";
+  int admin_port = 8081;
   std::string listen_host = "0.0.0.0";
   int listen_port = 8080;
   std::string backends = "127.0.0.1:1234";  // as given, for the log
@@ -30,6 +33,7 @@ struct RouterConfig {
   std::string ack_name = "journal";
   AckMode ack = AckMode::kJournal;
   int threads = 1024;
+  int io_threads = 0;  // 0: the core count
   int apply_workers = 0;  // 0: backend_cap
   std::chrono::milliseconds backend_timeout{5000};
   std::chrono::milliseconds backend_timeout_max{60000};
@@ -39,7 +43,12 @@ struct RouterConfig {
   int64_t inline_body_max = 64 * 1024;
   int64_t read_memory_max = 1 << 20;
   std::chrono::seconds record_retention{24 * 3600};
-  int keep_alive_s = 5;
+  int keep_alive_s = 75;
+  int max_connections = 10000;
+  int64_t max_header_bytes = 16 * 1024;
+  int64_t max_body_bytes = int64_t{1} << 40;
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds body_idle_timeout{30000};
   int64_t body_cache_mb = 2048;
   std::chrono::milliseconds probe_interval{1000};
   std::chrono::milliseconds probe_timeout{3000};

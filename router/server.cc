@@ -15,6 +15,7 @@
 #include "journal/journal.h"
 #include "recovery/applier.h"
 #include "recovery/repairer.h"
+#include "router/http/server.h"
 #include "router/http_front.h"
 #include "router/upstream/backend_monitor.h"
 #include "router/upstream/backend_pool.h"
@@ -113,15 +114,34 @@ int RouterServer::start() {
   };
 
   front_ = std::make_unique<HttpFront>(*journal_, *pool_, *guard_, *applier_, front_options);
-  server_ = std::make_unique<httplib::Server>();
-  HttpServerOptions server_options;
-  server_options.threads = c.threads;
-  server_options.keep_alive_timeout_sec = c.keep_alive_s;
-  configure_server(*server_, server_options);
-  front_->install(*server_);
-  bound_port_ = bind_server(*server_, c.listen_host, c.listen_port, &error, &listen_fd_);
+  http::ServerOptions server_options;
+  server_options.host = c.listen_host;
+  server_options.port = c.listen_port;
+  server_options.io_threads = c.io_threads;
+  server_options.blocking_threads = c.threads;
+  server_options.keep_alive = std::chrono::seconds(c.keep_alive_s);
+  server_options.max_connections = c.max_connections;
+  server_options.header_limit = static_cast<size_t>(c.max_header_bytes);
+  server_options.max_body_bytes = static_cast<uint64_t>(c.max_body_bytes);
+  server_options.header_timeout = c.header_timeout;
+  server_options.body_idle_timeout = c.body_idle_timeout;
+  server_ = std::make_unique<http::Server>(*front_, server_options);
+  bound_port_ = server_->bind(&error);
   if (bound_port_ < 0) {
     std::cerr << "fsrouter: " << error << "\n";
+    return 1;
+  }
+  http::ServerOptions admin_options;
+  admin_options.host = c.admin_host;
+  admin_options.port = c.admin_port;
+  admin_options.io_threads = 1;
+  admin_options.blocking_threads = 1;
+  admin_options.max_connections = 64;
+  admin_options.keep_alive = std::chrono::seconds(c.keep_alive_s);
+  admin_server_ = std::make_unique<http::Server>(front_->admin(), admin_options);
+  bound_admin_port_ = admin_server_->bind(&error);
+  if (bound_admin_port_ < 0) {
+    std::cerr << "fsrouter: admin: " << error << "\n";
     return 1;
   }
   // Requests the previous router process left running on the backends are
@@ -142,13 +162,17 @@ int RouterServer::start() {
   applier_->start();
   repairer_->start();
   monitor_->start();
+  server_->start();
+  admin_server_->start();
   front_->set_ready(true);
   log_info("listening")
       .kv("listen", c.listen_host + ":" + std::to_string(bound_port_))
+      .kv("admin_listen", c.admin_host + ":" + std::to_string(bound_admin_port_))
       .kv("backends", c.backends)
       .kv("primary", pool_->primary().address())
       .kv("journal_dir", c.journal_dir)
       .kv("ack", c.ack_name)
+      .kv("io_threads", c.io_threads)
       .kv("open_files", open_files_);
   return 0;
 }
@@ -161,11 +185,8 @@ int RouterServer::run() {
     sigwait(&signals, &sig);
     if (stopping.exchange(true)) return;
     log_info("stopping").kv("signal", sig);
-    // Let connections already completed by the kernel be accepted and
-    // answered; new ones are dropped and find the port closed.
-    refuse_new_connections(listen_fd_);
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    server_->stop();
+    server_->stop();  // graceful: returns once requests in flight are answered
+    admin_server_->stop();
   });
   std::thread housekeeping([this, &stopping] {
     auto last_compaction = std::chrono::steady_clock::now();
@@ -182,11 +203,6 @@ int RouterServer::run() {
     }
   });
 
-  server_->listen_after_bind();  // returns after stop(), once in-flight requests are answered
-  if (!stopping.exchange(true)) {
-    // listen failed on its own; wake the signal thread
-    pthread_kill(signal_thread.native_handle(), SIGTERM);
-  }
   signal_thread.join();
   housekeeping.join();
   monitor_->stop();

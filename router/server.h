@@ -2,7 +2,8 @@
 //
 // start(): backend pool (the list checked), journal opened (recovered), name
 // guard, applier, monitor, HTTP front, listening socket bound; then the applier and the
-// monitor run and /readyz turns ready. run(): serves until SIGTERM or
+// monitor run, the HTTP server (router/http/server.h) accepts, and /readyz
+// turns ready. run(): serves until SIGTERM or
 // SIGINT, with a housekeeping thread that compacts the journal's history
 // and records each backend's role, health and watermark in it. The stop is
 // graceful: connections the kernel already completed are still accepted and
@@ -17,7 +18,7 @@
 
 #include "router/options.h"
 
-namespace httplib {
+namespace fsr::router::http {
 class Server;
 }
 namespace fsr::journal {
@@ -64,8 +65,9 @@ class RouterServer {
   std::unique_ptr<recovery::Repairer> repairer_;
   std::unique_ptr<BackendMonitor> monitor_;
   std::unique_ptr<HttpFront> front_;
-  std::unique_ptr<httplib::Server> server_;
-  int listen_fd_ = -1;
+  std::unique_ptr<http::Server> server_;
+  std::unique_ptr<http::Server> admin_server_;  // /admin/* on --admin-listen
+  int bound_admin_port_ = 0;
   int bound_port_ = 0;
   long open_files_ = 0;
 };

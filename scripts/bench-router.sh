@@ -122,16 +122,19 @@ start_fileservers() {
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # start_router TAG BACKENDS CACHE_MB: sets port and pid. The router takes a
-# port from the kernel and names it in its event=listening line.
+# port from the kernel and names it in its event=listening line, with the
+# admin port (/admin/status) as admin_listen, kept in admin_port_of.
+declare -A admin_port_of
 start_router() {
   local tag="$1" list="$2" cache="$3" log="$work/logs/fsrouter-$1.log" line
-  "$fsrouter" --listen 127.0.0.1:0 --backends "$list" --journal-dir "$work/journal-$tag" \
+  "$fsrouter" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --backends "$list" --journal-dir "$work/journal-$tag" \
     --body-cache-mb "$cache" >"$log" 2>&1 </dev/null &
   pid=$!
   started+=("$pid")
   routers+=("$pid")
   line="$(wait_log "$log" 'event=listening' "$pid")"
   port="$(sed -E 's/.* listen="[^"]*:([0-9]+)".*/\1/' <<<"$line")"
+  admin_port_of[$port]="$(sed -E 's/.* admin_listen="[^"]*:([0-9]+)".*/\1/' <<<"$line")"
   for _ in $(seq 100); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/readyz")" = 200 ] && return 0
     sleep 0.1
@@ -157,7 +160,8 @@ stop_started() {
   routers=()
 }
 
-status() { curl -s --max-time 5 "http://127.0.0.1:$1/admin/status"; }
+# status PORT: /admin/status of the router serving clients on PORT.
+status() { curl -s --max-time 5 "http://127.0.0.1:${admin_port_of[$1]}/admin/status"; }
 
 # wait_settled PORT SECONDS [cold]: every record applied; with "cold", no
 # body kept and every backend confirmed at the last sequence.

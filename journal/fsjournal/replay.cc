@@ -75,8 +75,10 @@ std::string body_problem(const JournalReader& reader, const ReplayItem& item) {
 
 class Replayer {
  public:
-  Replayer(JournalReader& reader, std::string host, int port, int timeout_s)
-      : reader_(reader), client_(host, port) {
+  Replayer(JournalReader& reader, std::string host, int port, std::string admin_host, int admin_port, int timeout_s)
+      : reader_(reader), client_(host, port), admin_(admin_host, admin_port) {
+    admin_.set_connection_timeout(5, 0);
+    admin_.set_read_timeout(timeout_s, 0);
     client_.set_url_encode(false);
     client_.set_keep_alive(true);
     client_.set_connection_timeout(5, 0);
@@ -85,21 +87,21 @@ class Replayer {
   }
 
   // The router must be serving this very journal.
-  bool check_router(const std::string& url) {
+  bool check_router(const std::string& url, const std::string& admin_url) {
     if (!reader_.in_use()) {
       complain("no router holds " + reader_.dir() + " open, so the router at " + url +
                " serves another journal; start the router on this journal (it replays its pending records itself "
                "on start), then run replay against it");
       return false;
     }
-    auto res = client_.Get("/admin/status");
+    auto res = admin_.Get("/admin/status");
     if (!res) {
-      complain("cannot reach the router at " + url + ": " + httplib::to_string(res.error()));
+      complain("cannot reach the router's admin address " + admin_url + ": " + httplib::to_string(res.error()));
       return false;
     }
     auto j = nlohmann::ordered_json::parse(res->body, nullptr, false);
     if (res->status != 200 || !j.is_object() || !j.contains("last_seq")) {
-      complain("the router at " + url + " did not answer GET /admin/status with its status (HTTP " +
+      complain("the router's admin address " + admin_url + " did not answer GET /admin/status with its status (HTTP " +
                std::to_string(res->status) + ")");
       return false;
     }
@@ -197,11 +199,13 @@ class Replayer {
 
   JournalReader& reader_;
   httplib::Client client_;
+  httplib::Client admin_;  // the router's --admin-listen address: /admin/status
   bool router_lost_ = false;
 };
 
 struct ReplayOptions {
   std::string router;
+  std::string router_admin;  // empty: the router's host, port 8081
   int64_t from_seq = 0, to_seq = 0, timeout_s = 60;
   bool execute = false;
   bool include_pending = false;
@@ -223,6 +227,13 @@ int run_replay(const CommonOptions& common, const ReplayOptions& options) {
     complain("--router must be http://HOST:PORT, got '" + router + "'");
     return kExitUsage;
   }
+  std::string admin_url = options.router_admin.empty() ? "http://" + host + ":8081" : options.router_admin;
+  std::string admin_host;
+  int admin_port = 0;
+  if (!parse_router(admin_url, &admin_host, &admin_port)) {
+    complain("--router-admin must be http://HOST:PORT, got '" + admin_url + "'");
+    return kExitUsage;
+  }
   if (from_seq < 0 || to_seq < 0 || timeout_s < 1) {
     complain("--from-seq and --to-seq must not be negative, --timeout-s at least 1");
     return kExitUsage;
@@ -231,8 +242,8 @@ int run_replay(const CommonOptions& common, const ReplayOptions& options) {
   uint64_t last = to_seq > 0 ? static_cast<uint64_t>(to_seq) : UINT64_MAX;
   std::unique_ptr<JournalReader> reader;
   if (!open_journal(common, &reader)) return kExitUsage;
-  Replayer replayer(*reader, host, port, static_cast<int>(timeout_s));
-  if (!replayer.check_router(router)) return kExitUsage;
+  Replayer replayer(*reader, host, port, admin_host, admin_port, static_cast<int>(timeout_s));
+  if (!replayer.check_router(router, admin_url)) return kExitUsage;
 
   // The plan: every name whose latest record is in range.
   std::vector<ReplayItem> items;
@@ -371,6 +382,9 @@ Subcommand add_replay_command(CLI::App& program, CommonOptions* common) {
   add_json_flag(*sub, common);
   add_env_option(*sub, "router", "FSJOURNAL_ROUTER", &options->router,
                  "the router serving this journal, http://HOST:PORT");
+  add_env_option(*sub, "router-admin", "FSJOURNAL_ROUTER_ADMIN", &options->router_admin,
+                 "the router's --admin-listen address, for its /admin/status, http://HOST:PORT (empty: the "
+                 "--router host, port 8081)");
   add_env_option(*sub, "from-seq", "", &options->from_seq, "only names whose latest record is at or after this seq");
   add_env_option(*sub, "to-seq", "", &options->to_seq,
                  "only names whose latest record is at or before this seq (0: no bound)");

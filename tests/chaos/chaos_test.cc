@@ -154,11 +154,13 @@ class ChaosTest : public ::testing::Test {
     router_.set(ip.empty() ? "" : ip + ":8080");
   }
 
+  // /admin/* is served on the router container's own address, port 8081
+  // (FSROUTER_ADMIN_LISTEN in docker-compose.yml; not published).
   static std::unique_ptr<httplib::Client> admin_client() {
     std::string address = router_.get(nullptr);
     auto colon = address.rfind(':');
     if (colon == std::string::npos) return nullptr;
-    auto client = std::make_unique<httplib::Client>(address.substr(0, colon), std::stoi(address.substr(colon + 1)));
+    auto client = std::make_unique<httplib::Client>(address.substr(0, colon), 8081);
     client->set_connection_timeout(2s);
     client->set_read_timeout(5s);
     return client;

@@ -171,6 +171,25 @@ TEST_F(RouterApi, DeleteOfFileAlreadyOnTheVolumeRemovesIt) {
   EXPECT_FALSE(file_exists(stack_->data_dir() + "/predelete"));
 }
 
+TEST_F(RouterApi, AdminRoutesAreServedOnTheAdminAddressOnly) {
+  auto main = stack_->client()->Get("/admin/status");
+  ASSERT_TRUE(main);
+  EXPECT_EQ(main->status, 404);
+  httplib::Client admin("127.0.0.1", stack_->router_admin_port());
+  auto status = admin.Get("/admin/status");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->status, 200);
+  EXPECT_EQ(status->get_header_value("Content-Type"), "application/json");
+  auto api = admin.Get("/api/fileserver/x");
+  ASSERT_TRUE(api);
+  EXPECT_EQ(api->status, 404);
+  for (const char* probe : {"/healthz", "/readyz"}) {
+    auto r = stack_->client()->Get(probe);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << probe;
+  }
+}
+
 TEST_F(RouterApi, StatusIsJsonWithJournalAndBackendFacts) {
   auto s = stack_->status();
   ASSERT_FALSE(s.is_null());

@@ -75,7 +75,7 @@ std::map<std::string, TableRow> readme_table() {
 
 TEST_F(RouterOptions, HelpListsExactlyTheReadmeTableWithItsEnvironmentNamesDefaultsAndMeanings) {
   std::map<std::string, TableRow> table = readme_table();
-  ASSERT_EQ(table.size(), 26u) << "README.md's fsrouter table not found or changed size";
+  ASSERT_EQ(table.size(), 33u) << "README.md's fsrouter table not found or changed size";
   RouterConfig config;
   testing::internal::CaptureStdout();
   ASSERT_EQ(parse({"--help"}, &config), 0);
@@ -123,7 +123,7 @@ TEST_F(RouterOptions, DefaultsParseIntoTheConfigTheReadmeDescribes) {
   EXPECT_EQ(config.inline_body_max, 65536);
   EXPECT_EQ(config.read_memory_max, 1048576);
   EXPECT_EQ(config.record_retention, std::chrono::hours(24));
-  EXPECT_EQ(config.keep_alive_s, 5);
+  EXPECT_EQ(config.keep_alive_s, 75);
   EXPECT_EQ(config.body_cache_mb, 2048);
   EXPECT_EQ(config.probe_interval, std::chrono::milliseconds(1000));
   EXPECT_EQ(config.probe_timeout, std::chrono::milliseconds(3000));

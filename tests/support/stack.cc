@@ -49,11 +49,21 @@ void Stack::start_router(const std::vector<std::string>& extra_args) {
   std::string list;
   for (int p : backend_ports_) list += (list.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(p);
   std::vector<std::string> args = {program_path("fsrouter"), "--listen", "127.0.0.1:" + std::to_string(router_port_),
-                                   "--backends", list, "--journal-dir", journal_dir(), "--threads", "256"};
+                                   "--backends", list, "--journal-dir", journal_dir(), "--threads", "256",
+                                   "--admin-listen", "127.0.0.1:" + std::to_string(router_admin_port_)};
   args.insert(args.end(), router_extra_args_.begin(), router_extra_args_.end());
   size_t log_from = router_.log_size();  // a restart appends to the same log
   router_ = ChildProcess(args, *dir_ / "router.log");
   router_port_ = listening_port(router_, log_from);
+  {
+    // The listening line also names the admin address: admin_listen="HOST:PORT".
+    std::string log = router_.read_log().substr(log_from);
+    size_t at = log.find(" admin_listen=\"");
+    size_t end = at == std::string::npos ? at : log.find('"', at + 15);
+    size_t colon = end == std::string::npos ? end : log.rfind(':', end);
+    if (colon == std::string::npos || colon < at) throw std::runtime_error("router logged no admin_listen");
+    router_admin_port_ = std::atoi(log.c_str() + colon + 1);
+  }
   bool ready = wait_until(
       [&] {
         httplib::Client c("127.0.0.1", router_port_);
@@ -78,7 +88,7 @@ std::unique_ptr<httplib::Client> Stack::client(int timeout_s) const {
 }
 
 nlohmann::json Stack::status() const {
-  httplib::Client c("127.0.0.1", router_port_);
+  httplib::Client c("127.0.0.1", router_admin_port_);
   auto r = c.Get("/admin/status");
   if (!r || r->status != 200) return {};
   return nlohmann::json::parse(r->body, nullptr, false);

@@ -50,6 +50,7 @@ class Stack {
   ChildProcess& backend(int i) { return backends_[i]; }
 
   int router_port() const { return router_port_; }
+  int router_admin_port() const { return router_admin_port_; }  // /admin/* (--admin-listen)
   std::string router_url() const { return "http://127.0.0.1:" + std::to_string(router_port_); }
   int backend_port(int i) const { return backend_ports_.at(i); }
   std::string backend_url(int i) const { return "http://127.0.0.1:" + std::to_string(backend_port(i)); }
@@ -84,6 +85,7 @@ class Stack {
   std::vector<int> backend_ports_;  // 0 until first started
   std::vector<ChildProcess> backends_;
   int router_port_ = 0;
+  int router_admin_port_ = 0;
   std::vector<std::string> router_extra_args_;
   ChildProcess router_;
   std::string last_error_;

@@ -26,6 +26,9 @@ class FsjournalLive : public ::testing::Test {
  protected:
   void SetUp() override { stack_.start_router(); }
 
+  // The router's --admin-listen address, where replay reads /admin/status.
+  std::string admin_url() const { return "http://127.0.0.1:" + std::to_string(stack_.router_admin_port()); }
+
   RunResult fsj(std::vector<std::string> args) {
     args.insert(args.begin(), {"--journal-dir", stack_.journal_dir()});
     return run_fsjournal(args);
@@ -127,20 +130,20 @@ TEST_F(FsjournalLive, ReplayRestoresARestoredVolumeThroughTheRouter) {
   stack_.stop_router();
   stack_.start_router({"--scrub-slots", "0"});
 
-  auto dry = fsj({"replay", "--router", stack_.router_url(), "--json"});
+  auto dry = fsj({"replay", "--router", stack_.router_url(), "--router-admin", admin_url(), "--json"});
   ASSERT_EQ(dry.exit_code, 0) << dry.out << dry.err;
   auto plan = dry.json();
   EXPECT_EQ(plan["executed"], false);
   EXPECT_EQ(plan["to_send"], 5);
   EXPECT_EQ(digest(volume_files(stack_.data_dir())), digest(restored));  // a dry run sends nothing
 
-  auto ranged = fsj({"replay", "--router", stack_.router_url(), "--from-seq", std::to_string(deleted), "--json"});
+  auto ranged = fsj({"replay", "--router", stack_.router_url(), "--router-admin", admin_url(), "--from-seq", std::to_string(deleted), "--json"});
   ASSERT_EQ(ranged.exit_code, 0) << ranged.err;
   ASSERT_EQ(ranged.json()["names"].size(), 1u);
   EXPECT_EQ(ranged.json()["names"][0]["name"], "n2");
   EXPECT_EQ(ranged.json()["names"][0]["op"], "DELETE");
 
-  auto run = fsj({"replay", "--router", stack_.router_url(), "--execute", "--json"});
+  auto run = fsj({"replay", "--router", stack_.router_url(), "--router-admin", admin_url(), "--execute", "--json"});
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_EQ(run.json()["sent"], 5);
   auto results = run.json();
@@ -161,7 +164,7 @@ TEST_F(FsjournalLive, ReplayListsNamesItCannotRestore) {
   // Lose big's body file from the journal.
   for (const auto& e : std::filesystem::directory_iterator(stack_.journal_dir() + "/bodies"))
     std::filesystem::remove(e.path());
-  auto r = fsj({"replay", "--router", stack_.router_url(), "--json"});
+  auto r = fsj({"replay", "--router", stack_.router_url(), "--router-admin", admin_url(), "--json"});
   ASSERT_EQ(r.exit_code, 1) << r.out << r.err;
   std::map<std::string, nlohmann::json> by_name;
   auto plan = r.json();
@@ -172,7 +175,7 @@ TEST_F(FsjournalLive, ReplayListsNamesItCannotRestore) {
   EXPECT_EQ(by_name["fine"]["action"], "send");
 
   // Up to x's first version only: that state's body was freed by the second.
-  auto ranged = fsj({"replay", "--router", stack_.router_url(), "--to-seq", std::to_string(old_x), "--json"});
+  auto ranged = fsj({"replay", "--router", stack_.router_url(), "--router-admin", admin_url(), "--to-seq", std::to_string(old_x), "--json"});
   EXPECT_EQ(ranged.exit_code, 1) << ranged.out << ranged.err;
   ASSERT_EQ(ranged.json()["names"].size(), 1u);
   EXPECT_EQ(ranged.json()["names"][0]["name"], "x");

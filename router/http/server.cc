@@ -1,0 +1,556 @@
+#include "router/http/server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <condition_variable>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "common/http_server.h"
+#include "common/log.h"
+#include "router/http/request_head.h"
+
+namespace fsr::router::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+std::string_view RequestHead::path() const {
+  std::string_view t = target;
+  return t.substr(0, t.find('?'));
+}
+
+const std::string* RequestHead::field(std::string_view name) const {
+  for (const auto& [key, value] : fields)
+    if (beast::iequals(key, name)) return &value;
+  return nullptr;
+}
+
+void plain(Response& res, unsigned status, const std::string& text) {
+  res.status = status;
+  res.content_type = "text/plain; charset=utf-8";
+  res.body = text + "\n";
+  res.stream = nullptr;
+  res.stream_size = 0;
+}
+
+namespace {
+
+constexpr size_t kChunk = 64 * 1024;
+// After the write side is shut down, unread bytes are drained for at most
+// this long and this many bytes before the socket closes, so the client
+// reads the reply instead of a reset.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr size_t kLingerBytes = 1 << 20;
+
+class Session;
+
+}  // namespace
+
+class ServerState : public std::enable_shared_from_this<ServerState> {
+ public:
+  ServerState(Handler& h, ServerOptions o) : handler(h), options(std::move(o)) {}
+
+  Handler& handler;
+  ServerOptions options;
+  net::io_context ioc;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  tcp::acceptor acceptor{net::make_strand(ioc)};
+  net::steady_timer accept_retry{acceptor.get_executor()};
+  std::unique_ptr<net::thread_pool> blocking;
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopping{false};
+
+  std::mutex mu;
+  std::condition_variable drained;
+  std::list<std::weak_ptr<Session>> sessions;  // guarded by mu
+  int open = 0;                                 // guarded by mu
+  bool accept_paused = false;                   // guarded by mu: at max_connections
+
+  void accept();
+  std::list<std::weak_ptr<Session>>::iterator add(std::shared_ptr<Session> s) {
+    std::lock_guard lock(mu);
+    ++open;
+    return sessions.insert(sessions.end(), s);
+  }
+  void remove(std::list<std::weak_ptr<Session>>::iterator it) {
+    std::lock_guard lock(mu);
+    sessions.erase(it);
+    --open;
+    drained.notify_all();
+    if (accept_paused && open < options.max_connections) {
+      accept_paused = false;
+      net::post(acceptor.get_executor(), [self = shared_from_this()] { self->accept(); });
+    }
+  }
+  // After a new connection: true when the cap is reached and accepting pauses.
+  bool pause_if_full() {
+    std::lock_guard lock(mu);
+    accept_paused = open >= options.max_connections;
+    return accept_paused;
+  }
+};
+
+namespace {
+
+bool is_parse_error(const beast::error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
+         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
+}
+
+// One client connection: reads a request head, hands it to the handler,
+// streams the body to its exchange, writes the reply, and loops while the
+// connection is kept alive. Every step runs on the connection's strand.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<ServerState> server)
+      : stream_(std::move(socket)), server_(std::move(server)), timer_(stream_.get_executor()) {}
+  ~Session() {
+    if (exchange_) exchange_->aborted();
+    if (registered_) server_->remove(self_in_list_);
+  }
+
+  void run() {
+    self_in_list_ = server_->add(shared_from_this());
+    registered_ = true;
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_head(); });
+  }
+
+  // Closes the connection if it waits for a request of which nothing has
+  // arrived; a connection busy with a request finishes it and then closes.
+  void stop_if_idle() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->phase_ == Phase::kIdle) self->close();
+    });
+  }
+
+ private:
+  enum class Phase { kIdle, kHead, kBody, kWorking, kWriting, kClosing };
+
+  const ServerOptions& options() const { return server_->options; }
+
+  // The one read timer: when it fires, the pending read is cancelled and
+  // its handler sees timed_out_. Disarming makes a late firing harmless.
+  template <class Duration>
+  void arm(Duration d) {
+    timed_out_ = false;
+    uint64_t generation = ++timer_generation_;
+    timer_.expires_after(d);
+    timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
+      if (ec || generation != self->timer_generation_) return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+  }
+  void disarm() {
+    ++timer_generation_;
+    timer_.cancel();
+  }
+
+  // Idle: wait for the first byte of the next request, holding no buffer.
+  void read_head() {
+    if (server_->stopping) return close();
+    phase_ = Phase::kIdle;
+    parser_.reset();
+    head_ = RequestHead{};
+    if (buffer_.size() > 0) return read_header();  // a pipelined request is here already
+    buffer_.shrink_to_fit();
+    stream_.expires_never();
+    arm(options().keep_alive);
+    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      self->disarm();
+      if (ec || self->phase_ != Phase::kIdle) return self->close();
+      self->read_header();
+    });
+  }
+
+  void read_header() {
+    phase_ = Phase::kHead;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(options().header_limit));
+    parser_->body_limit(boost::none);  // Content-Length is checked by check_request_head
+    stream_.expires_never();
+    arm(options().header_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) { self->on_head(ec); });
+  }
+
+  // 414 when the request line alone is over the limit (the parser never
+  // got to the fields), else 431.
+  void reply_header_too_large() {
+    if (parser_->get().target().empty()) return reply_error(414, "request target too long");
+    reply_error(431, "request header too large");
+  }
+
+  void on_head(beast::error_code ec) {
+    disarm();
+    if (ec) {
+      if (timed_out_) return reply_error(408, "request head not received in time");
+      if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) return reply_header_too_large();
+      if (is_parse_error(ec)) return reply_error(400, "malformed request");
+      return close();
+    }
+    phase_ = Phase::kWorking;
+    auto& req = parser_->get();
+    head_.method = std::string(req.method_string());
+    head_.target = std::string(req.target());
+    for (const auto& f : req) head_.fields.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    head_.chunked = parser_->chunked();
+    head_.content_length = parser_->content_length().value_or(0);
+    head_.has_body = !parser_->is_done();
+    version_ = req.version();
+    keep_alive_ = req.keep_alive();
+    is_head_ = req.method() == bhttp::verb::head;
+
+    HeadVerdict verdict = check_request_head(head_, HeadLimits{options().max_header_fields, options().max_body_bytes});
+    if (!verdict.accepted()) return reply_error(verdict.status, verdict.reason);
+    parser_->body_limit(options().max_body_bytes);
+
+    Response res;
+    try {
+      exchange_ = server_->handler.start(head_, &res);
+    } catch (const std::exception& e) {
+      log_error("request_failed").kv("target", head_.target).kv("error", e.what());
+      exchange_.reset();
+      plain(res, 500, "internal error");
+    }
+    if (!exchange_) {
+      if (!parser_->is_done()) res.close = true;  // its body was not read
+      return write(std::move(res));
+    }
+    if (parser_->is_done()) return finish(true);
+    // 100 Continue only now: the method, the name and the size passed.
+    auto expect = req.find(bhttp::field::expect);
+    if (expect != req.end() && beast::iequals(expect->value(), "100-continue") && buffer_.size() == 0) {
+      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream_.expires_after(options().io_timeout);
+      net::async_write(stream_, net::buffer(kContinue), [self = shared_from_this()](beast::error_code ec, size_t) {
+        if (ec) return self->close();
+        self->read_body();
+      });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    phase_ = Phase::kBody;
+    if (!chunk_) chunk_ = std::make_unique<char[]>(kChunk);
+    auto& body = parser_->get().body();
+    body.data = chunk_.get();
+    body.size = kChunk;
+    stream_.expires_never();
+    arm(options().body_idle_timeout);
+    bhttp::async_read_some(stream_, buffer_, *parser_,
+                           [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
+  }
+
+  void on_body(beast::error_code ec) {
+    disarm();
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) {
+      exchange_->aborted();
+      exchange_.reset();
+      if (timed_out_) return reply_error(408, "request body stalled");
+      if (ec == bhttp::error::body_limit)
+        return reply_error(413, "body larger than " + std::to_string(options().max_body_bytes) + " bytes");
+      if (is_parse_error(ec)) return reply_error(400, "malformed request body");
+      return close();
+    }
+    size_t got = kChunk - parser_->get().body().size;
+    if (got > 0 && !exchange_->body(chunk_.get(), got)) return finish(false);
+    if (parser_->is_done()) return finish(true);
+    read_body();
+  }
+
+  // Lets the exchange answer through its own callback, or runs its finish
+  // on the blocking pool; either way the reply is written here.
+  void finish(bool complete) {
+    phase_ = Phase::kWorking;
+    chunk_.reset();
+    stream_.expires_never();
+    Reply reply = [self = shared_from_this(), complete](Response res) {
+      if (!complete) res.close = true;
+      net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+        self->exchange_.reset();
+        self->write(std::move(res));
+      });
+    };
+    if (exchange_->finish_async(complete, reply)) return;
+    net::post(server_->blocking->get_executor(), [self = shared_from_this(), complete] {
+      Response res;
+      try {
+        self->exchange_->finish(complete, &res);
+      } catch (const std::exception& e) {
+        log_error("request_failed").kv("target", self->head_.target).kv("error", e.what());
+        plain(res, 500, "internal error");
+      }
+      if (!complete) res.close = true;
+      net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+        self->exchange_.reset();
+        self->write(std::move(res));
+      });
+    });
+  }
+
+  void reply_error(unsigned status, const std::string& text) {
+    Response res;
+    plain(res, status, text);
+    res.close = true;
+    keep_alive_ = false;
+    is_head_ = false;
+    head_.method.clear();  // no Range applies
+    write(std::move(res));
+  }
+
+  // A single satisfiable Range on a 200 answer to GET: 206 with that part.
+  void apply_range(Response& res) {
+    if (head_.method != "GET" || res.status != 200) return;
+    const std::string* header = head_.field("Range");
+    if (!header) return;
+    uint64_t size = res.stream ? res.stream_size : res.body.size();
+    ByteRange range;
+    switch (parse_range(*header, size, &range)) {
+      case RangeKind::kWhole:
+        return;
+      case RangeKind::kUnsatisfiable:
+        plain(res, 416, "range not satisfiable");
+        res.set_header("Content-Range", "bytes */" + std::to_string(size));
+        return;
+      case RangeKind::kSingle:
+        break;
+    }
+    res.status = 206;
+    res.set_header("Content-Range", "bytes " + std::to_string(range.first) + "-" +
+                                        std::to_string(range.first + range.length - 1) + "/" + std::to_string(size));
+    if (res.stream) {
+      stream_base_ = range.first;
+      res.stream_size = range.length;
+    } else {
+      res.body = res.body.substr(static_cast<size_t>(range.first), static_cast<size_t>(range.length));
+    }
+  }
+
+  void write(Response res) {
+    phase_ = Phase::kWriting;
+    res_ = std::move(res);
+    stream_base_ = 0;
+    apply_range(res_);
+    keep_alive_ = keep_alive_ && !res_.close && !server_->stopping;
+    msg_ = {};
+    msg_.version(version_ == 10 ? 10 : 11);
+    msg_.result(res_.status);
+    uint64_t length = res_.stream ? res_.stream_size : res_.body.size();
+    if (length > 0 || !res_.body.empty()) msg_.set(bhttp::field::content_type, res_.content_type);
+    for (const auto& [name, value] : res_.headers) msg_.insert(name, value);
+    msg_.keep_alive(keep_alive_);
+    msg_.content_length(length);
+    stream_.expires_after(options().io_timeout);
+    if (!res_.stream || is_head_) {
+      if (!is_head_) msg_.body() = std::move(res_.body);
+      serializer_.emplace(msg_);
+      bhttp::async_write(stream_, *serializer_,
+                         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_written(ec); });
+      return;
+    }
+    serializer_.emplace(msg_);
+    stream_offset_ = 0;
+    bhttp::async_write_header(stream_, *serializer_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->close();
+      self->write_chunk();
+    });
+  }
+
+  void write_chunk() {
+    if (stream_offset_ >= res_.stream_size) return on_written({});
+    if (!chunk_) chunk_ = std::make_unique<char[]>(kChunk);
+    size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, res_.stream_size - stream_offset_));
+    long n = res_.stream(stream_base_ + stream_offset_, chunk_.get(), want);
+    if (n <= 0) {
+      // The header promised a length: the only honest end now is a cut connection.
+      log_error("response_body_read_failed").kv("target", head_.target).kv("offset", stream_base_ + stream_offset_);
+      return close();
+    }
+    stream_.expires_after(options().io_timeout);
+    net::async_write(stream_, net::buffer(chunk_.get(), static_cast<size_t>(n)),
+                     [self = shared_from_this()](beast::error_code ec, size_t written) {
+                       if (ec) return self->close();
+                       self->stream_offset_ += written;
+                       self->write_chunk();
+                     });
+  }
+
+  void on_written(beast::error_code ec) {
+    serializer_.reset();
+    res_ = Response{};
+    msg_ = {};
+    chunk_.reset();
+    if (ec) return close();
+    if (!keep_alive_) return close();
+    read_head();
+  }
+
+  // Lingering close: the write side is shut down at once (the client sees
+  // the end of the reply), and what the client still sends is read and
+  // dropped for a moment, so the close does not reset a reply in flight.
+  void close() {
+    if (phase_ == Phase::kClosing) return;
+    phase_ = Phase::kClosing;
+    disarm();
+    if (exchange_) exchange_->aborted();
+    exchange_.reset();
+    parser_.reset();
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (!chunk_) chunk_ = std::make_unique<char[]>(kChunk);
+    linger_bytes_ = 0;
+    stream_.expires_after(kLingerTime);
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(net::buffer(chunk_.get(), kChunk),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->linger_bytes_ += n;
+                              if (!ec && self->linger_bytes_ < kLingerBytes) return self->drain();
+                              beast::error_code ignored;
+                              self->stream_.socket().close(ignored);
+                              self->chunk_.reset();
+                            });
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<ServerState> server_;
+  net::steady_timer timer_;
+  uint64_t timer_generation_ = 0;
+  bool timed_out_ = false;
+  std::list<std::weak_ptr<Session>>::iterator self_in_list_;
+  bool registered_ = false;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::buffer_body>> parser_;
+  std::unique_ptr<char[]> chunk_;  // only while a body moves
+  Phase phase_ = Phase::kIdle;
+  RequestHead head_;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool is_head_ = false;
+  std::unique_ptr<Exchange> exchange_;
+  Response res_;
+  bhttp::response<bhttp::string_body> msg_;
+  std::optional<bhttp::response_serializer<bhttp::string_body>> serializer_;
+  uint64_t stream_base_ = 0;  // where a ranged stream starts
+  uint64_t stream_offset_ = 0;
+  size_t linger_bytes_ = 0;
+};
+
+}  // namespace
+
+void ServerState::accept() {
+  acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    if (!self->acceptor.is_open() || ec == net::error::operation_aborted) return;
+    if (ec) {
+      // Out of descriptors, most likely: wait a moment instead of spinning.
+      log_warn("accept_failed").kv("error", ec.message());
+      self->accept_retry.expires_after(std::chrono::milliseconds(50));
+      self->accept_retry.async_wait([self](beast::error_code) { self->accept(); });
+      return;
+    }
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    std::make_shared<Session>(std::move(socket), self)->run();
+    // At the cap, the next connections wait in the kernel's accept queue
+    // until one closes (ServerState::remove resumes accepting).
+    if (!self->pause_if_full()) self->accept();
+  });
+}
+
+Server::Server(Handler& handler, ServerOptions options)
+    : state_(std::make_shared<ServerState>(handler, std::move(options))) {}
+
+Server::~Server() {
+  if (!state_->threads.empty()) stop();
+}
+
+int Server::bind(std::string* error) {
+  ServerState& s = *state_;
+  auto fail = [&](const std::string& what, const beast::error_code& ec) {
+    if (error)
+      *error = "cannot bind " + s.options.host + ":" + std::to_string(s.options.port) + ": " + what + ": " +
+               ec.message();
+    return -1;
+  };
+  beast::error_code ec;
+  tcp::resolver resolver(s.ioc);
+  auto results = resolver.resolve(s.options.host, std::to_string(s.options.port),
+                                  tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || results.empty()) return fail("resolve", ec);
+  tcp::endpoint endpoint = results.begin()->endpoint();
+  s.acceptor.open(endpoint.protocol(), ec);
+  if (ec) return fail("open", ec);
+  s.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  s.acceptor.bind(endpoint, ec);
+  if (ec) return fail("bind", ec);
+  s.acceptor.listen(4096, ec);
+  if (ec) return fail("listen", ec);
+  return s.acceptor.local_endpoint().port();
+}
+
+void Server::start() {
+  ServerState& s = *state_;
+  s.blocking = std::make_unique<net::thread_pool>(static_cast<size_t>(std::max(1, s.options.blocking_threads)));
+  s.work.emplace(s.ioc.get_executor());
+  net::post(s.acceptor.get_executor(), [state = state_] { state->accept(); });
+  for (int i = 0; i < std::max(1, s.options.io_threads); ++i) s.threads.emplace_back([state = state_] { state->ioc.run(); });
+}
+
+void Server::stop() {
+  ServerState& s = *state_;
+  if (s.stopping.exchange(true)) return;
+  // Connections the kernel already completed are still accepted and
+  // answered; new ones are dropped and then find the port closed.
+  refuse_new_connections(s.acceptor.native_handle());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  {
+    std::promise<void> closed;
+    net::post(s.acceptor.get_executor(), [&] {
+      beast::error_code ignored;
+      s.acceptor.close(ignored);
+      s.accept_retry.cancel();
+      closed.set_value();
+    });
+    closed.get_future().wait();
+  }
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(s.mu);
+    for (auto& w : s.sessions)
+      if (auto p = w.lock()) live.push_back(std::move(p));
+  }
+  for (auto& p : live) p->stop_if_idle();
+  live.clear();
+  {
+    std::unique_lock lock(s.mu);
+    s.drained.wait_for(lock, s.options.drain_max, [&] { return s.open == 0; });
+    if (s.open > 0) log_warn("stop_drain_timeout").kv("open_connections", s.open);
+  }
+  s.work.reset();
+  s.ioc.stop();
+  for (auto& t : s.threads) t.join();
+  s.threads.clear();
+  s.blocking->join();
+}
+
+int Server::open_connections() const {
+  std::lock_guard lock(state_->mu);
+  return state_->open;
+}
+
+}  // namespace fsr::router::http

@@ -1,0 +1,81 @@
+// The client-facing HTTP/1.1 server: Boost.Beast sessions on one Boost.Asio
+// io_context run by a few event-loop threads, in front of a Handler
+// (router/http/exchange.h).
+//
+// - A connection costs no thread: idle, reading and writing are all
+//   asynchronous. Work that waits (Exchange::finish) runs on a bounded pool
+//   of blocking threads and the session resumes on its strand afterwards.
+// - Bodies stream both ways in chunks of at most 64 KiB; a session holds
+//   its chunk buffer only while a body moves.
+// - The listening socket has SO_REUSEADDR and a backlog of 4096; accepted
+//   sockets have TCP_NODELAY.
+// - A reply sent before the request's body was read closes the connection:
+//   unread body bytes are never parsed as a request.
+// - Limits (ServerOptions): a head over header_limit bytes is 431 (414 when
+//   the request line alone is), router/http/request_head.h's checks refuse
+//   what is malformed or too large before the body is read, a chunked body
+//   crossing max_body_bytes is 413, a head not complete within
+//   header_timeout or a body still for body_idle_timeout is 408; each of
+//   these replies closes the connection, and an exchange whose body did not
+//   complete is aborted (nothing committed). Past max_connections no
+//   connection is accepted until one closes. Memory per connection is
+//   bounded by header_limit and one 64 KiB chunk; an idle one holds neither.
+// - A single Range on a 200 answer to GET is served as 206 with
+//   Content-Range (416 when unsatisfiable); several ranges get the whole body.
+// - Closing is lingering: the write side shuts first and what the client
+//   still sends is read and dropped for a moment, so a reply is not reset.
+// - stop() is graceful: no new connection is accepted (the kernel drops new
+//   SYNs first, so connections it already completed are still answered),
+//   idle connections close, requests in flight are answered on connections
+//   that then close; it returns once every connection is gone (or after
+//   drain_max).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "router/http/exchange.h"
+
+namespace fsr::router::http {
+
+class ServerState;
+
+struct ServerOptions {
+  std::string host = "0.0.0.0";
+  int port = 8080;  // 0: any free port (bind() returns it)
+  int io_threads = 2;
+  int blocking_threads = 64;
+  int max_connections = 10000;                       // past it, new connections wait in the accept queue
+  std::chrono::seconds keep_alive{75};               // an idle connection closes after this
+  std::chrono::milliseconds header_timeout{10000};   // a request head not complete in this: 408
+  std::chrono::milliseconds body_idle_timeout{30000};  // a body that does not move for this: 408
+  std::chrono::seconds io_timeout{30};               // a write that does not progress for this long fails
+  size_t header_limit = 16 * 1024;                   // request line and header fields: 431 (414) past it
+  size_t max_header_fields = 100;                    // 431 past it
+  uint64_t max_body_bytes = UINT64_MAX;              // 413 past it
+  std::chrono::milliseconds drain_max{30000};        // stop() waits at most this for requests in flight
+};
+
+class Server {
+ public:
+  Server(Handler& handler, ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Opens, binds and listens; returns the bound port, or -1 with the reason in *error.
+  int bind(std::string* error);
+  // Starts the event-loop and blocking threads; connections are accepted from here on.
+  void start();
+  // Graceful stop as above; blocks until done. Call once, after start().
+  void stop();
+
+  int open_connections() const;
+
+ private:
+  std::shared_ptr<ServerState> state_;
+};
+
+}  // namespace fsr::router::http

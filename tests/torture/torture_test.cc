@@ -349,6 +349,7 @@ void SeedRun::do_read(httplib::Client& c, const std::string& name) {
     return;
   }
   ++reads_checked_;
+  if (!verdict.checked) violations_.push_back("GET " + name + ": the model did not judge it");
   if (verdict.checked && !verdict.valid) {
     auto label = observed->present ? write_labels_.find(observed->checksum) : write_labels_.end();
     std::ostringstream s;
@@ -400,12 +401,7 @@ bool SeedRun::hold_one(FaultBackend& faults, const Fault& f) {
     note("backend " + std::to_string(f.backend) + " took no hold rule");
     return false;
   }
-  auto deadline = Clock::now() + milliseconds(kHoldWindowMs);
-  bool caught = false;
-  while (!caught && Clock::now() < deadline) {
-    caught = !faults.held().empty();
-    if (!caught) std::this_thread::sleep_for(milliseconds(5));
-  }
+  bool caught = wait_until([&] { return !faults.held().empty(); }, milliseconds(kHoldWindowMs));
   faults.clear();  // an unused rule catches nothing more
   caught = caught || !faults.held().empty();
   note(std::string(caught ? "holding a request on " : "no request to hold on ") + f.name + " at backend " +
@@ -532,6 +528,8 @@ std::vector<std::string> SeedRun::run() {
     for (int i = 0; i < kNames; ++i) do_read(c, name_of(i));
   }
 
+  if (reads_checked_ == 0) violations_.push_back("no GET was answered: the read rule was never checked");
+
   std::ostringstream summary;
   summary << "torture seed=" << plan_.seed << " done in " << elapsed_ms() << " ms: " << acked_
           << " writes acknowledged, " << unknown_ << " unknown, " << refused_ << " refused; " << reads_checked_
@@ -563,7 +561,12 @@ TEST(Torture, EverySeedEndsWithTheVolumeEqualToTheJournalAndEveryAnsweredReadWas
   for (uint64_t seed = first; seed < first + static_cast<uint64_t>(count); ++seed) {
     SeedPlan plan = draw_plan(seed, hard);
     std::cout << plan.describe() << std::flush;
-    auto violations = SeedRun(plan).run();
+    std::vector<std::string> violations;
+    try {
+      violations = SeedRun(plan).run();
+    } catch (const std::exception& e) {
+      violations.push_back(std::string("the stack failed: ") + e.what());
+    }
     if (violations.empty()) continue;
     failed.push_back(seed);
     std::ostringstream s;

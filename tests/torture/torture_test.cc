@@ -294,6 +294,7 @@ class SeedRun {
   std::map<std::string, std::string> write_labels_;
   int acked_ = 0, unknown_ = 0, refused_ = 0, reads_checked_ = 0, reads_unanswered_ = 0;
   std::atomic<bool> load_running_{true};
+  std::atomic<int> requests_held_{0};  // holds that caught a request
 };
 
 void SeedRun::do_write(httplib::Client& c, const std::string& name, bool put, int client, int write) {
@@ -404,6 +405,7 @@ bool SeedRun::hold_one(FaultBackend& faults, const Fault& f) {
   bool caught = wait_until([&] { return !faults.held().empty(); }, milliseconds(kHoldWindowMs));
   faults.clear();  // an unused rule catches nothing more
   caught = caught || !faults.held().empty();
+  if (caught) ++requests_held_;
   note(std::string(caught ? "holding a request on " : "no request to hold on ") + f.name + " at backend " +
        std::to_string(f.backend));
   return caught;
@@ -533,7 +535,8 @@ std::vector<std::string> SeedRun::run() {
   std::ostringstream summary;
   summary << "torture seed=" << plan_.seed << " done in " << elapsed_ms() << " ms: " << acked_
           << " writes acknowledged, " << unknown_ << " unknown, " << refused_ << " refused; " << reads_checked_
-          << " reads checked, " << reads_unanswered_ << " unanswered; " << violations_.size() << " violation(s)";
+          << " reads checked, " << reads_unanswered_ << " unanswered; " << plan_.faults.size() << " faults, "
+          << requests_held_ << " requests held; " << violations_.size() << " violation(s)";
   std::cout << summary.str() << std::endl;
 
   if (!violations_.empty()) {

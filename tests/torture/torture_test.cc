@@ -29,6 +29,13 @@
 //
 // A failed seed's directory (logs, journal, volume) is copied to
 // $TMPDIR/fsr-torture-seed-S for reading.
+//
+// Run on 2 shared cores (normal build, about 6 s a seed): seeds 1 to 300 in
+// 29 minutes, none failed; with FSR_TORTURE_HARD=1 seeds 1 to 100 in 19
+// minutes, 22 failed, every one on the volume (no GET broke its rule): the
+// name whose file differed had a PUT or DELETE held past the settle time and
+// run after a newer state of it was applied, in 4 of them across a router
+// SIGKILL. The default 10 seeds take about a minute.
 #include <gtest/gtest.h>
 #include <signal.h>
 

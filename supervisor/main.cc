@@ -76,6 +76,7 @@ long long ms_between(Clock::time_point from, Clock::time_point to) {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::signal(SIGPIPE, SIG_DFL);  // an ignored signal stays ignored across exec
 
   // Copy every socket above the target range first, so that placing one at
   // 3+i never overwrites another that still sits there.

@@ -11,8 +11,9 @@
 //   SIGHUP, SIGUSR2  upgrade: SIGTERM to the child, wait for it to exit (it
 //                    finishes its requests in flight and releases the
 //                    journal), then start a new child at once.
-//   SIGCHLD          reap every exited process (the supervisor may be PID 1
-//                    in a container and inherit orphans); when it is the
+//   SIGCHLD          reap every exited process (the supervisor is a child
+//                    subreaper, and PID 1 in a container, so orphans of the
+//                    router are reparented to it); when it is the
 //                    child, start the next one after the backoff
 //                    (supervisor/restart_backoff.h).
 #include <fcntl.h>
@@ -338,6 +339,9 @@ int main(int argc, char** argv) {
   for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR2}) sigaddset(&signals, sig);
   ::sigprocmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  // Processes the router leaves behind are reparented here, not to an init
+  // elsewhere, and reaped by the loop.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
 
   std::vector<fsr::supervisor::ListenSocket> sockets;
   std::string error;

@@ -293,5 +293,24 @@ TEST_F(SupervisorTest, Sigusr2UpgradesLikeSighup) {
   EXPECT_EQ(exited[0]["reason"], "upgrade");
 }
 
+TEST_F(SupervisorTest, OrphansTheChildLeavesBehindAreReapedByTheSupervisor) {
+  int port = start({"--log-level", "debug"});
+  std::string body = get(port, "/orphan");
+  auto at = body.find("orphan=");
+  ASSERT_NE(at, std::string::npos) << body;
+  std::string orphan = body.substr(at + 7, body.find(' ', at) - at - 7);
+  ASSERT_NE(orphan, "-1");
+  bool reaped = wait_until(
+      [&] {
+        for (auto& line : log_events("orphan_reaped"))
+          if (line["pid"] == orphan) return true;
+        return false;
+      },
+      20s);
+  EXPECT_TRUE(reaped) << supervisor_.read_log();
+  EXPECT_FALSE(file_exists("/proc/" + orphan)) << "the orphan is still a process (a zombie)";
+  EXPECT_EQ(log_events("child_exited").size(), 0u);  // an orphan's exit is not the child's
+}
+
 }  // namespace
 }  // namespace fsr::test

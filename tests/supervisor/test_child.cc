@@ -3,13 +3,16 @@
 // and answers each connection, one at a time, with
 //   pid=P fd=F listen=HOST:PORT listen_fds_env=unset|set cloexec=1|0
 // GET /exit answers, then exits with 3; GET /crash answers, then aborts;
-// GET /slow answers after 700 ms. After SIGTERM it finishes the request in
+// GET /slow answers after 700 ms. GET /orphan leaves an orphan behind: a
+// process whose parent exits at once, which lives 100 ms more; the answer
+// names it (orphan=PID). After SIGTERM it finishes the request in
 // hand, logs event=child_got_sigterm and exits 0 without accepting again.
 //   --quick-exits N --counter-file PATH  the first N starts (counted in PATH) exit 1 at once
 //   --ignore-sigterm                     ignore SIGTERM
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -55,6 +58,31 @@ void write_all(int fd, const std::string& data) {
     if (n <= 0) return;
     sent += static_cast<size_t>(n);
   }
+}
+
+// Forks a process that forks the orphan and exits at once; returns the
+// orphan's pid (sent up a pipe), or -1.
+long leave_orphan() {
+  int fds[2];
+  if (::pipe(fds) != 0) return -1;
+  pid_t parent = ::fork();
+  if (parent == 0) {
+    pid_t orphan = ::fork();
+    if (orphan == 0) {
+      sleep_ms(100);
+      ::_exit(0);
+    }
+    long pid = orphan;
+    ssize_t ignored = ::write(fds[1], &pid, sizeof pid);
+    (void)ignored;
+    ::_exit(0);
+  }
+  long pid = -1;
+  if (::read(fds[0], &pid, sizeof pid) != sizeof pid) pid = -1;
+  ::close(fds[0]);
+  ::close(fds[1]);
+  ::waitpid(parent, nullptr, 0);
+  return pid;
 }
 
 }  // namespace
@@ -113,7 +141,9 @@ int main(int argc, char** argv) {
       path = request.substr(space + 1, request.find(' ', space + 1) - space - 1);
     fsr::log_info("child_request").kv("pid", static_cast<long long>(::getpid())).kv("path", path);
     if (path == "/slow") sleep_ms(700);
-    std::string body = "pid=" + std::to_string(::getpid()) + " fd=" + std::to_string(listen_fd) +
+    std::string orphan;
+    if (path == "/orphan") orphan = " orphan=" + std::to_string(leave_orphan());
+    std::string body = "pid=" + std::to_string(::getpid()) + orphan + " fd=" + std::to_string(listen_fd) +
                        " listen=" + sockets[0].address + " listen_fds_env=" + (env_after ? "set" : "unset") +
                        " cloexec=" + (cloexec ? "1" : "0") + "\n";
     write_all(connection, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +

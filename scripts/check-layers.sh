@@ -3,7 +3,7 @@
 # own. Layers, lowest first (docs/architecture.md, "Source layout"):
 #   common <- journal <- router/upstream <- recovery <- router
 # Beside them: journal/fsjournal (the inspection program) sits on journal;
-# fileserver, loadtest and deploy sit on common. tests/ may include anything.
+# fileserver, loadtest, deploy and supervisor sit on common. tests/ may include anything.
 #   scripts/check-layers.sh [REPO_DIR]
 set -euo pipefail
 cd "${1:-$(dirname "$0")/..}"
@@ -20,6 +20,7 @@ allowed_for() {
     fileserver/*)       echo "common fileserver" ;;
     loadtest/*)         echo "common loadtest" ;;
     deploy/*)           echo "common deploy" ;;
+    supervisor/*)       echo "common supervisor" ;;
     *)                  echo "" ;;
   esac
 }
@@ -51,7 +52,7 @@ while IFS= read -r file; do
       violations=$((violations + 1))
     fi
   done < <(grep -E '^[[:space:]]*#[[:space:]]*include[[:space:]]+"' "$file" || true)
-done < <(find common journal router recovery fileserver loadtest deploy -type f \( -name '*.h' -o -name '*.cc' \) | sort)
+done < <(find common journal router recovery fileserver loadtest deploy supervisor -type f \( -name '*.h' -o -name '*.cc' \) | sort)
 
 if [ "$violations" -gt 0 ]; then
   echo "check-layers: $violations include(s) against the layer order" >&2

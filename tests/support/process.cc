@@ -18,7 +18,7 @@
 namespace fsr::test {
 
 std::string program_path(const std::string& name) {
-  for (const char* dir : {"fileserver", "router", "journal/fsjournal", "loadtest"}) {
+  for (const char* dir : {"fileserver", "router", "journal/fsjournal", "loadtest", "supervisor", "tests/supervisor"}) {
     std::string p = std::string(FSR_BUILD_DIR) + "/" + dir + "/" + name;
     if (::access(p.c_str(), X_OK) == 0) return p;
   }

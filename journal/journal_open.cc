@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <random>
-#include <set>
+#include <vector>
 
 #include "common/log.h"
 #include "journal/database.h"
@@ -40,7 +40,7 @@ Status newer_format(const std::string& version) {
 // the body id counter.
 struct Journal::Recovery {
   uint64_t max_body_id = 0;
-  std::set<uint64_t> live_file_ids, live_inline_ids;
+  std::vector<uint64_t> live_file_ids, live_inline_ids;  // sorted once the index is loaded
 };
 
 Journal::Journal(Options options) : options_(std::move(options)) {
@@ -125,14 +125,16 @@ Status Journal::check_existing_journal() const {
   for (const auto& f : column_family_names())
     if (std::find(families.begin(), families.end(), f) == families.end()) return not_a_journal(dir);
 
+  // Only the meta family: a read-only open replays the write-ahead log, and
+  // records for families not opened are skipped rather than loaded.
   rocksdb::Options db_options = Database::options(options_.env);
+  std::vector<rocksdb::ColumnFamilyDescriptor> meta_only = {Database::column_families(db_options)[kMetaFamily]};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status ro =
-      rocksdb::DB::OpenForReadOnly(db_options, dir, Database::column_families(db_options), &handles, &raw);
+  rocksdb::Status ro = rocksdb::DB::OpenForReadOnly(db_options, dir, meta_only, &handles, &raw);
   if (!ro.ok()) return from_rocks(ro);
   std::string version;
-  rocksdb::Status vs = raw->Get(rocksdb::ReadOptions(), handles[kMetaFamily], kMetaFormatVersion, &version);
+  rocksdb::Status vs = raw->Get(rocksdb::ReadOptions(), handles[0], kMetaFormatVersion, &version);
   for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
   delete raw;
   if (vs.IsNotFound()) return not_a_journal(dir);
@@ -196,61 +198,78 @@ Status Journal::load_meta(bool fresh) {
   return Status::Ok();
 }
 
+// Options for reading a whole column family once at open: large reads
+// ahead, and nothing kept in the block cache that the router's reads want.
+static rocksdb::ReadOptions full_scan_options() {
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  ro.readahead_size = 4 << 20;
+  return ro;
+}
+
 // The whole index into memory, overlaid with the applied marks; then the
-// totals, the pending set and the body cache's order.
+// totals, the pending set and the body cache's order. Both families are
+// keyed by name, so one merged walk reads each entry with its mark.
 Status Journal::load_index(Recovery* recovery) {
-  {
-    std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(rocksdb::ReadOptions(), db_->index));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      auto e = decode_index_entry(it->value().ToStringView());
-      if (!e) return {Status::Code::kCorruption, "undecodable index entry for " + it->key().ToString()};
-      index_.emplace(it->key().ToString(), *e);
-    }
-    if (!it->status().ok()) return from_rocks(it->status());
+  uint64_t estimated = 0;
+  if (db_->db->GetIntProperty(db_->index, "rocksdb.estimate-num-keys", &estimated)) {
+    index_.reserve(static_cast<size_t>(estimated));
+    evictable_pos_.reserve(static_cast<size_t>(estimated));
   }
-  {
-    std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(rocksdb::ReadOptions(), db_->applied));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      auto found = index_.find(it->key().ToString());
-      if (found != index_.end())
-        found->second.applied_seq = recovered_applied_seq(found->second.seq, found->second.applied_seq,
-                                                          decode_seq_key(it->value().ToStringView()));
-    }
-  }
-  for (auto& [name, e] : index_) {
-    last_seq_ = std::max(last_seq_, e.seq);
-    if (e.body.place == BodyPlace::kFile) recovery->live_file_ids.insert(e.body.id);
-    if (e.body.place == BodyPlace::kInline) recovery->live_inline_ids.insert(e.body.id);
-    recovery->max_body_id = std::max(recovery->max_body_id, e.body.id);
-    if (e.op == Op::kPut && e.body.place != BodyPlace::kNone) body_bytes_ += e.size;
-    if (e.pending()) {
-      unsettled_.insert({e.seq, name});
-      if (e.op == Op::kPut) pending_bytes_ += e.size;
+  rocksdb::ReadOptions ro = full_scan_options();
+  std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(ro, db_->index));
+  std::unique_ptr<rocksdb::Iterator> marks(db_->db->NewIterator(ro, db_->applied));
+  marks->SeekToFirst();
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto e = decode_index_entry(it->value().ToStringView());
+    if (!e) return {Status::Code::kCorruption, "undecodable index entry for " + it->key().ToString()};
+    rocksdb::Slice key = it->key();
+    while (marks->Valid() && marks->key().compare(key) < 0) marks->Next();
+    if (marks->Valid() && marks->key() == key)
+      e->applied_seq = recovered_applied_seq(e->seq, e->applied_seq, decode_seq_key(marks->value().ToStringView()));
+    auto [pos, inserted] = index_.emplace(std::string(key.data(), key.size()), std::move(*e));
+    const std::string& name = pos->first;
+    const IndexEntry& entry = pos->second;
+    last_seq_ = std::max(last_seq_, entry.seq);
+    if (entry.body.place == BodyPlace::kFile) recovery->live_file_ids.push_back(entry.body.id);
+    if (entry.body.place == BodyPlace::kInline) recovery->live_inline_ids.push_back(entry.body.id);
+    recovery->max_body_id = std::max(recovery->max_body_id, entry.body.id);
+    if (entry.op == Op::kPut && entry.body.place != BodyPlace::kNone) body_bytes_ += entry.size;
+    if (entry.pending()) {
+      unsettled_.insert({entry.seq, name});
+      if (entry.op == Op::kPut) pending_bytes_ += entry.size;
     } else {
-      make_evictable_locked(name, e);
+      make_evictable_locked(name, entry);
     }
   }
+  if (!it->status().ok()) return from_rocks(it->status());
+  if (!marks->status().ok()) return from_rocks(marks->status());
+  std::sort(recovery->live_file_ids.begin(), recovery->live_file_ids.end());
+  std::sort(recovery->live_inline_ids.begin(), recovery->live_inline_ids.end());
   return Status::Ok();
 }
 
 // Orphans: bodies of uploads that never committed, or of records superseded
 // just before a crash. Nothing in the index points at them.
 void Journal::remove_orphan_bodies(Recovery* recovery) {
+  auto live = [](const std::vector<uint64_t>& ids, uint64_t id) {
+    return std::binary_search(ids.begin(), ids.end(), id);
+  };
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(options_.dir + "/bodies", ec)) {
     uint64_t id = std::strtoull(entry.path().filename().c_str(), nullptr, 16);
     recovery->max_body_id = std::max(recovery->max_body_id, id);
-    if (!recovery->live_file_ids.count(id)) {
+    if (!live(recovery->live_file_ids, id)) {
       fs::remove(entry.path(), ec);
       log_info("journal_orphan_removed").kv("file", entry.path().string());
     }
   }
   rocksdb::WriteBatch cleanup;
-  std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(rocksdb::ReadOptions(), db_->bodies));
+  std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(full_scan_options(), db_->bodies));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     uint64_t id = decode_seq_key(it->key().ToStringView());
     recovery->max_body_id = std::max(recovery->max_body_id, id);
-    if (!recovery->live_inline_ids.count(id)) cleanup.Delete(db_->bodies, it->key());
+    if (!live(recovery->live_inline_ids, id)) cleanup.Delete(db_->bodies, it->key());
   }
   if (cleanup.Count() > 0) db_->db->Write(rocksdb::WriteOptions(), &cleanup);
 }

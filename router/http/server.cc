@@ -123,11 +123,18 @@ class Session : public std::enable_shared_from_this<Session> {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_head(); });
   }
 
-  // Closes the connection if it waits for a request of which nothing has
-  // arrived; a connection busy with a request finishes it and then closes.
+  // At stop. A connection busy with a request finishes it and then closes.
+  // One between two requests closes now (its next request finds the close,
+  // as after any keep-alive timeout). A connection that has not sent its
+  // first request yet is given the head timeout for it: a client that
+  // connected before the stop has its request answered, not cut.
   void stop_if_idle() {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->phase_ == Phase::kIdle) self->close();
+      if (self->phase_ != Phase::kIdle) return;
+      beast::error_code ec;
+      if (self->stream_.socket().available(ec) > 0 && !ec) return;  // a request is arriving
+      if (self->served_ == 0) return self->arm(self->options().header_timeout);
+      self->close();
     });
   }
 
@@ -157,14 +164,16 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Idle: wait for the first byte of the next request, holding no buffer.
   void read_head() {
-    if (server_->stopping) return close();
+    // Stopping: a kept-alive connection closes; a new one still gets its
+    // first request answered (stop_if_idle).
+    if (server_->stopping && served_ > 0) return close();
     phase_ = Phase::kIdle;
     parser_.reset();
     head_ = RequestHead{};
     if (buffer_.size() > 0) return read_header();  // a pipelined request is here already
     buffer_.shrink_to_fit();
     stream_.expires_never();
-    arm(options().keep_alive);
+    arm(server_->stopping ? options().header_timeout : options().keep_alive);
     stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
       self->disarm();
       if (ec || self->phase_ != Phase::kIdle) return self->close();
@@ -394,6 +403,7 @@ class Session : public std::enable_shared_from_this<Session> {
     msg_ = {};
     chunk_.reset();
     if (ec) return close();
+    ++served_;
     if (!keep_alive_) return close();
     read_head();
   }
@@ -442,6 +452,7 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool is_head_ = false;
+  uint64_t served_ = 0;  // replies written on this connection
   std::unique_ptr<Exchange> exchange_;
   Response res_;
   bhttp::response<bhttp::string_body> msg_;

@@ -8,7 +8,7 @@
 #   deploy/build-images.sh --stage-only BUILD_DIR
 #   deploy/build-images.sh --from-stage [TAG]  build the images from deploy/stage
 #
-# Images: fsrouter:TAG (fsrouter, fsjournal, probe) and fileserver:TAG
+# Images: fsrouter:TAG (fsrouter-supervisor, fsrouter, fsjournal, probe) and fileserver:TAG
 # (fileserver, probe). TAG defaults to `local`. The staged trees are left in
 # deploy/stage/<image>/ (git-ignored; FSR_STAGE_DIR overrides the folder)
 # for inspection.
@@ -101,6 +101,7 @@ stage() {
     -o "$probe" "$deploy_dir/probe.cc"
 
   local root="$stage_root/fsrouter/rootfs"
+  stage_program "$root" "$build_dir/supervisor/fsrouter-supervisor"
   stage_program "$root" "$build_dir/router/fsrouter"
   stage_program "$root" "$build_dir/journal/fsjournal/fsjournal"
   stage_program "$root" "$probe"

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "common/http_server.h"
+#include "common/listen_fds.h"
 #include "common/log.h"
 #include "journal/journal.h"
 #include "recovery/applier.h"
@@ -48,6 +50,32 @@ int RouterServer::start() {
   open_files_ = raise_open_file_limit();
 
   std::string error;
+  // Under fsrouter-supervisor the main listening socket is inherited, not
+  // bound: it outlives this process (common/listen_fds.h). Sockets were
+  // handed over but none is --listen's: refuse, rather than bind a second
+  // socket the supervisor does not keep.
+  std::vector<InheritedSocket> inherited;
+  if (!take_inherited_sockets(&inherited, &error)) {
+    std::cerr << "fsrouter: inherited sockets: " << error << "\n";
+    log_error("inherited_sockets_invalid").kv("error", error);
+    return 1;
+  }
+  int inherited_fd = -1;
+  if (!inherited.empty()) {
+    inherited_fd = find_inherited_socket(inherited, c.listen);
+    std::string addresses;
+    for (const InheritedSocket& socket : inherited) {
+      addresses += (addresses.empty() ? "" : ",") + socket.address;
+      if (socket.fd != inherited_fd) ::close(socket.fd);  // not ours to serve
+    }
+    if (inherited_fd < 0) {
+      std::cerr << "fsrouter: no inherited socket is bound to --listen " << c.listen << " (inherited: " << addresses
+                << ")\n";
+      log_error("inherited_socket_missing").kv("listen", c.listen).kv("inherited", addresses);
+      return 1;
+    }
+  }
+
   pool_ = BackendPool::create(c.backend_addresses, c.primary, c.backend_cap, c.abandon_settle, c.slot_grace, &error);
   if (!pool_) {
     std::cerr << "fsrouter: " << error << "\n";
@@ -125,6 +153,7 @@ int RouterServer::start() {
   server_options.max_body_bytes = static_cast<uint64_t>(c.max_body_bytes);
   server_options.header_timeout = c.header_timeout;
   server_options.body_idle_timeout = c.body_idle_timeout;
+  server_options.inherited_fd = inherited_fd;
   server_ = std::make_unique<http::Server>(*front_, server_options);
   bound_port_ = server_->bind(&error);
   if (bound_port_ < 0) {
@@ -167,6 +196,7 @@ int RouterServer::start() {
   front_->set_ready(true);
   log_info("listening")
       .kv("listen", c.listen_host + ":" + std::to_string(bound_port_))
+      .kv("inherited", inherited_fd >= 0)
       .kv("admin_listen", c.admin_host + ":" + std::to_string(bound_admin_port_))
       .kv("backends", c.backends)
       .kv("primary", pool_->primary().address())

@@ -10,7 +10,13 @@
 // answered, new ones find the port closed, requests in flight finish, then
 // the monitor and the applier stop and the journal closes.
 //
-// Log lines: `listening` once bound, `stopping` on the signal, `stopped`
+// Under fsrouter-supervisor the main listening socket is inherited
+// (common/listen_fds.h): start() adopts the one bound to --listen instead of
+// binding, and returns 1 if sockets were inherited but none is --listen's.
+// The stop then leaves the shared socket listening: no filter, only this
+// process's fd is closed, and new connections queue for the next router.
+//
+// Log lines: `listening` once bound (inherited=true|false), `stopping` on the signal, `stopped`
 // with the journal's last and applied sequence numbers.
 #pragma once
 
@@ -46,9 +52,9 @@ class RouterServer {
   // Builds and starts everything, in the order above. Returns 0, or the
   // process exit code after reporting the reason on stderr: 2 for a
   // configuration the pool refuses (the backend list), 1 when the journal
-  // cannot be opened or the address cannot be bound. Blocks SIGTERM and
-  // SIGINT in the calling thread first, so that every thread started here
-  // inherits the mask and only run() takes them.
+  // cannot be opened, the address cannot be bound or no inherited socket
+  // is --listen's. Blocks SIGTERM and SIGINT in the calling thread first, so
+  // that every thread started here inherits the mask and only run() takes them.
   int start();
 
   // Serves until SIGTERM or SIGINT and stops as described above; returns

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The local development stack: N `fileserver` backends sharing one data
-# directory, and `fsrouter` in front of them when it is built.
+# directory, and `fsrouter` in front of them, run by `fsrouter-supervisor`
+# (which holds the router's port and restarts it), when both are built.
 #
 #   scripts/stack.sh up [--backends N]   start it (refuses if one already runs)
 #   scripts/stack.sh status              show what runs
@@ -10,7 +11,8 @@
 #   .stack/data/      the shared data directory of the backends
 #   .stack/journal/   the router's journal
 #   .stack/logs/      one log file per process
-#   .stack/pids       one line per process: role pid port program
+#   .stack/pids       one line per process: role pid port program (the
+#                     router's line names the supervisor)
 #
 # Environment (defaults in brackets):
 #   STACK_BUILD_DIR    build folder holding the programs [build]
@@ -39,6 +41,7 @@ wait_sec="${STACK_WAIT_SEC:-30}"
 stop_grace_sec="${STACK_STOP_GRACE_SEC:-10}"
 fileserver_bin="$build_dir/fileserver/fileserver"
 router_bin="$build_dir/router/fsrouter"
+supervisor_bin="$build_dir/supervisor/fsrouter-supervisor"
 
 say() { echo "stack: $*"; }
 die() {
@@ -173,7 +176,7 @@ cmd_up() {
   rm -f "$pids_file"
 
   local with_router=0
-  [ -x "$router_bin" ] && with_router=1
+  [ -x "$router_bin" ] && [ -x "$supervisor_bin" ] && with_router=1
   local ports=() i
   for ((i = 0; i < backends; i++)); do ports+=($((base_port + i))); done
   local wanted=("${ports[@]}")
@@ -204,9 +207,14 @@ cmd_up() {
 
   local router_log="$stack_dir/logs/fsrouter.log"
   if [ "$with_router" = 1 ]; then
-    start_process router "$router_port" "$router_log" "$router_bin" --listen "127.0.0.1:$router_port" \
-      --backends "$backend_list" --journal-dir "$stack_dir/journal"
-    wait_ready "router on port $router_port" "$started_pid" "$router_bin" "$router_log" router_ready "$router_port" || abort_start
+    # Under fsrouter-supervisor, which holds the port: a router that dies is
+    # restarted and connections wait meanwhile. It kills a router that has
+    # not stopped a second before `down` would kill the supervisor.
+    local supervisor_stop_ms=$(((stop_grace_sec > 1 ? stop_grace_sec - 1 : 1) * 1000))
+    start_process router "$router_port" "$router_log" "$supervisor_bin" --listen "127.0.0.1:$router_port" \
+      --stop-timeout-ms "$supervisor_stop_ms" -- \
+      "$router_bin" --listen "127.0.0.1:$router_port" --backends "$backend_list" --journal-dir "$stack_dir/journal"
+    wait_ready "router on port $router_port" "$started_pid" "$supervisor_bin" "$router_log" router_ready "$router_port" || abort_start
   fi
 
   say "up: $backends backend(s), latency ${STACK_LATENCY_MS:-333 (default)} ms, 10 requests in flight each"
@@ -215,11 +223,11 @@ cmd_up() {
       $((i + 1)) "${pids[$i]}" "${ports[$i]}" "${logs[$i]}"
   done
   if [ "$with_router" = 1 ]; then
-    printf '  router     pid %-7s http://127.0.0.1:%s/api/fileserver/{name}  log %s\n' \
+    printf '  router     supervisor pid %-7s http://127.0.0.1:%s/api/fileserver/{name}  log %s\n' \
       "$started_pid" "$router_port" "$router_log"
     echo "  journal:   $stack_dir/journal"
   else
-    echo "  router:    not started ($router_bin is not built)"
+    echo "  router:    not started ($router_bin or $supervisor_bin is not built)"
   fi
   echo "  data:      $stack_dir/data"
   echo "  pids:      $pids_file"

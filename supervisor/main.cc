@@ -320,9 +320,23 @@ int main(int argc, char** argv) {
       ->check(fsr::at_least(1));
   fsr::add_env_option(app, "log-level", "FSROUTER_SUPERVISOR_LOG_LEVEL", &log_level, "debug, info, warn or error")
       ->check(fsr::one_of({"debug", "info", "warn", "error"}));
-  app.add_option("command", command, "the child's command line, after --")->required()->multi_option_policy(
+  app.add_option("command", command, "the child's command line, after --")->multi_option_policy(
       CLI::MultiOptionPolicy::TakeAll);
-  if (int code = fsr::parse_command_line(app, argc, argv); code >= 0) return code;
+  // Everything after the first -- is the child's, taken as it is: CLI11
+  // would otherwise read the child's flags (the router's --listen above
+  // all) as the supervisor's own.
+  int own_argc = argc;
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--") {
+      own_argc = i;
+      break;
+    }
+  if (int code = fsr::parse_command_line(app, own_argc, argv); code >= 0) return code;
+  for (int i = own_argc + 1; i < argc; ++i) command.push_back(argv[i]);
+  if (command.empty()) {
+    std::fprintf(stderr, "fsrouter-supervisor: no command after -- (see fsrouter-supervisor --help)\n");
+    return 2;
+  }
   if (backoff_max_ms < backoff_min_ms) {
     std::fprintf(stderr, "--restart-backoff-max-ms: must be at least --restart-backoff-min-ms (%lld)\n",
                  static_cast<long long>(backoff_min_ms));

@@ -4,6 +4,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <condition_variable>
 #include <list>
 #include <mutex>
@@ -466,8 +469,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
 void ServerState::accept() {
   acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-    if (!self->acceptor.is_open() || ec == net::error::operation_aborted) return;
+    if (ec == net::error::operation_aborted) return;
     if (ec) {
+      if (!self->acceptor.is_open()) return;
       // Out of descriptors, most likely: wait a moment instead of spinning.
       log_warn("accept_failed").kv("error", ec.message());
       self->accept_retry.expires_after(std::chrono::milliseconds(50));
@@ -476,7 +480,9 @@ void ServerState::accept() {
     }
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
+    // Accepted before stop() closed the acceptor: answered like any other.
     std::make_shared<Session>(std::move(socket), self)->run();
+    if (!self->acceptor.is_open()) return;
     // At the cap, the next connections wait in the kernel's accept queue
     // until one closes (ServerState::remove resumes accepting).
     if (!self->pause_if_full()) self->accept();
@@ -499,6 +505,15 @@ int Server::bind(std::string* error) {
     return -1;
   };
   beast::error_code ec;
+  if (s.options.inherited_fd >= 0) {
+    sockaddr_storage address{};
+    socklen_t length = sizeof(address);
+    if (::getsockname(s.options.inherited_fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+      return fail("getsockname", beast::error_code(errno, beast::system_category()));
+    s.acceptor.assign(address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), s.options.inherited_fd, ec);
+    if (ec) return fail("adopt inherited socket", ec);
+    return s.acceptor.local_endpoint().port();
+  }
   tcp::resolver resolver(s.ioc);
   auto results = resolver.resolve(s.options.host, std::to_string(s.options.port),
                                   tcp::resolver::passive | tcp::resolver::numeric_service, ec);
@@ -526,9 +541,13 @@ void Server::stop() {
   ServerState& s = *state_;
   if (s.stopping.exchange(true)) return;
   // Connections the kernel already completed are still accepted and
-  // answered; new ones are dropped and then find the port closed.
-  refuse_new_connections(s.acceptor.native_handle());
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // answered; new ones are dropped and then find the port closed. An
+  // inherited socket is shared with its owner: a filter would outlive this
+  // process, so it is only closed here and new connections keep queueing.
+  if (s.options.inherited_fd < 0) {
+    refuse_new_connections(s.acceptor.native_handle());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   {
     std::promise<void> closed;
     net::post(s.acceptor.get_executor(), [&] {

@@ -8,7 +8,9 @@
 // - Bodies stream both ways in chunks of at most 64 KiB; a session holds
 //   its chunk buffer only while a body moves.
 // - The listening socket has SO_REUSEADDR and a backlog of 4096; accepted
-//   sockets have TCP_NODELAY.
+//   sockets have TCP_NODELAY. Given an inherited_fd (a socket a supervisor
+//   bound and shares, common/listen_fds.h), bind() adopts it as it is: no
+//   bind(2), no listen(2), no option changed on it.
 // - A reply sent before the request's body was read closes the connection:
 //   unread body bytes are never parsed as a request.
 // - Limits (ServerOptions): a head over header_limit bytes is 431 (414 when
@@ -28,7 +30,10 @@
 //   SYNs first, so connections it already completed are still answered),
 //   idle connections close, requests in flight are answered on connections
 //   that then close; it returns once every connection is gone (or after
-//   drain_max).
+//   drain_max). With an inherited socket, stop() only stops accepting and
+//   closes this process's fd: no socket filter, no shutdown(2), so the
+//   socket keeps listening for its owner and connections waiting in its
+//   queue are left for the next process that accepts.
 #pragma once
 
 #include <atomic>
@@ -56,6 +61,7 @@ struct ServerOptions {
   size_t max_header_fields = 100;                    // 431 past it
   uint64_t max_body_bytes = UINT64_MAX;              // 413 past it
   std::chrono::milliseconds drain_max{30000};        // stop() waits at most this for requests in flight
+  int inherited_fd = -1;  // >= 0: a listening socket to adopt instead of binding host:port (taken over, closed on stop)
 };
 
 class Server {
@@ -65,7 +71,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Opens, binds and listens; returns the bound port, or -1 with the reason in *error.
+  // Opens, binds and listens (or adopts inherited_fd); returns the bound
+  // port, or -1 with the reason in *error.
   int bind(std::string* error);
   // Starts the event-loop and blocking threads; connections are accepted from here on.
   void start();

@@ -576,6 +576,11 @@ void Server::stop() {
   for (auto& t : s.threads) t.join();
   s.threads.clear();
   s.blocking->join();
+  // Completion handlers still queued (the aborted accept, a session's last
+  // step) hold the state, which owns the io_context that holds them: run
+  // them out here, so that the state is freed with the Server.
+  s.ioc.restart();
+  s.ioc.poll();
 }
 
 int Server::open_connections() const {

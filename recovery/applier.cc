@@ -27,10 +27,8 @@ void Applier::start() {
 
 void Applier::stop() {
   {
+    // A second call finds the workers already joined (joinable() is false).
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) {
-      // already stopping or stopped
-    }
     stopping_ = true;
   }
   cv_.notify_all();

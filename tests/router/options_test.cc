@@ -5,11 +5,11 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
+
+#include "tests/support/readme_flags.h"
 
 extern char** environ;
 
@@ -46,61 +46,13 @@ class RouterOptions : public testing::Test {
   std::vector<std::string> set_;
 };
 
-struct TableRow {
-  std::string env, default_value, meaning;
-};
-
-// The rows of README.md's fsrouter flag table, by flag.
-std::map<std::string, TableRow> readme_table() {
-  std::ifstream in(std::string(FSR_SOURCE_DIR) + "/README.md");
-  std::map<std::string, TableRow> rows;
-  std::string line;
-  bool in_section = false;
-  auto cell = [](std::string text) {
-    auto b = text.find_first_not_of(' '), e = text.find_last_not_of(' ');
-    text = b == std::string::npos ? "" : text.substr(b, e - b + 1);
-    if (text.size() >= 2 && text.front() == '`' && text.back() == '`') text = text.substr(1, text.size() - 2);
-    return text;
-  };
-  while (std::getline(in, line)) {
-    if (line.rfind("### ", 0) == 0) in_section = line == "### fsrouter";
-    if (!in_section || line.rfind("| `--", 0) != 0) continue;
-    std::vector<std::string> cells;
-    std::stringstream split(line.substr(1));
-    for (std::string c; std::getline(split, c, '|');) cells.push_back(cell(c));
-    if (cells.size() >= 4) rows[cells[0]] = {cells[1], cells[2], cells[3]};
-  }
-  return rows;
-}
-
 TEST_F(RouterOptions, HelpListsExactlyTheReadmeTableWithItsEnvironmentNamesDefaultsAndMeanings) {
-  std::map<std::string, TableRow> table = readme_table();
+  std::map<std::string, test::FlagRow> table = test::markdown_flag_table("README.md", "### fsrouter");
   ASSERT_EQ(table.size(), 33u) << "README.md's fsrouter table not found or changed size";
   RouterConfig config;
   testing::internal::CaptureStdout();
   ASSERT_EQ(parse({"--help"}, &config), 0);
-  std::string help = testing::internal::GetCapturedStdout();
-
-  // Each entry: "  --flag [TYPE]\n      meaning\n      default X[, allowed: ...], env NAME\n".
-  size_t listed = 0;
-  std::istringstream lines(help);
-  std::vector<std::string> all;
-  for (std::string l; std::getline(lines, l);) all.push_back(l);
-  for (size_t i = 0; i + 2 < all.size(); ++i) {
-    if (all[i].rfind("  --", 0) != 0) continue;
-    std::string flag = all[i].substr(2, all[i].find(' ', 2) - 2);
-    auto row = table.find(flag);
-    ASSERT_NE(row, table.end()) << flag << " is in --help but not in README.md";
-    ++listed;
-    EXPECT_EQ(all[i + 1], "      " + row->second.meaning) << flag;
-    const std::string& details = all[i + 2];
-    bool text = all[i].size() > 5 && all[i].substr(all[i].size() - 5) == " TEXT";
-    std::string expected_default =
-        "      default " + (text ? "\"" + row->second.default_value + "\"" : row->second.default_value) + ",";
-    EXPECT_EQ(details.rfind(expected_default, 0), 0u) << flag << ": " << details;
-    EXPECT_EQ(details.substr(details.size() - row->second.env.size() - 6), ", env " + row->second.env) << flag;
-  }
-  EXPECT_EQ(listed, table.size()) << help;
+  test::expect_help_matches_table(testing::internal::GetCapturedStdout(), table);
 }
 
 TEST_F(RouterOptions, DefaultsParseIntoTheConfigTheReadmeDescribes) {

@@ -67,6 +67,24 @@ std::string dom_field(const std::string& dom, const std::string& name) {
 
 std::string number(const nlohmann::json& j) { return std::to_string(j.get<uint64_t>()); }
 
+// The numbers of /admin/status `s` as the page drew them in `dom`.
+void expect_page_shows(const std::string& dom, const nlohmann::json& s) {
+  ASSERT_NE(dom.find("data-loaded=\"true\""), std::string::npos) << "the page never drew a status:\n" << dom;
+  EXPECT_EQ(dom_field(dom, "pending_count"), number(s["pending_count"]));
+  EXPECT_EQ(dom_field(dom, "last_seq"), number(s["last_seq"]));
+  EXPECT_EQ(dom_field(dom, "applied_seq"), number(s["applied_seq"]));
+  ASSERT_EQ(s["backends"].size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    const auto& b = s["backends"][i];
+    std::string p = "backends." + std::to_string(i) + ".";
+    EXPECT_EQ(dom_field(dom, p + "address"), b["address"].get<std::string>());
+    EXPECT_EQ(dom_field(dom, p + "role"), b["role"].get<std::string>());
+    EXPECT_EQ(dom_field(dom, p + "health"), b["healthy"].get<bool>() ? "healthy" : "down");
+    EXPECT_EQ(dom_field(dom, p + "watermark"), number(b["watermark"]));
+    EXPECT_EQ(dom_field(dom, p + "lag"), std::to_string(s["last_seq"].get<int64_t>() - b["watermark"].get<int64_t>()));
+  }
+}
+
 TEST(StatusPage, AdminSlashServesOneSelfContainedPageAndAdminRedirectsThere) {
   Stack stack("statuspage-http");
   stack.start_backends(1, 5);
@@ -135,20 +153,7 @@ TEST(StatusPage, ChromiumDrawsWhatAdminStatusSays) {
   std::string url = "http://127.0.0.1:" + std::to_string(stack.router_admin_port()) + "/admin/";
   std::string dom = run_chromium(chromium, dir, url, "--dump-dom");
   auto s = stack.status();
-  ASSERT_NE(dom.find("data-loaded=\"true\""), std::string::npos) << "the page never drew a status:\n" << dom;
-  EXPECT_EQ(dom_field(dom, "pending_count"), number(s["pending_count"]));
-  EXPECT_EQ(dom_field(dom, "last_seq"), number(s["last_seq"]));
-  EXPECT_EQ(dom_field(dom, "applied_seq"), number(s["applied_seq"]));
-  ASSERT_EQ(s["backends"].size(), 3u);
-  for (size_t i = 0; i < 3; ++i) {
-    const auto& b = s["backends"][i];
-    std::string p = "backends." + std::to_string(i) + ".";
-    EXPECT_EQ(dom_field(dom, p + "address"), b["address"].get<std::string>());
-    EXPECT_EQ(dom_field(dom, p + "role"), b["role"].get<std::string>());
-    EXPECT_EQ(dom_field(dom, p + "health"), b["healthy"].get<bool>() ? "healthy" : "down");
-    EXPECT_EQ(dom_field(dom, p + "watermark"), number(b["watermark"]));
-    EXPECT_EQ(dom_field(dom, p + "lag"), std::to_string(s["last_seq"].get<int64_t>() - b["watermark"].get<int64_t>()));
-  }
+  expect_page_shows(dom, s);
   EXPECT_EQ(dom_field(dom, "overall"), "1 BACKEND DOWN");
   // The failover is among the recent events, in the JSON and on the page.
   bool failover_listed = false;
@@ -167,6 +172,12 @@ TEST(StatusPage, ChromiumDrawsWhatAdminStatusSays) {
   stack.backend(primary).signal(SIGSTOP);
   for (int i = 0; i < 12; ++i) ASSERT_NE(stack.put("pending-" + std::to_string(i), random_body(5000, 200 + i)), 0u);
   ASSERT_TRUE(wait_until([&] { return stack.status()["oldest_pending_age_ms"].get<int64_t>() >= 1500; }, seconds(10)));
+  // Nothing the page is checked on moves while the primary hangs.
+  dom = run_chromium(chromium, dir, url, "--dump-dom");
+  auto pending = stack.status();
+  EXPECT_EQ(pending["pending_count"], 12) << pending.dump(2);
+  EXPECT_EQ(pending["last_seq"].get<uint64_t>(), s["last_seq"].get<uint64_t>() + 12);
+  expect_page_shows(dom, pending);
   std::string png = dir / "status-page.png";
   run_chromium(chromium, dir, url, "--screenshot=" + png);
   stack.backend(primary).signal(SIGCONT);

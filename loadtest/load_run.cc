@@ -377,16 +377,23 @@ bool LoadRun::complete(const Op& op, const HttpResult& result, int64_t now, Op* 
 }
 
 void LoadRun::print_progress(int64_t second, bool final_line) {
-  // Caller holds mu_.
-  const SecondStats* s = stats_.second(second);
-  Tally empty;
-  const Tally& t = s ? s->tally : empty;
+  // Caller holds mu_. A terminal gets the last second, redrawn in place;
+  // a file or pipe a line per interval, each covering what the previous
+  // did not, so the lines' "ok" add up to the run's successful requests.
+  int64_t every = tty_ ? 1 : options_.progress_interval_s;
+  if (!final_line && (second + 1) % every != 0) return;
+  int64_t now = std::max(now_ns(), progress_from_ns_ + 1000000);
+  double from_sec = static_cast<double>(progress_from_ns_) / 1e9;
+  double to_sec = static_cast<double>(now) / 1e9;
+  // The last line may cover a few milliseconds: rates over at least a second.
+  double span = std::max(1.0, to_sec - from_sec);
+  progress_from_ns_ = now;
+  IntervalStats interval = stats_.take_interval();
+  const Tally& t = interval.tally;
+  int64_t slots = schedule_.slots_before(std::min(to_sec, options_.duration_sec)) -
+                  schedule_.slots_before(std::min(from_sec, options_.duration_sec));
   const Tally& total = stats_.total();
-  int64_t p50 = 0, p99 = 0;
-  stats_.peek_latency(second, &p50, &p99);
   std::ostringstream line;
-  char head[64];
-  std::snprintf(head, sizeof head, "%4llds", static_cast<long long>(second + 1));
   if (tty_) {
     int width = 20;
     double done = std::min(1.0, static_cast<double>(second + 1) / std::max(1.0, options_.duration_sec));
@@ -394,11 +401,18 @@ void LoadRun::print_progress(int64_t second, bool final_line) {
     line << "\r\033[K[" << std::string(static_cast<size_t>(filled), '#')
          << std::string(static_cast<size_t>(width - filled), '.') << "] ";
   }
-  line << head << " target " << (s ? s->target : 0) << "/s issued " << t.issued << " done " << t.completed
-       << " ok " << t.successful << " | 429 " << t.status_429 << " 5xx " << t.status_5xx << " timeout "
-       << t.timeouts << " conn " << t.connection_errors << " invalid " << t.invalid << " | in-flight "
-       << in_flight_.load() << " p50 " << format_ms(p50) << " p99 " << format_ms(p99) << " | total ok "
-       << total.successful << " fail " << total.failures() << " invalid " << total.invalid;
+  char head[160];
+  // target: the schedule's slots; offered: requests sent (a consistency
+  // check's later steps are requests without a slot); achieved: successful.
+  std::snprintf(head, sizeof head, "%4llds target %.0f/s offered %.0f/s achieved %.0f/s | ok %llu fail %llu",
+                static_cast<long long>(second + 1), static_cast<double>(slots) / span,
+                static_cast<double>(t.issued) / span, static_cast<double>(t.successful) / span,
+                static_cast<unsigned long long>(t.successful), static_cast<unsigned long long>(t.failures()));
+  line << head << " (429 " << t.status_429 << " 5xx " << t.status_5xx << " timeout " << t.timeouts << " conn "
+       << t.connection_errors << " other " << t.unexpected_status << ") invalid " << t.invalid << " | p50 "
+       << format_ms(interval.latency.percentile(0.50)) << " p99 " << format_ms(interval.latency.percentile(0.99))
+       << " | in-flight " << in_flight_.load() << " | total ok " << total.successful << " fail " << total.failures()
+       << " invalid " << total.invalid;
   if (!tty_ || final_line) line << "\n";
   std::cerr << line.str() << std::flush;
 }
@@ -442,7 +456,7 @@ nlohmann::json LoadRun::execute() {
                                    schedule_.slots_before(second_start));
     stats_.set_in_flight(ended, in_flight_.load());
     stats_.summarise_before(ended - 1);
-    if (options_.progress && (Clock::now() >= start_ + std::chrono::seconds(second) || finished))
+    if (options_.progress_interval_s > 0 && (Clock::now() >= start_ + std::chrono::seconds(second) || finished))
       print_progress(ended, finished || abandon_);
     if (finished || abandon_) break;
   }

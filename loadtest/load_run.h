@@ -59,7 +59,9 @@ struct RunOptions {
   int64_t threads = 1;
   uint64_t seed = 1;
   std::string fixed_name;  // GET only this existing name, content not verified
-  bool progress = true;
+  // Progress on stderr: on a terminal one line redrawn every second; else a
+  // line every progress_interval_s seconds. 0: none.
+  int64_t progress_interval_s = 10;
   int64_t show_invalid = 10;
 };
 
@@ -97,6 +99,8 @@ class LoadRun {
   void note_invalid(const Op& op, const ContentState& observed, const std::string& expected, int64_t now);
 
   HttpRequest make_request(const Op& op);
+  // Called as each second of the run ends (`second`, from 0); prints when
+  // the interval is due or on the final line.
   void print_progress(int64_t second, bool final_line);
   nlohmann::json result_document();
 
@@ -104,6 +108,7 @@ class LoadRun {
   RateSchedule schedule_;
   Clock::time_point start_;
   bool tty_ = false;
+  int64_t progress_from_ns_ = 0;  // start of the interval the next progress line covers
 
   std::mutex mu_;
   ConsistencyModel model_;

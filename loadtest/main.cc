@@ -140,7 +140,11 @@ void add_run_flags(CLI::App& run, RunFlags* f) {
   add_env_option(run, "html", "FSLOAD_HTML", &f->html_path, "write a self-contained HTML report with charts here");
   add_env_option(run, "show-invalid", "FSLOAD_SHOW_INVALID", &o.show_invalid,
                  "invalid reads printed and kept as examples");
-  add_env_switch(run, "quiet", "FSLOAD_QUIET", &f->quiet, "no per-second progress line");
+  add_env_option(run, "progress-interval-s", "FSLOAD_PROGRESS_INTERVAL_S", &o.progress_interval_s,
+                 "progress on stderr: on a terminal one line redrawn every second, otherwise a line every this "
+                 "many seconds (rates, successes, failures by class, p50/p99 of the interval); 0: none")
+      ->check(between(0, 86400));
+  add_env_switch(run, "quiet", "FSLOAD_QUIET", &f->quiet, "no progress (as --progress-interval-s 0)");
 }
 
 // Runs `fsload run` with parsed, checked flags; returns the exit status.
@@ -153,7 +157,7 @@ int run_load(RunFlags& f) {
   else if (f.ramp == "challenge")
     schedule = RateSchedule::challenge(f.rate_start, f.ramp_step, f.ramp_accel);
   o.seed = f.seed != 0 ? static_cast<uint64_t>(f.seed) : std::random_device{}();
-  o.progress = !f.quiet;
+  if (f.quiet) o.progress_interval_s = 0;
 
   raise_open_file_limit();
   // Transfers allocate and free buffers of tens of KiB all the time; keep

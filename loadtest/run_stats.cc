@@ -69,6 +69,7 @@ void RunStats::on_issue(Method method, int64_t scheduled_ns, int64_t issued_ns) 
   SecondStats& s = at(second_of(scheduled_ns));
   ++s.tally.issued;
   ++total_.issued;
+  ++interval_->tally.issued;
   ++by_method_[static_cast<int>(method)].issued;
   int64_t lag_us = std::max<int64_t>(0, (issued_ns - scheduled_ns) / 1000);
   s.max_issue_lag_us = std::max(s.max_issue_lag_us, lag_us);
@@ -78,6 +79,8 @@ void RunStats::on_issue(Method method, int64_t scheduled_ns, int64_t issued_ns) 
 void RunStats::on_complete(Method method, int64_t scheduled_ns, int64_t done_ns, const Completion& c) {
   int64_t latency_us = (done_ns - scheduled_ns) / 1000;
   total_.add(c);
+  interval_->tally.add(c);
+  interval_->latency.record(latency_us);
   by_method_[static_cast<int>(method)].add(c);
   latency_[static_cast<int>(method)].record(latency_us);
   SecondStats& s = at(second_of(done_ns));
@@ -86,6 +89,12 @@ void RunStats::on_complete(Method method, int64_t scheduled_ns, int64_t done_ns,
     if (!s.latency) s.latency = std::make_unique<LatencyHistogram>();
     s.latency->record(latency_us);
   }
+}
+
+IntervalStats RunStats::take_interval() {
+  IntervalStats taken = std::move(*interval_);
+  *interval_ = IntervalStats{};
+  return taken;
 }
 
 void RunStats::set_target(int64_t second, int64_t target) { at(second).target = target; }
@@ -103,19 +112,6 @@ void RunStats::summarise_before(int64_t second) {
       s.latency.reset();
     }
     s.summarised = true;
-  }
-}
-
-void RunStats::peek_latency(int64_t second, int64_t* p50_us, int64_t* p99_us) const {
-  *p50_us = *p99_us = 0;
-  const SecondStats* s = this->second(second);
-  if (!s) return;
-  if (s->latency) {
-    *p50_us = s->latency->percentile(0.50);
-    *p99_us = s->latency->percentile(0.99);
-  } else if (s->summarised) {
-    *p50_us = s->p50_us;
-    *p99_us = s->p99_us;
   }
 }
 

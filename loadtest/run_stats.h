@@ -55,6 +55,12 @@ struct SecondStats {
   bool summarised = false;
 };
 
+// What completed during one progress interval.
+struct IntervalStats {
+  Tally tally;  // issued: requests scheduled in the interval that were issued
+  LatencyHistogram latency;
+};
+
 class RunStats {
  public:
   void on_issue(Method method, int64_t scheduled_ns, int64_t issued_ns);
@@ -64,8 +70,9 @@ class RunStats {
   // Computes the latency percentiles of seconds before `second` and frees
   // their histograms.
   void summarise_before(int64_t second);
-  // Percentiles of one second without freeing it (for live progress).
-  void peek_latency(int64_t second, int64_t* p50_us, int64_t* p99_us) const;
+
+  // What completed since the last call (or the start); starts the next interval.
+  IntervalStats take_interval();
 
   const Tally& total() const { return total_; }
   const Tally& by_method(Method m) const { return by_method_[static_cast<int>(m)]; }
@@ -80,6 +87,7 @@ class RunStats {
   std::array<Tally, kMethodCount> by_method_;
   std::array<LatencyHistogram, kMethodCount> latency_;
   std::vector<SecondStats> seconds_;
+  std::unique_ptr<IntervalStats> interval_ = std::make_unique<IntervalStats>();
   int64_t max_issue_lag_us_ = 0;
 };
 

@@ -12,6 +12,7 @@
 #include "common/names.h"
 #include "journal/status_fields.h"
 #include "recovery/retry_schedule.h"
+#include "router/status_page.h"
 #include "router/upstream/backend_call.h"
 
 namespace fsr::router {
@@ -148,7 +149,7 @@ bool HttpFront::health_route(const http::RequestHead& req, http::Response& res) 
 }
 
 std::unique_ptr<http::Exchange> HttpFront::AdminRoutes::start(const http::RequestHead& req, http::Response* res) {
-  if (front_.health_route(req, *res)) return nullptr;
+  if (front_.health_route(req, *res) || status_page_route(req, *res)) return nullptr;
   if ((req.method == "GET" || req.method == "HEAD") && req.path() == "/admin/status") front_.handle_status(*res);
   else plain(*res, 404, "not found");
   return nullptr;

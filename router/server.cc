@@ -19,6 +19,7 @@
 #include "recovery/repairer.h"
 #include "router/http/server.h"
 #include "router/http_front.h"
+#include "router/status_history.h"
 #include "router/upstream/backend_monitor.h"
 #include "router/upstream/backend_pool.h"
 #include "router/upstream/name_guard.h"
@@ -48,6 +49,8 @@ int RouterServer::start() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   open_files_ = raise_open_file_limit();
+  status_history_ = std::make_unique<StatusHistory>();
+  status_history_->observe_log();  // before anything logs an event it keeps
 
   std::string error;
   // Under fsrouter-supervisor the main listening socket is inherited, not
@@ -137,8 +140,9 @@ int RouterServer::start() {
   repairer_options.scrub_interval = c.scrub_interval;
   repairer_options.timeout = c.backend_timeout;
   repairer_ = std::make_unique<recovery::Repairer>(*journal_, *pool_, *guard_, repairer_options);
-  front_options.add_status_fields = [repairer = repairer_.get()](nlohmann::json* j) {
+  front_options.add_status_fields = [repairer = repairer_.get(), history = status_history_.get()](nlohmann::json* j) {
     repairer->add_status_fields(j);
+    history->add_status_fields(j);
   };
 
   front_ = std::make_unique<HttpFront>(*journal_, *pool_, *guard_, *applier_, front_options);
@@ -226,6 +230,7 @@ int RouterServer::run() {
         journal_->compact_history();
         last_compaction = std::chrono::steady_clock::now();
       }
+      status_history_->maybe_sample(journal_->last_seq(), journal_->applied_seq());
       for (auto* b : pool_->all()) {
         journal_->save_backend_state(b->address(), fsr::journal::BackendState{role_name(pool_->role_of(*b)),
                                                                                b->healthy.load(), b->watermark.load()});

@@ -41,6 +41,7 @@ class BackendPool;
 class NameGuard;
 class BackendMonitor;
 class HttpFront;
+class StatusHistory;
 
 class RouterServer {
  public:
@@ -64,6 +65,7 @@ class RouterServer {
  private:
   RouterConfig config_;
   // Declared in start order; destroyed in reverse.
+  std::unique_ptr<StatusHistory> status_history_;  // recent_events, apply_history in /admin/status
   std::unique_ptr<BackendPool> pool_;
   std::unique_ptr<journal::Journal> journal_;
   std::unique_ptr<NameGuard> guard_;

@@ -12,6 +12,9 @@ packages=(
   # sanitizer runtimes (libclang_rt.fuzzer-x86_64.a; only recommended by clang)
   clang libclang-rt-14-dev
   curl nginx-light procps psmisc python3 iproute2
+  # tests/router/status_page_test.cc: headless Chromium loads the status
+  # page; a font so that its screenshot has text
+  chromium fonts-dejavu-core
 )
 
 missing=()

@@ -7,6 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <regex>
+#include <set>
+#include <sstream>
+
 #include "tests/loadtest/fake_file_server.h"
 #include "tests/loadtest/fsload_support.h"
 
@@ -133,6 +137,69 @@ TEST(FsloadRun, RefusedConnectionsAreConnectionErrors) {
   EXPECT_EQ(total(r, "connection_errors"), total(r, "completed"));
   EXPECT_GE(total(r, "completed"), 40u);
   ::close(held);
+}
+
+// Progress off a terminal: a plain line on stderr every --progress-interval-s
+// seconds, each covering what the previous did not; stdout and the result
+// document are what they are without it.
+TEST(FsloadRun, ProgressLinesGoToStderrEachIntervalAndAddUpToTheTotals) {
+  FakeFileServer server({});
+  TempDir dir("fsload-progress");
+  std::string out = dir / "stdout", err = dir / "stderr", json = dir / "result.json";
+  std::string command = program_path("fsload") + " run --url " + server.url() +
+                        " --rate 200 --duration 4 --seed 7 --timeout 5 --max-files 300 --progress-interval-s 2"
+                        " --json " + json + " >" + out + " 2>" + err;
+  ChildProcess child({"/bin/sh", "-c", command}, dir / "sh.log");
+  int status = child.wait(std::chrono::seconds(120));
+  ASSERT_TRUE(status >= 0 && WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_file(err);
+  auto doc = nlohmann::json::parse(read_file(json), nullptr, false);
+  ASSERT_TRUE(doc.is_object());
+
+  std::regex progress(
+      R"(^ *(\d+)s target (\d+)/s offered (\d+)/s achieved (\d+)/s \| ok (\d+) fail (\d+) \(429 (\d+) 5xx (\d+) timeout (\d+) conn (\d+) )"
+      R"(other (\d+)\) invalid (\d+) \| p50 ([0-9.]+)ms p99 ([0-9.]+)ms \| in-flight \d+ \| total ok (\d+) fail (\d+) invalid (\d+)$)");
+  std::stringstream lines(read_file(err));
+  std::string line;
+  std::vector<std::string> kept;
+  while (std::getline(lines, line)) kept.push_back(line);
+  uint64_t ok_sum = 0, fail_sum = 0;
+  std::vector<int> at;
+  for (const std::string& l : kept) {
+    std::smatch m;
+    if (!std::regex_match(l, m, progress)) continue;
+    at.push_back(std::stoi(m[1]));
+    ok_sum += std::stoull(m[5]);
+    fail_sum += std::stoull(m[6]);
+    EXPECT_EQ(std::stoull(m[6]), 0u) << l;
+    if (at.size() <= 2) {  // the full intervals, at 2 s and 4 s
+      double target = std::stod(m[2]), offered = std::stod(m[3]), achieved = std::stod(m[4]);
+      EXPECT_NEAR(target, 200, 20) << l;
+      // A consistency check's later steps are requests without a slot.
+      EXPECT_GE(offered, target * 0.9) << l;
+      EXPECT_LE(offered, target * 2.5) << l;
+      EXPECT_NEAR(achieved, offered, offered * 0.2) << "a correct server answers nearly all: " << l;
+      EXPECT_GT(std::stod(m[13]), 0) << "p50: " << l;
+      EXPECT_GE(std::stod(m[14]), std::stod(m[13])) << "p99 under p50: " << l;
+    }
+  }
+  ASSERT_GE(at.size(), 2u) << read_file(err);
+  EXPECT_EQ(at[0], 2);
+  EXPECT_EQ(at[1], 4);
+  EXPECT_LE(at.size(), 3u) << "one line per interval, and at most one final line";
+  EXPECT_EQ(ok_sum, doc["totals"]["successful"].get<uint64_t>()) << read_file(err);
+  EXPECT_EQ(fail_sum, doc["totals"]["failures"].get<uint64_t>());
+  EXPECT_EQ(read_file(out).find("offered"), std::string::npos) << "progress goes to stderr only";
+
+  // The result document has the same fields without progress.
+  FsloadResult quiet = run_against(server, {"--duration", "1"});
+  std::set<std::string> with_progress, without;
+  for (auto& [k, v] : doc.items()) with_progress.insert(k);
+  for (auto& [k, v] : quiet.doc.items()) without.insert(k);
+  EXPECT_EQ(with_progress, without);
+  FsloadResult off = run_against(server, {"--duration", "1", "--progress-interval-s", "0"});
+  EXPECT_EQ(off.log.find("offered"), std::string::npos);
+  EXPECT_EQ(run_fsload({"run", "--progress-interval-s", "-1"}).exit_code, 2);
 }
 
 TEST(FsloadRun, UsageErrorsExitTwoAndHelpListsExitCodes) {

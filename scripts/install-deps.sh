@@ -11,7 +11,7 @@ packages=(
   # scripts/fuzz.sh: clang, and libclang-rt-14-dev for libFuzzer and the
   # sanitizer runtimes (libclang_rt.fuzzer-x86_64.a; only recommended by clang)
   clang libclang-rt-14-dev
-  curl nginx-light procps psmisc python3 iproute2
+  curl nginx-light wrk procps psmisc python3 iproute2
 )
 
 missing=()

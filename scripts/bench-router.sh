@@ -13,7 +13,10 @@
 #      connections; a `Connection: close` storm of 256 connections (wrk); an
 #      open loop of 5,000 GET/s through fsload; and the CPU and resident
 #      memory each server spends on 10,000 idle keep-alive connections
-#      (RLIMIT_NOFILE is raised to the hard limit for it).
+#      (RLIMIT_NOFILE is raised to the hard limit for it). Before and after
+#      the rows that close connections, the script waits until the server
+#      holds no more descriptors than it started with (plus 64), so that
+#      one row's closes are not charged to the next.
 #   3. GET of files the router no longer caches (--body-cache-mb 0): five
 #      backends against one, at 20 ms and at 333 ms stand-in latency.
 #
@@ -273,6 +276,22 @@ PY
   sleep 1
 }
 
+# open_fds PID...: descriptors the processes hold in all.
+open_fds() {
+  local pid n=0
+  for pid in "$@"; do n=$((n + $(ls "/proc/$pid/fd" 2>/dev/null | wc -l))); done
+  echo "$n"
+}
+
+# settle BASELINE PID...: waits (30 s at most) until the processes hold no
+# more than BASELINE + 64 descriptors, so that the connections a row closed
+# are gone before the next row starts and do not count against it.
+settle() {
+  local baseline="$1" deadline=$((SECONDS + 30))
+  shift
+  while [ "$(open_fds "$@")" -gt $((baseline + 64)) ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+}
+
 # wrk_run TAG URL CONNECTIONS [wrk flags...]: a closed loop of wrk (two
 # threads, 4 s); appends its figures to results/TAG.jsonl as one JSON line.
 wrk_run() {
@@ -390,8 +409,11 @@ CONF
   done
   curl -fs "http://127.0.0.1:$nginx_port/api/fileserver/g0" | cmp -s - <(curl -fs "http://127.0.0.1:$router_port/api/fileserver/g0") ||
     die "nginx and the router do not serve the same bytes"
-  local nginx_pids
+  local nginx_pids router_fds nginx_fds
   nginx_pids="$(cat "$ng/nginx.pid") $(ps -o pid= --ppid "$(cat "$ng/nginx.pid")" | tr '\n' ' ')"
+  router_fds="$(open_fds "$router_pid")"
+  # shellcheck disable=SC2086
+  nginx_fds="$(open_fds $nginx_pids)"
 
   # A run that falls over ends after 200 failures, each bounded by 2 s.
   local fl=(run --mix 1:0:0:0 --fixed-name g0 --rate "$fsload_rate" --duration 3 --check-share 0 --check-share-early 0
@@ -401,10 +423,19 @@ CONF
     say "  round $r/$reps"
     if ((r % 2)); then first=router second=nginx; else first=nginx second=router; fi
     for who in "$first" "$second"; do
-      if [ "$who" = router ]; then url="http://127.0.0.1:$router_port"; else url="http://127.0.0.1:$nginx_port"; fi
+      local pids fds
+      if [ "$who" = router ]; then
+        url="http://127.0.0.1:$router_port" pids="$router_pid" fds="$router_fds"
+      else
+        url="http://127.0.0.1:$nginx_port" pids="$nginx_pids" fds="$nginx_fds"
+      fi
+      # shellcheck disable=SC2086
+      settle "$fds" $pids
       wrk_run "get16-$who" "$url/api/fileserver/g0" 16
       wrk_run "get256-$who" "$url/api/fileserver/g0" 256
       wrk_run "close256-$who" "$url/api/fileserver/g0" 256 -H "Connection: close"
+      # shellcheck disable=SC2086
+      settle "$fds" $pids
       "${boost[@]}" "$fsload" "${fl[@]}" --url "$url" --json "$work/results/fsload-$who-$r.json" \
         >>"$work/logs/fsload.log" 2>&1 || say "  fsload against $who exited $?"
       say "  10,000 idle keep-alive connections: $who"

@@ -20,6 +20,7 @@
 #include "common/names.h"
 #include "loadtest/body.h"
 #include "loadtest/http_client.h"
+#include "loadtest/raw_connection.h"
 #include "loadtest/run_report.h"
 
 namespace fsr::load {
@@ -35,6 +36,12 @@ struct EdgeOptions {
   int64_t concurrency = 8;
   double timeout_sec = 30;
   uint64_t seed = 0;
+  // The router's limits under test (its flags of the same names).
+  int64_t max_header_bytes = 16384;
+  int64_t max_body_bytes = int64_t{1} << 40;
+  int64_t header_timeout_ms = 10000;
+  // The router's process id: cases about memory read its VmRSS (0: not checked).
+  int64_t router_pid = 0;
 };
 
 std::string describe(const HttpResult& r) {
@@ -94,6 +101,10 @@ class EdgeContext {
   EdgeContext(const EdgeOptions& options)
       : options(options), client({options.url, 16, 5}), rng(options.seed) {
     prefix = "fsedge" + random_letters_name(rng, 6, 6) + "-";
+    // http://HOST:PORT[/...]: where raw connections go.
+    std::string rest = options.url.substr(options.url.find("://") == std::string::npos ? 0 : options.url.find("://") + 3);
+    rest = rest.substr(0, rest.find('/'));
+    if (!split_host_port(rest, &host, &port, false)) port = 0;
   }
 
   bool router() const { return options.target == Target::kRouter; }
@@ -132,7 +143,12 @@ class EdgeContext {
     check.status("GET after DELETE " + get_target, get(get_target), {404});
   }
 
+  // A fresh raw connection to the server under test.
+  std::unique_ptr<RawConnection> raw_connection() const { return std::make_unique<RawConnection>(host, port); }
+
   const EdgeOptions& options;
+  std::string host;
+  int port = 0;
   HttpClient client;
   std::mt19937_64 rng;
   std::string prefix;
@@ -463,6 +479,289 @@ void case_head(EdgeContext& ctx, Check& check) {
   ctx.del(target);
 }
 
+// ------------------------------------------------- the router's front door
+// Raw requests no HTTP library would send, each refusal with its status
+// and, where the framing cannot be trusted, a closed connection. Against a
+// bare backend these cases check nothing (it has no such limits).
+
+// A reply read from a raw connection: status line, head, body, closed.
+struct RawReply {
+  std::string status;  // "HTTP/1.1 431 Request Header Fields Too Large", or empty
+  std::string head, body;
+  int replies = 0;  // status lines seen (a second one would be a smuggled request's)
+  bool closed = false;
+  std::string header(const std::string& name) const {
+    std::string lower_head = head, key = "\r\n" + name + ":";
+    for (auto& c : lower_head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    size_t at = lower_head.find(key);
+    if (at == std::string::npos) return "";
+    size_t from = at + key.size(), end = head.find("\r\n", from);
+    std::string v = head.substr(from, end - from);
+    while (!v.empty() && v.front() == ' ') v.erase(0, 1);
+    return v;
+  }
+};
+
+RawReply read_reply(RawConnection& c, std::chrono::milliseconds patience) {
+  const std::string& got = c.read_to_close(patience);
+  RawReply r;
+  r.status = status_line(got);
+  size_t end = got.find("\r\n\r\n");
+  r.head = got.substr(0, end == std::string::npos ? got.size() : end);
+  if (end != std::string::npos) r.body = got.substr(end + 4);
+  r.replies = count_of(got, "HTTP/1.1 ");
+  r.closed = c.closed();
+  return r;
+}
+
+// Sends `request` whole on a new connection and reads until the close.
+RawReply raw_exchange(EdgeContext& ctx, const std::string& request,
+                      std::chrono::milliseconds patience = std::chrono::seconds(10)) {
+  auto c = ctx.raw_connection();
+  if (!c->connected()) return {};
+  c->send(request);
+  return read_reply(*c, patience);
+}
+
+std::string code_of(const RawReply& r) { return r.status.size() >= 12 ? r.status.substr(9, 3) : ""; }
+
+// One reply with `code`, then the connection closed.
+void expect_refusal(Check& check, const std::string& what, const RawReply& r, const std::string& code) {
+  if (code_of(r) != code) return check.fail(what + ": expected " + code + ", got '" + r.status + "'");
+  if (!r.closed) check.fail(what + ": " + code + " but the connection stayed open");
+  if (r.replies != 1) check.fail(what + ": " + std::to_string(r.replies) + " replies on the connection");
+}
+
+// The name was never stored.
+void expect_not_stored(EdgeContext& ctx, Check& check, const std::string& name) {
+  check.status("GET " + name + " (must not be stored)", ctx.get(EdgeContext::path(name)), {404});
+}
+
+std::string put_head(const std::string& name, const std::string& fields) {
+  return "PUT " + EdgeContext::path(name) + " HTTP/1.1\r\nHost: edge\r\n" + fields + "\r\n";
+}
+
+// VmRSS of the router in KiB, or -1 when not told its pid (or it is gone).
+int64_t router_rss_kib(const EdgeContext& ctx) {
+  if (ctx.options.router_pid <= 0) return -1;
+  FILE* f = std::fopen(("/proc/" + std::to_string(ctx.options.router_pid) + "/status").c_str(), "r");
+  if (!f) return -1;
+  char line[256];
+  int64_t kib = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+  std::fclose(f);
+  return kib;
+}
+
+// The router's resident memory grew by less than `limit_mib` over `run`.
+void expect_rss_bounded(EdgeContext& ctx, Check& check, const std::string& what, int64_t limit_mib,
+                        const std::function<void()>& run) {
+  int64_t before = router_rss_kib(ctx);
+  run();
+  if (before < 0) return;
+  int64_t after = router_rss_kib(ctx);
+  if (after < 0) return check.fail(what + ": the router (pid " + std::to_string(ctx.options.router_pid) + ") is gone");
+  if (after - before >= limit_mib * 1024)
+    check.fail(what + ": the router's RSS grew by " + std::to_string((after - before) / 1024) + " MiB (limit " +
+               std::to_string(limit_mib) + ")");
+}
+
+void case_front_header_too_large(EdgeContext& ctx, Check& check) {
+  if (!ctx.router()) return;
+  size_t limit = static_cast<size_t>(ctx.options.max_header_bytes);
+  expect_refusal(check, "header block over the limit",
+                 raw_exchange(ctx, "GET /healthz HTTP/1.1\r\nHost: edge\r\nX-Big: " + std::string(limit + 1024, 'a') +
+                                       "\r\n\r\n"),
+                 "431");
+  // A header line that never ends: answered without waiting for its end,
+  // and the router holds none of it.
+  expect_rss_bounded(ctx, check, "endless header line", 16, [&] {
+    auto c = ctx.raw_connection();
+    c->send("GET /healthz HTTP/1.1\r\nX-Endless: ");
+    std::string chunk(256 * 1024, 'b');
+    for (int i = 0; i < 256 && c->send(chunk); ++i) {  // up to 64 MiB, until the router closes
+    }
+    RawReply r = read_reply(*c, std::chrono::seconds(10));
+    if (code_of(r) != "431") check.fail("endless header line: expected 431, got '" + r.status + "'");
+  });
+}
+
+void case_front_too_many_fields(EdgeContext& ctx, Check& check) {
+  if (!ctx.router()) return;
+  std::string request = "GET /healthz HTTP/1.1\r\nHost: edge\r\n";
+  for (int i = 0; i < 101; ++i) request += "X-F" + std::to_string(i) + ": v\r\n";
+  expect_refusal(check, "101 header fields", raw_exchange(ctx, request + "\r\n"), "431");
+}
+
+void case_front_long_target(EdgeContext& ctx, Check& check) {
+  if (!ctx.router()) return;
+  std::string target = EdgeContext::raw(std::string(static_cast<size_t>(ctx.options.max_header_bytes) + 16, 'n'));
+  expect_refusal(check, "request line over the limit", raw_exchange(ctx, "GET " + target + " HTTP/1.1\r\nHost: edge\r\n\r\n"),
+                 "414");
+}
+
+void case_front_body_too_large(EdgeContext& ctx, Check& check) {
+  if (!ctx.router()) return;
+  uint64_t limit = static_cast<uint64_t>(ctx.options.max_body_bytes);
+  std::string name = ctx.name("too-big");
+  // Refused from the head alone: no body byte is sent.
+  expect_refusal(check, "Content-Length over the limit",
+                 raw_exchange(ctx, put_head(name, "Content-Length: " + std::to_string(limit + 1) + "\r\n")), "413");
+  // Chunked: refused once the body crosses the limit (sent only when that is cheap).
+  if (limit <= (64u << 20)) {
+    expect_rss_bounded(ctx, check, "chunked body over the limit", 16, [&] {
+      auto c = ctx.raw_connection();
+      c->send(put_head(name, "Transfer-Encoding: chunked\r\n"));
+      std::string chunk(64 * 1024, 'c');
+      char size_line[32];
+      std::snprintf(size_line, sizeof size_line, "%zx\r\n", chunk.size());
+      std::string framed = size_line + chunk + "\r\n";
+      for (uint64_t sent = 0; sent <= limit && c->send(framed); sent += chunk.size()) {
+      }
+      c->send("0\r\n\r\n");
+      expect_refusal(check, "chunked body over the limit", read_reply(*c, std::chrono::seconds(10)), "413");
+    });
+  }
+  expect_not_stored(ctx, check, name);
+}
+
+void case_front_content_encoding(EdgeContext& ctx, Check& check) {
+  if (!ctx.router()) return;
+  std::string name = ctx.name("gzipped");
+  expect_refusal(check, "Content-Encoding: gzip",
+                 raw_exchange(ctx, put_head(name, "Content-Encoding: gzip\r\nContent-Length: 4\r\n") + "abcd"), "415");
+  // A "gzip bomb": a compressed body (up to 1 MiB) that would inflate a thousandfold.
+  // It is refused from its head and never inflated.
+  expect_rss_bounded(ctx, check, "compressed body", 16, [&] {
+    // Within --max-body-bytes, so that the encoding is what is refused.
+    size_t size = static_cast<size_t>(std::clamp<int64_t>(ctx.options.max_body_bytes, 16, 1 << 20));
+    std::string bomb = std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10) + std::string(size - 10, '\0');
+    auto c = ctx.raw_connection();
+    c->send(put_head(name, "Content-Encoding: gzip\r\nContent-Length: " + std::to_string(bomb.size()) + "\r\n"));
+    c->send(bomb);
+    expect_refusal(check, "compressed body", read_reply(*c, std::chrono::seconds(10)), "415");
+  });
+  expect_not_stored(ctx, check, name);
+}
+
+void case_front_ambiguous_framing(EdgeContext& ctx, Check& check) {
+  if (!ctx.router()) return;
+  std::string name = ctx.name("smuggled");
+  const std::vector<std::pair<std::string, std::string>> requests = {
+      {"Content-Length and Transfer-Encoding",
+       "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n"},
+      {"duplicate Content-Length", "Content-Length: 4\r\nContent-Length: 4\r\n\r\nabcd"},
+      {"Content-Length not a number", "Content-Length: 4x\r\n\r\nabcd"},
+      {"Transfer-Encoding other than chunked", "Transfer-Encoding: gzip, chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n"},
+      {"bad chunk size", "Transfer-Encoding: chunked\r\n\r\nzz\r\nabcd\r\n0\r\n\r\n"},
+  };
+  for (const auto& [what, rest] : requests) {
+    std::string head = "PUT " + EdgeContext::path(name) + " HTTP/1.1\r\nHost: edge\r\n";
+    expect_refusal(check, what, raw_exchange(ctx, head + rest), "400");
+  }
+  // A chunked body cut before its last chunk: no reply claims success, the
+  // connection ends, nothing is stored.
+  auto c = ctx.raw_connection();
+  c->send(put_head(name, "Transfer-Encoding: chunked\r\n") + "4\r\nabcd\r\n");
+  c->shutdown_send();
+  RawReply cut = read_reply(*c, std::chrono::seconds(10));
+  if (!cut.closed) check.fail("cut chunked body: the connection stayed open");
+  if (!cut.status.empty() && code_of(cut) != "400")
+    check.fail("cut chunked body: expected 400 or no reply, got '" + cut.status + "'");
+  expect_not_stored(ctx, check, name);
+}
+
+void case_front_slowloris(EdgeContext& ctx, Check& check) {
+  if (!ctx.router()) return;
+  // A head trickled a byte at a time never completes within the head timeout.
+  auto c = ctx.raw_connection();
+  std::string head = "GET /healthz HTTP/1.1\r\nHost: edge\r\nX-Slow: ";
+  auto began = std::chrono::steady_clock::now();
+  auto timeout = std::chrono::milliseconds(ctx.options.header_timeout_ms);
+  auto step = std::max(std::chrono::milliseconds(10), timeout / 20);
+  RawReply r;
+  for (size_t i = 0; !c->closed(); ++i) {
+    if (!c->send(std::string(1, i < head.size() ? head[i] : 'z'))) break;
+    c->read_until([](const std::string& got) { return !got.empty(); }, step);
+    if (!c->received().empty() || std::chrono::steady_clock::now() - began > timeout * 3) break;
+  }
+  r = read_reply(*c, std::chrono::seconds(5));
+  expect_refusal(check, "head trickled a byte at a time", r, "408");
+  auto took = std::chrono::steady_clock::now() - began;
+  if (took < timeout)
+    check.fail("408 after " +
+               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()) +
+               " ms, before the head timeout of " + std::to_string(ctx.options.header_timeout_ms) + " ms");
+}
+
+void case_front_expect_continue(EdgeContext& ctx, Check& check) {
+  if (!ctx.router()) return;
+  const std::string expect = "Expect: 100-continue\r\n";
+  {
+    RawReply r = raw_exchange(ctx, "PUT " + EdgeContext::raw("%2e%2e") + " HTTP/1.1\r\nHost: edge\r\nContent-Length: 4\r\n" +
+                                       expect + "\r\n");
+    expect_refusal(check, "Expect with a bad name", r, "400");
+    if (r.head.find("100 Continue") != std::string::npos) check.fail("Expect with a bad name: 100 Continue was sent");
+  }
+  {
+    std::string name = ctx.name("expect-big");
+    uint64_t over = static_cast<uint64_t>(ctx.options.max_body_bytes) + 1;
+    RawReply r = raw_exchange(ctx, put_head(name, "Content-Length: " + std::to_string(over) + "\r\n" + expect));
+    expect_refusal(check, "Expect with a body over the limit", r, "413");
+    if (r.head.find("100 Continue") != std::string::npos)
+      check.fail("Expect with a body over the limit: 100 Continue was sent");
+  }
+  std::string name = ctx.name("expect-ok");
+  auto c = ctx.raw_connection();
+  c->send(put_head(name, "Content-Length: 4\r\n" + expect));
+  std::string first = status_line(c->read_head());
+  if (first != "HTTP/1.1 100 Continue") return check.fail("Expect with a good request: got '" + first + "'");
+  c->clear();
+  c->send("abcd");
+  std::string second = status_line(c->read_head());
+  if (second != "HTTP/1.1 201 Created") check.fail("PUT after 100 Continue: got '" + second + "'");
+  check.body("GET after 100 Continue", ctx.get(EdgeContext::path(name)), "abcd");
+  ctx.del(EdgeContext::path(name));
+}
+
+void case_front_unknown_method(EdgeContext& ctx, Check& check) {
+  if (!ctx.router()) return;
+  std::string name = ctx.name("frob");
+  RawReply r = raw_exchange(ctx, "FROB " + EdgeContext::path(name) + " HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n");
+  if (code_of(r) != "405") return check.fail("FROB: expected 405, got '" + r.status + "'");
+  std::string allow = r.header("Allow");
+  for (const char* needed : {"GET", "HEAD", "PUT", "DELETE"})
+    if (allow.find(needed) == std::string::npos) check.fail("FROB: Allow header '" + allow + "' lacks " + needed);
+  expect_not_stored(ctx, check, name);
+}
+
+void case_range(EdgeContext& ctx, Check& check) {
+  if (!ctx.router()) return;
+  std::string name = ctx.name("range");
+  std::string body = ctx.random_body(1000);
+  if (!check.status("PUT", ctx.put(EdgeContext::path(name), body), {201})) return;
+  auto get = [&](const std::string& range) {
+    return raw_exchange(ctx, "GET " + EdgeContext::path(name) + " HTTP/1.1\r\nHost: edge\r\nRange: " + range +
+                                 "\r\nConnection: close\r\n\r\n");
+  };
+  RawReply single = get("bytes=10-19");
+  if (code_of(single) != "206") check.fail("single range: expected 206, got '" + single.status + "'");
+  else if (single.body != body.substr(10, 10) || single.header("Content-Range") != "bytes 10-19/1000")
+    check.fail("single range: Content-Range '" + single.header("Content-Range") + "', " +
+               std::to_string(single.body.size()) + " bytes");
+  RawReply beyond = get("bytes=5000-");
+  if (code_of(beyond) != "416") check.fail("range beyond the end: expected 416, got '" + beyond.status + "'");
+  else if (beyond.header("Content-Range") != "bytes */1000")
+    check.fail("range beyond the end: Content-Range '" + beyond.header("Content-Range") + "'");
+  RawReply several = get("bytes=0-1,5-9");
+  if (code_of(several) != "200" || several.body != body)
+    check.fail("several ranges: expected 200 with the whole body, got '" + several.status + "', " +
+               std::to_string(several.body.size()) + " bytes");
+  ctx.del(EdgeContext::path(name));
+}
+
 std::vector<EdgeCase> all_cases() {
   const std::string round_trip = "201, exact GET, DELETE 200, then 404";
   return {
@@ -491,6 +790,27 @@ std::vector<EdgeCase> all_cases() {
       {"query-string-ignored", "PUT/GET/DELETE ignore ?query", "same", case_query_string},
       {"names-case-distinct", "caseTEST, casetest, CASETEST are three files", "same", case_case_distinct},
       {"head-request", "HEAD 200, no body, Content-Length of the file", "200/404/405", case_head},
+      {"front-header-too-large", "431 and closed; an endless header line too, router RSS +16 MiB at most",
+       "not checked", case_front_header_too_large},
+      {"front-too-many-fields", "101 header fields: 431 and closed", "not checked", case_front_too_many_fields},
+      {"front-long-target", "request line over --max-header-bytes: 414 and closed", "not checked",
+       case_front_long_target},
+      {"front-body-too-large", "over --max-body-bytes: 413 and closed (Content-Length, chunked); nothing stored",
+       "not checked", case_front_body_too_large},
+      {"front-content-encoding", "Content-Encoding gzip: 415, a compressed body never inflated; nothing stored",
+       "not checked", case_front_content_encoding},
+      {"front-ambiguous-framing",
+       "CL+TE, duplicate CL, bad CL, TE not chunked, bad chunk size: 400 and closed; cut chunked body: closed, "
+       "nothing stored",
+       "not checked", case_front_ambiguous_framing},
+      {"front-slowloris", "a head trickled a byte at a time: 408 after --header-timeout-ms, closed", "not checked",
+       case_front_slowloris},
+      {"front-expect-continue", "Expect: 100-continue refused (400, 413) without 100; a good PUT gets 100 then 201",
+       "not checked", case_front_expect_continue},
+      {"front-unknown-method", "an unknown method (FROB): 405 with Allow: GET, HEAD, PUT, DELETE", "not checked",
+       case_front_unknown_method},
+      {"range-requests", "single Range 206 with Content-Range, beyond the end 416, several ranges 200 whole body",
+       "not checked", case_range},
   };
 }
 
@@ -596,6 +916,18 @@ std::function<int()> add_edge_subcommand(CLI::App& fsload) {
                  "client timeout per request, seconds (body-huge allows at least 900)")
       ->check(more_than(0));
   add_env_option(edge, "seed", "FSLOAD_SEED", &flags->seed, "random seed for names and bodies; 0 = from the clock");
+  add_env_option(edge, "max-header-bytes", "FSLOAD_EDGE_MAX_HEADER_BYTES", &flags->options.max_header_bytes,
+                 "the router's --max-header-bytes, crossed by the front-* cases")
+      ->check(at_least(1));
+  add_env_option(edge, "max-body-bytes", "FSLOAD_EDGE_MAX_BODY_BYTES", &flags->options.max_body_bytes,
+                 "the router's --max-body-bytes (a chunked body crosses it only when at most 64 MiB)")
+      ->check(at_least(0));
+  add_env_option(edge, "header-timeout-ms", "FSLOAD_EDGE_HEADER_TIMEOUT_MS", &flags->options.header_timeout_ms,
+                 "the router's --header-timeout-ms, outwaited by front-slowloris")
+      ->check(at_least(1));
+  add_env_option(edge, "router-pid", "FSLOAD_EDGE_ROUTER_PID", &flags->options.router_pid,
+                 "the router's process id on this machine: memory cases check its VmRSS (0: not checked)")
+      ->check(at_least(0));
   add_env_option(edge, "json", "FSLOAD_JSON", &flags->json_path, "write the results (JSON) here");
   add_env_switch(edge, "list", "", &flags->list, "print the cases with their expected outcomes and exit");
   return [flags] { return run_edge(*flags); };

@@ -32,6 +32,16 @@ void stream_reader(http::Response& res, std::shared_ptr<journal::BodyReader> bod
   res.stream = [body](uint64_t offset, char* buf, size_t n) { return body->read_at(offset, buf, n); };
 }
 
+// A 200 answer to HEAD: the server sends stream_size as Content-Length and
+// never reads a HEAD answer's stream, so the reader only refuses.
+void head_answer(http::Response& res, uint64_t size) {
+  res.status = 200;
+  res.content_type = "application/octet-stream";
+  res.body.clear();
+  res.stream_size = size;
+  res.stream = [](uint64_t, char*, size_t) { return -1L; };
+}
+
 // An exchange whose finish runs a function on the blocking pool.
 class BlockingExchange : public http::Exchange {
  public:
@@ -185,12 +195,18 @@ bool HttpFront::serve_from_journal(const std::string& name, http::Response& res,
       plain(res, 404, "File not found.");
       return true;
     }
+    if (head_only) {
+      // The index knows the size of the latest state: a HEAD needs no body,
+      // so none is fetched from a backend even when the journal freed it.
+      head_answer(res, entry->size);
+      return true;
+    }
     if (entry->body.place == journal::BodyPlace::kNone) return false;  // freed: the backends hold it
     auto body = journal_.open_body(*entry);
     if (!body) continue;
     journal_.touch(name);
     res.status = 200;
-    if (body->size() <= 64 * 1024 && !head_only) {
+    if (body->size() <= 64 * 1024) {
       std::string bytes(body->size(), '\0');
       if (body->size() > 0 && body->read_at(0, bytes.data(), bytes.size()) != static_cast<long>(bytes.size())) continue;
       res.content_type = "application/octet-stream";

@@ -6,16 +6,23 @@
 #      front of five stand-ins at the real 333 ms, against one bare stand-in
 #      (10 requests at a time; a refused PUT is retried after 100 ms); and
 #      the same router under 100 writers.
-#   2. GET of 1 KiB files the router serves from its journal, against nginx
-#      serving the same files from disk: the same closed-loop client (64
-#      keep-alive connections), then fsload at the same constant rate against
-#      both; and the CPU each server spends on 1,000 idle keep-alive
-#      connections.
+#   2. The front door against nginx (worker_processes = the router's
+#      --io-threads, BENCH_IO_THREADS, default the core count), the router
+#      serving 1 KiB files from its journal and nginx the same bytes from
+#      disk (sendfile on): wrk closed loops of 16 and 256 keep-alive
+#      connections; a `Connection: close` storm of 256 connections (wrk); an
+#      open loop of 5,000 GET/s through fsload; and the CPU and resident
+#      memory each server spends on 10,000 idle keep-alive connections
+#      (RLIMIT_NOFILE is raised to the hard limit for it). Before and after
+#      the rows that close connections, the script waits until the server
+#      holds no more descriptors than it started with (plus 64), so that
+#      one row's closes are not charged to the next.
 #   3. GET of files the router no longer caches (--body-cache-mb 0): five
 #      backends against one, at 20 ms and at 333 ms stand-in latency.
 #
 # Every measurement is repeated (BENCH_REPS, 3) alternating with its baseline;
-# the table gives the median of the repetitions. Everything runs on loopback
+# the table gives the median of the repetitions, and every ratio has the
+# baseline's own figure beside it. Everything runs on loopback
 # ports nobody else holds (stand-ins and routers take a port from the kernel;
 # nginx a port just probed free) in a temporary directory, removed on exit
 # along with every process the script started. Clients run at nice -10 when
@@ -24,11 +31,12 @@
 #
 #   scripts/bench-router.sh [BUILD_DIR]        default: build-bench
 #
+# Needs wrk and nginx (nginx-light) on the PATH (scripts/install-deps.sh).
 # BUILD_DIR must hold router/fsrouter, fileserver/fileserver, loadtest/fsload
 # and the closed-loop client loadtest/bench/fsbench_closed_loop (a Release
 # build; the client runs on fsload's HTTP client).
 #
-# Environment: BENCH_REPS (3), BENCH_ONLY (comma list of put,get,read; all),
+# Environment: BENCH_REPS (3), BENCH_IO_THREADS (the core count), BENCH_ONLY (comma list of put,get,read; all),
 # BENCH_OUT (a directory to keep every raw result and the logs in),
 # BENCH_KEEP=1 (keep the temporary directory).
 set -euo pipefail
@@ -50,6 +58,12 @@ for b in "$fsrouter" "$fileserver" "$fsload" "$client"; do [ -x "$b" ] || die "$
 [[ "$reps" =~ ^[1-9]$ ]] || die "BENCH_REPS must be 1..9"
 command -v python3 >/dev/null || die "python3 is needed"
 command -v curl >/dev/null || die "curl is needed"
+command -v wrk >/dev/null || die "wrk is needed (scripts/install-deps.sh)"
+io_threads="${BENCH_IO_THREADS:-$(nproc)}"
+[[ "$io_threads" =~ ^[1-9][0-9]*$ ]] || die "BENCH_IO_THREADS must be a positive number"
+# 10,000 idle connections need as many descriptors in the server and in the client.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 10500 ] || die "RLIMIT_NOFILE hard limit $(ulimit -Hn) is under 10,500"
 nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/fsrouter-bench.XXXXXX")"
@@ -121,14 +135,16 @@ start_fileservers() {
 # nginx cannot name a port the kernel chose: it gets one just probed free.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_router TAG BACKENDS CACHE_MB: sets port and pid. The router takes a
-# port from the kernel and names it in its event=listening line, with the
-# admin port (/admin/status) as admin_listen, kept in admin_port_of.
+# start_router TAG BACKENDS CACHE_MB [FLAGS...]: sets port and pid. The
+# router takes a port from the kernel and names it in its event=listening
+# line, with the admin port (/admin/status) as admin_listen, kept in
+# admin_port_of.
 declare -A admin_port_of
 start_router() {
   local tag="$1" list="$2" cache="$3" log="$work/logs/fsrouter-$1.log" line
+  shift 3
   "$fsrouter" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --backends "$list" --journal-dir "$work/journal-$tag" \
-    --body-cache-mb "$cache" >"$log" 2>&1 </dev/null &
+    --body-cache-mb "$cache" --io-threads "$io_threads" "$@" >"$log" 2>&1 </dev/null &
   pid=$!
   started+=("$pid")
   routers+=("$pid")
@@ -193,13 +209,20 @@ bad = r["errors"] + r["timeouts"] + r["other_status"] + r["size_mismatch"]
 print("bench:   {tag:<14} ok {ok_per_s:8.1f}/s  p50 {ok_p50_ms:8.1f} ms  p99 {ok_p99_ms:8.1f} ms  429 {status_429}  5XX {status_5xx}  other {bad}".format(tag=sys.argv[1], bad=bad, **r), file=sys.stderr)' "$tag"
 }
 
-# idle_cpu PORT PID...: CPU (cores) the processes use over 1.5 s while N = 0
-# and 1,000 keep-alive connections, each having made one request, sit idle,
-# and how many of them were still open at the end; one JSON line.
-idle_cpu() {
-  python3 - "$@" <<'PY'
-import json, os, socket, sys, time
+# idle_load TAG PORT PID...: the CPU (cores) the processes use over 2 s
+# and the growth of their resident memory (VmRSS summed) while 10,000
+# keep-alive connections, each having made one request, sit idle, against
+# the same processes with none open; how many were still open at the end.
+# Appends one JSON line to results/idle-TAG.jsonl.
+idle_load() {
+  local tag="$1"
+  shift
+  "${boost[@]}" python3 - "$@" >>"$work/results/idle-$tag.jsonl" <<'PY'
+import json, os, resource, socket, sys, time
 port, pids = int(sys.argv[1]), sys.argv[2:]
+n = 10000
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 tck = os.sysconf("SC_CLK_TCK")
 def cpu():
     total = 0
@@ -207,33 +230,93 @@ def cpu():
         f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
         total += int(f[11]) + int(f[12])
     return total / tck
-out = {}
-for n in (0, 1000):
-    socks = []
-    for _ in range(n):
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        s.sendall(b"GET /api/fileserver/g0 HTTP/1.1\r\nHost: bench\r\n\r\n")
-        socks.append(s)
-    for s in socks:
-        s.recv(65536)
-    # Measured at once: the router closes connections idle for --keep-alive-s (5 s).
-    time.sleep(0.2)
+def rss_kib():
+    total = 0
+    for pid in pids:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+def cores(seconds):
     c0, t0 = cpu(), time.time()
-    time.sleep(1.5)
-    out[f"idle_{n}_cores"] = round((cpu() - c0) / (time.time() - t0), 3)
-    still_open = 0
-    for s in socks:
-        s.setblocking(False)
-        try:
-            still_open += s.recv(1) != b""
-        except BlockingIOError:
-            still_open += 1
-        except OSError:
-            pass
-        s.close()
-    out[f"idle_{n}_open_at_end"] = still_open
-    time.sleep(0.5)
+    time.sleep(seconds)
+    return (cpu() - c0) / (time.time() - t0)
+out = {"connections": n}
+out["idle_0_cores"] = round(cores(2.0), 4)
+rss_before = rss_kib()
+socks = []
+t0 = time.time()
+for i in range(n):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(b"GET /api/fileserver/g0 HTTP/1.1\r\nHost: bench\r\n\r\n")
+    socks.append(s)
+    if len(socks) % 500 == 0:  # read the answers as we go: no send buffer fills
+        for t in socks[-500:]:
+            t.recv(65536)
+for s in socks[len(socks) - len(socks) % 500:]:
+    s.recv(65536)
+out["open_s"] = round(time.time() - t0, 2)
+time.sleep(0.5)
+out[f"idle_{n}_cores"] = round(cores(2.0), 4)
+out["rss_growth_mib"] = round((rss_kib() - rss_before) / 1024, 1)
+still_open = 0
+for s in socks:
+    s.setblocking(False)
+    try:
+        still_open += s.recv(1) != b""
+    except BlockingIOError:
+        still_open += 1
+    except OSError:
+        pass
+    s.close()
+out[f"idle_{n}_open_at_end"] = still_open
 print(json.dumps(out))
+PY
+  # The servers see the closes; give them a moment before the next row.
+  sleep 1
+}
+
+# open_fds PID...: descriptors the processes hold in all.
+open_fds() {
+  local pid n=0
+  for pid in "$@"; do n=$((n + $(ls "/proc/$pid/fd" 2>/dev/null | wc -l))); done
+  echo "$n"
+}
+
+# settle BASELINE PID...: waits (30 s at most) until the processes hold no
+# more than BASELINE + 64 descriptors, so that the connections a row closed
+# are gone before the next row starts and do not count against it.
+settle() {
+  local baseline="$1" deadline=$((SECONDS + 30))
+  shift
+  while [ "$(open_fds "$@")" -gt $((baseline + 64)) ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+}
+
+# wrk_run TAG URL CONNECTIONS [wrk flags...]: a closed loop of wrk (two
+# threads, 4 s); appends its figures to results/TAG.jsonl as one JSON line.
+wrk_run() {
+  local tag="$1" url="$2" conns="$3"
+  shift 3
+  "${boost[@]}" wrk -t 2 -c "$conns" -d 4s --timeout 5s --latency "$@" "$url" >"$work/results/$tag.last.txt" 2>&1 ||
+    die "wrk failed ($tag): $(tail -n 3 "$work/results/$tag.last.txt")"
+  python3 - "$work/results/$tag.last.txt" "$tag" >>"$work/results/$tag.jsonl" <<'PY'
+import json, re, sys
+text = open(sys.argv[1]).read()
+def ms(v):
+    m = re.match(r"([\d.]+)(us|ms|s)", v)
+    x = float(m.group(1))
+    return x / 1000 if m.group(2) == "us" else x * 1000 if m.group(2) == "s" else x
+out = {"req_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))}
+for pct in ("50", "99"):
+    m = re.search(rf"^\s+{pct}%\s+(\S+)", text, re.M)
+    out[f"p{pct}_ms"] = ms(m.group(1)) if m else float("nan")
+m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+out["socket_errors"] = sum(int(x) for x in m.groups()) if m else 0
+m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+out["non_2xx"] = int(m.group(1)) if m else 0
+print(json.dumps(out))
+print("bench:   {:<22} {:9.0f} req/s  p50 {:7.2f} ms  p99 {:7.2f} ms  socket errors {}  non-2xx {}".format(
+    sys.argv[2], out["req_per_s"], out["p50_ms"], out["p99_ms"], out["socket_errors"], out["non_2xx"]), file=sys.stderr)
 PY
 }
 
@@ -272,11 +355,12 @@ run_put() {
 # ------------------------------------------- 2. cached GET against nginx
 
 run_get() {
-  say "2. GET of cached 1 KiB files: router (from its journal) against nginx (from disk)"
-  local names=100 fsload_rate=3000
+  say "2. the front door against nginx: 1 KiB files from the router's journal and from nginx's disk"
+  local names=100 fsload_rate=5000
   start_fileservers get 1 "$work/data-get" 333
-  start_router get "$backends" 2048
-  local router_port="$port"
+  # Room for the 10,000 idle connections of the last row.
+  start_router get "$backends" 2048 --max-connections 12000
+  local router_port="$port" router_pid="$pid"
   "$client" --url "http://127.0.0.1:$router_port" --method PUT --name-mode sequence --names "$names" \
     --requests "$names" --connections 10 --prefix g --body-size 1024 --duration 30 \
     >"$work/results/get-preload.json" 2>>"$work/logs/client.log"
@@ -297,18 +381,21 @@ PY
   local nginx_port
   nginx_port="$(free_port)"
   cat >"$ng/nginx.conf" <<CONF
-worker_processes auto;
+worker_processes $io_threads;
+worker_rlimit_nofile 30000;
 pid $ng/nginx.pid;
 error_log $ng/error.log warn;
-events { worker_connections 8192; }
+events { worker_connections 12000; }
 http {
   access_log off;
+  sendfile on;
+  keepalive_timeout 75s;
   client_body_temp_path $ng/tmp;
   proxy_temp_path $ng/tmp;
   fastcgi_temp_path $ng/tmp;
   uwsgi_temp_path $ng/tmp;
   scgi_temp_path $ng/tmp;
-  keepalive_requests 100000;
+  keepalive_requests 1000000;
   server {
     listen 127.0.0.1:$nginx_port backlog=4096 reuseport;
     root $ng/root;
@@ -322,34 +409,45 @@ CONF
   done
   curl -fs "http://127.0.0.1:$nginx_port/api/fileserver/g0" | cmp -s - <(curl -fs "http://127.0.0.1:$router_port/api/fileserver/g0") ||
     die "nginx and the router do not serve the same bytes"
+  local nginx_pids router_fds nginx_fds
+  nginx_pids="$(cat "$ng/nginx.pid") $(ps -o pid= --ppid "$(cat "$ng/nginx.pid")" | tr '\n' ' ')"
+  router_fds="$(open_fds "$router_pid")"
+  # shellcheck disable=SC2086
+  nginx_fds="$(open_fds $nginx_pids)"
 
-  local args=(--method GET --name-mode random --names "$names" --prefix g --expect-size 1024
-    --connections 64 --duration 4 --warmup 1)
   # A run that falls over ends after 200 failures, each bounded by 2 s.
   local fl=(run --mix 1:0:0:0 --fixed-name g0 --rate "$fsload_rate" --duration 3 --check-share 0 --check-share-early 0
     --connection keepalive --idle-connections 64 --timeout 2 --max-failures 200 --quiet)
-  local r
+  local r who url first second
   for ((r = 1; r <= reps; r++)); do
     say "  round $r/$reps"
-    if ((r % 2)); then
-      bench get-router --url "http://127.0.0.1:$router_port" "${args[@]}"
-      bench get-nginx --url "http://127.0.0.1:$nginx_port" "${args[@]}"
-    else
-      bench get-nginx --url "http://127.0.0.1:$nginx_port" "${args[@]}"
-      bench get-router --url "http://127.0.0.1:$router_port" "${args[@]}"
-    fi
-    "${boost[@]}" "$fsload" "${fl[@]}" --url "http://127.0.0.1:$router_port" --json "$work/results/fsload-router-$r.json" \
-      >>"$work/logs/fsload.log" 2>&1 || say "  fsload against the router exited $?"
-    "${boost[@]}" "$fsload" "${fl[@]}" --url "http://127.0.0.1:$nginx_port" --json "$work/results/fsload-nginx-$r.json" \
-      >>"$work/logs/fsload.log" 2>&1 || say "  fsload against nginx exited $?"
+    if ((r % 2)); then first=router second=nginx; else first=nginx second=router; fi
+    for who in "$first" "$second"; do
+      local pids fds
+      if [ "$who" = router ]; then
+        url="http://127.0.0.1:$router_port" pids="$router_pid" fds="$router_fds"
+      else
+        url="http://127.0.0.1:$nginx_port" pids="$nginx_pids" fds="$nginx_fds"
+      fi
+      # shellcheck disable=SC2086
+      settle "$fds" $pids
+      wrk_run "get16-$who" "$url/api/fileserver/g0" 16
+      wrk_run "get256-$who" "$url/api/fileserver/g0" 256
+      wrk_run "close256-$who" "$url/api/fileserver/g0" 256 -H "Connection: close"
+      # shellcheck disable=SC2086
+      settle "$fds" $pids
+      "${boost[@]}" "$fsload" "${fl[@]}" --url "$url" --json "$work/results/fsload-$who-$r.json" \
+        >>"$work/logs/fsload.log" 2>&1 || say "  fsload against $who exited $?"
+      say "  10,000 idle keep-alive connections: $who"
+      if [ "$who" = router ]; then
+        idle_load router "$router_port" "$router_pid"
+      else
+        # shellcheck disable=SC2086
+        idle_load nginx "$nginx_port" $nginx_pids
+      fi
+      tail -n 1 "$work/results/idle-$who.jsonl" | sed "s/^/bench:   idle $who /" >&2
+    done
   done
-  say "  CPU with 1,000 idle keep-alive connections"
-  local router_pid="$pid" nginx_pids
-  nginx_pids="$(cat "$ng/nginx.pid") $(ps -o pid= --ppid "$(cat "$ng/nginx.pid")" | tr '\n' ' ')"
-  # shellcheck disable=SC2086
-  idle_cpu "$router_port" "$router_pid" >"$work/results/idle-router.json"
-  # shellcheck disable=SC2086
-  idle_cpu "$nginx_port" $nginx_pids >"$work/results/idle-nginx.json"
   kill "$(cat "$ng/nginx.pid")" 2>/dev/null || true
   rm -f "$ng/nginx.pid"
   status "$router_port" >"$work/results/get-router-status.json" || true
@@ -469,50 +567,65 @@ if router and bare:
             f"{med(hundred, 'ok_per_s'):.0f} PUT/s acknowledged; stalled rounds {stalled(hundred)} of {len(hundred)}; "
             f"failures {failures(hundred)}")
 
-g_router, g_nginx = runs("get-router"), runs("get-nginx")
-if g_router and g_nginx:
-    a, b = med(g_router, "ok_per_s"), med(g_nginx, "ok_per_s")
-    row("GET cached 1 KiB, 64 connections, closed loop", "router (journal)",
-        f"{a:.0f} req/s, p50 {med(g_router, 'ok_p50_ms'):.1f} ms, p99 {med(g_router, 'ok_p99_ms'):.1f} ms; failures {failures(g_router)}")
-    row("", "nginx (disk)",
-        f"{b:.0f} req/s, p50 {med(g_nginx, 'ok_p50_ms'):.1f} ms, p99 {med(g_nginx, 'ok_p99_ms'):.1f} ms; failures {failures(g_nginx)}")
-    row("", "router / nginx", f"{ratio(g_router, g_nginx):.2f}")
-    fl = {}
-    for who in ("router", "nginx"):
-        rs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(d, f"fsload-{who}-*.json")))]
-        if rs:
-            fl[who] = dict(
-                target=statistics.median(r["throughput"]["mean_target_per_s"] for r in rs),
-                ok=statistics.median(r["throughput"]["mean_successful_per_s"] for r in rs),
-                p50=statistics.median(r["ops"]["GET"]["latency"]["p50_ms"] for r in rs),
-                p99=statistics.median(r["ops"]["GET"]["latency"]["p99_ms"] for r in rs),
-                fail=sum(r["totals"]["failures"] for r in rs),
-                fell=sum(1 for r in rs if r["totals"]["failures"] > 0),
-                n=len(rs),
-                rates=[(r["throughput"]["mean_successful_per_s"], r["totals"]["failures"]) for r in rs],
-                lag=statistics.median(r["throughput"]["max_issue_lag_ms"] for r in rs))
-    if len(fl) == 2:
-        for who, label in (("router", "fsload 3,000/s open loop: router"), ("nginx", "fsload 3,000/s open loop: nginx")):
-            f = fl[who]
-            row("", label, f"{f['ok']:.0f}/{f['target']:.0f} req/s, p50 {f['p50']} ms, p99 {f['p99']} ms; "
-                f"failures {f['fail']} (rounds with failures: {f['fell']} of {f['n']}); client issue lag max {f['lag']} ms")
-        # Only rounds in which neither side failed: a run the failure budget
-        # ended says more about the client's lag than about the server.
-        pairs = [a / b for (a, fa), (b, fb) in zip(fl["router"]["rates"], fl["nginx"]["rates"]) if b > 0 and fa == 0 and fb == 0]
-        row("", "router / nginx (fsload)",
-            f"{statistics.median(pairs):.2f} over {len(pairs)} round(s) without failures" if pairs else "n/a (every round had failures)")
+def paired_ratio(xs, ys, key):
+    rs = [x[key] / y[key] for x, y in zip(xs, ys) if y[key] > 0]
+    return statistics.median(rs) if rs else float("nan")
 
-idle = {}
+for tag, label in (("get16", "GET cached 1 KiB, wrk closed loop, 16 keep-alive connections"),
+                   ("get256", "GET cached 1 KiB, wrk closed loop, 256 keep-alive connections"),
+                   ("close256", "GET cached 1 KiB, `Connection: close` storm, wrk, 256 connections")):
+    a, b = runs(f"{tag}-router"), runs(f"{tag}-nginx")
+    if not (a and b):
+        continue
+    def line(rs):
+        return (f"{med(rs, 'req_per_s'):.0f} req/s, p50 {med(rs, 'p50_ms'):.2f} ms, p99 {med(rs, 'p99_ms'):.2f} ms; "
+                f"socket errors {sum(r['socket_errors'] for r in rs)}, non-2xx {sum(r['non_2xx'] for r in rs)}")
+    row(label, "router (journal)", line(a))
+    row("", "nginx (disk, sendfile)", line(b))
+    row("", "router / nginx", f"{paired_ratio(a, b, 'req_per_s'):.2f} of nginx's {med(b, 'req_per_s'):.0f} req/s")
+
+fl = {}
 for who in ("router", "nginx"):
-    p = os.path.join(d, f"idle-{who}.json")
-    if os.path.exists(p):
-        idle[who] = json.load(open(p))
-if len(idle) == 2:
-    row("CPU with 1,000 idle keep-alive connections", "router",
-        f"{idle['router']['idle_1000_cores']:.2f} cores (none open: {idle['router']['idle_0_cores']:.2f}); "
-        f"{idle['router']['idle_1000_open_at_end']} still open at the end")
-    row("", "nginx", f"{idle['nginx']['idle_1000_cores']:.2f} cores (none open: {idle['nginx']['idle_0_cores']:.2f}); "
-        f"{idle['nginx']['idle_1000_open_at_end']} still open at the end")
+    rs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(d, f"fsload-{who}-*.json")))]
+    if rs:
+        fl[who] = dict(
+            target=statistics.median(r["throughput"]["mean_target_per_s"] for r in rs),
+            ok=statistics.median(r["throughput"]["mean_successful_per_s"] for r in rs),
+            p50=statistics.median(r["ops"]["GET"]["latency"]["p50_ms"] for r in rs),
+            p99=statistics.median(r["ops"]["GET"]["latency"]["p99_ms"] for r in rs),
+            fail=sum(r["totals"]["failures"] for r in rs),
+            fell=sum(1 for r in rs if r["totals"]["failures"] > 0),
+            n=len(rs),
+            rates=[(r["throughput"]["mean_successful_per_s"], r["totals"]["failures"]) for r in rs],
+            lag=statistics.median(r["throughput"]["max_issue_lag_ms"] for r in rs))
+if len(fl) == 2:
+    for i, (who, side) in enumerate((("router", "router"), ("nginx", "nginx"))):
+        f = fl[who]
+        row("GET cached 1 KiB, fsload open loop 5,000/s, 3 s" if i == 0 else "", side,
+            f"{f['ok']:.0f}/{f['target']:.0f} req/s, p50 {f['p50']} ms, p99 {f['p99']} ms; "
+            f"failures {f['fail']} (rounds with failures: {f['fell']} of {f['n']}); client issue lag max {f['lag']} ms")
+    # Only rounds in which neither side failed: a run the failure budget
+    # ended says more about the client's lag than about the server.
+    pairs = [a / b for (a, fa), (b, fb) in zip(fl["router"]["rates"], fl["nginx"]["rates"]) if b > 0 and fa == 0 and fb == 0]
+    row("", "router / nginx",
+        f"{statistics.median(pairs):.2f} of nginx's {fl['nginx']['ok']:.0f} req/s over {len(pairs)} round(s) without failures"
+        if pairs else "n/a (every round had failures)")
+
+idle = {who: runs(f"idle-{who}") for who in ("router", "nginx")}
+if idle["router"] and idle["nginx"]:
+    for i, who in enumerate(("router", "nginx")):
+        rs = idle[who]
+        n = rs[0]["connections"]
+        row("10,000 idle keep-alive connections (target: router <= 0.02 cores, <= 64 MiB)" if i == 0 else "", who,
+            f"{med(rs, f'idle_{n}_cores'):.3f} cores (none open: {med(rs, 'idle_0_cores'):.3f}); "
+            f"RSS growth {max(r['rss_growth_mib'] for r in rs):.1f} MiB (largest of the rounds); "
+            f"still open at the end {min(r[f'idle_{n}_open_at_end'] for r in rs)} "
+            f"(fewest of {len(rs)} rounds); opened in {med(rs, 'open_s'):.1f} s")
+    rr, nn = idle["router"], idle["nginx"]
+    # The largest growth is the first round's: memory a server keeps once
+    # the connections close is reused by the later rounds.
+    big_r, big_n = max(r["rss_growth_mib"] for r in rr), max(r["rss_growth_mib"] for r in nn)
+    row("", "router / nginx", f"RSS growth {big_r / big_n:.1f}x nginx's {big_n:.1f} MiB" if big_n > 0 else "n/a")
 
 for lat in (20, 333):
     five, one = runs(f"read-{lat}-five"), runs(f"read-{lat}-one")

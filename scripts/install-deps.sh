@@ -11,7 +11,7 @@ packages=(
   # scripts/fuzz.sh: clang, and libclang-rt-14-dev for libFuzzer and the
   # sanitizer runtimes (libclang_rt.fuzzer-x86_64.a; only recommended by clang)
   clang libclang-rt-14-dev
-  curl nginx-light procps psmisc python3 iproute2
+  curl nginx-light wrk procps psmisc python3 iproute2
   # tests/router/status_page_test.cc: headless Chromium loads the status
   # page; a font so that its screenshot has text
   chromium fonts-dejavu-core

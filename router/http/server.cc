@@ -52,6 +52,9 @@ constexpr size_t kChunk = 64 * 1024;
 // reads the reply instead of a reset.
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr size_t kLingerBytes = 1 << 20;
+// What a lingering close reads into: small, since the bytes are dropped, and
+// a burst of thousands of closes then costs no large allocations.
+constexpr size_t kLingerChunk = 4096;
 
 class Session;
 
@@ -208,6 +211,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (timed_out_) return reply_error(408, "request head not received in time");
       if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) return reply_header_too_large();
       if (is_parse_error(ec)) return reply_error(400, "malformed request");
+      if (ec == bhttp::error::end_of_stream) return close_at_once();
       return close();
     }
     phase_ = Phase::kWorking;
@@ -255,7 +259,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void read_body() {
     phase_ = Phase::kBody;
-    if (!chunk_) chunk_ = std::make_unique<char[]>(kChunk);
+    if (!chunk_) chunk_ = std::make_unique_for_overwrite<char[]>(kChunk);
     auto& body = parser_->get().body();
     body.data = chunk_.get();
     body.size = kChunk;
@@ -383,7 +387,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void write_chunk() {
     if (stream_offset_ >= res_.stream_size) return on_written({});
-    if (!chunk_) chunk_ = std::make_unique<char[]>(kChunk);
+    if (!chunk_) chunk_ = std::make_unique_for_overwrite<char[]>(kChunk);
     size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, res_.stream_size - stream_offset_));
     long n = res_.stream(stream_base_ + stream_offset_, chunk_.get(), want);
     if (n <= 0) {
@@ -414,6 +418,21 @@ class Session : public std::enable_shared_from_this<Session> {
   // Lingering close: the write side is shut down at once (the client sees
   // the end of the reply), and what the client still sends is read and
   // dropped for a moment, so the close does not reset a reply in flight.
+  // The client ended the stream between two requests: no reply is in
+  // flight and nothing is left unread, so no lingering is needed (a client
+  // closing its idle keep-alive connections costs one close each).
+  void close_at_once() {
+    if (phase_ == Phase::kClosing) return;
+    phase_ = Phase::kClosing;
+    disarm();
+    if (exchange_) exchange_->aborted();
+    exchange_.reset();
+    parser_.reset();
+    chunk_.reset();
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+  }
+
   void close() {
     if (phase_ == Phase::kClosing) return;
     phase_ = Phase::kClosing;
@@ -423,14 +442,14 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.reset();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    if (!chunk_) chunk_ = std::make_unique<char[]>(kChunk);
+    chunk_ = std::make_unique_for_overwrite<char[]>(kLingerChunk);
     linger_bytes_ = 0;
     stream_.expires_after(kLingerTime);
     drain();
   }
 
   void drain() {
-    stream_.async_read_some(net::buffer(chunk_.get(), kChunk),
+    stream_.async_read_some(net::buffer(chunk_.get(), kLingerChunk),
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
                               self->linger_bytes_ += n;
                               if (!ec && self->linger_bytes_ < kLingerBytes) return self->drain();

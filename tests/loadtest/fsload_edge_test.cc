@@ -1,12 +1,15 @@
 // `fsload edge` against in-memory servers: every case passes against a
 // correct router-like server, and known faults fail exactly the cases that
-// cover them.
+// cover them. The front-door cases (raw framing, limits, timeouts, ranges)
+// need the real router's front, and run against fsrouter itself.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "tests/loadtest/fake_file_server.h"
 #include "tests/loadtest/fsload_support.h"
+#include "tests/support/stack.h"
 
 namespace fsr::test {
 namespace {
@@ -18,9 +21,20 @@ std::set<std::string> failed_cases(const nlohmann::json& doc) {
   return out;
 }
 
+// The cases about the router's own front door, which an in-memory server
+// does not have.
+const char* kFrontCases =
+    "front-header-too-large,front-too-many-fields,front-long-target,front-body-too-large,front-content-encoding,"
+    "front-ambiguous-framing,front-slowloris,front-expect-continue,front-unknown-method,range-requests";
+
 FsloadResult run_edge(const FakeFileServer& server, std::vector<std::string> extra) {
   std::vector<std::string> args = {"edge",   "--url",         server.url(), "--target", "router", "--huge-size",
                                    "3000000", "--repeat",     "200",        "--seed",   "11"};
+  if (std::find(extra.begin(), extra.end(), "--only") == extra.end() &&
+      std::find(extra.begin(), extra.end(), "--skip") == extra.end()) {
+    args.push_back("--skip");
+    args.push_back(kFrontCases);
+  }
   args.insert(args.end(), extra.begin(), extra.end());
   FsloadResult r = run_fsload(args);
   EXPECT_FALSE(r.doc.is_null()) << r.log;
@@ -55,7 +69,7 @@ TEST(FsloadEdge, TruncatedBodiesFailTheBigCases) {
   FakeFileServer::Options options;
   options.truncate_at = 100000;
   FakeFileServer server(options);
-  FsloadResult r = run_edge(server, {"--skip", "put-then-get-repeat,aborted-upload"});
+  FsloadResult r = run_edge(server, {"--skip", std::string("put-then-get-repeat,aborted-upload,") + kFrontCases});
   ASSERT_FALSE(r.doc.is_null());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(failed_cases(r.doc), (std::set<std::string>{"body-huge", "race-two-writers"})) << r.log;
@@ -67,6 +81,46 @@ TEST(FsloadEdge, BackendProfileExpectsBackendAnswers) {
   FsloadResult r = run_edge(server, {"--target", "backend", "--only", "name-256-bytes,upload-chunked,name-dots"});
   ASSERT_FALSE(r.doc.is_null());
   EXPECT_EQ(failed_cases(r.doc), (std::set<std::string>{"name-256-bytes", "upload-chunked"})) << r.log;
+}
+
+// Every front-door case against fsrouter with small limits (so a chunked
+// body can cross --max-body-bytes and the slow head times out quickly),
+// with the router's pid for the memory checks.
+class FsloadEdgeFront : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    stack_ = new Stack("fsload-edge-front");
+    stack_->start_backends(1, 3);
+    stack_->start_router({"--max-body-bytes", "100000", "--header-timeout-ms", "500", "--body-idle-timeout-ms", "500"});
+  }
+  static void TearDownTestSuite() { delete stack_; }
+  static FsloadResult run(std::vector<std::string> limits) {
+    std::vector<std::string> args = {"edge", "--url", stack_->router_url(), "--target", "router", "--only", kFrontCases,
+                                     "--router-pid", std::to_string(stack_->router().pid()), "--timeout", "20"};
+    args.insert(args.end(), limits.begin(), limits.end());
+    return run_fsload(args);
+  }
+  static Stack* stack_;
+};
+Stack* FsloadEdgeFront::stack_ = nullptr;
+
+TEST_F(FsloadEdgeFront, EveryFrontDoorCasePassesAgainstTheRouter) {
+  FsloadResult r = run({"--max-body-bytes", "100000", "--header-timeout-ms", "500"});
+  ASSERT_FALSE(r.doc.is_null()) << r.log;
+  EXPECT_EQ(r.exit_code, 0) << r.log << stack_->logs();
+  EXPECT_EQ(r.doc["failed"].get<int>(), 0) << r.log;
+  EXPECT_EQ(r.doc["cases"].size(), 10u) << r.log;
+  EXPECT_TRUE(stack_->router_running());
+}
+
+TEST_F(FsloadEdgeFront, ALimitTheRouterDoesNotHaveFailsItsCases) {
+  // Told the body limit is 1,000 bytes and the head timeout 5 s, the suite
+  // expects 413 for a body the router takes, and a 408 no sooner than 5 s.
+  FsloadResult r = run({"--max-body-bytes", "1000", "--header-timeout-ms", "5000", "--only",
+                        "front-body-too-large,front-slowloris"});
+  ASSERT_FALSE(r.doc.is_null()) << r.log;
+  EXPECT_EQ(r.exit_code, 1) << r.log;
+  EXPECT_EQ(failed_cases(r.doc), (std::set<std::string>{"front-body-too-large", "front-slowloris"})) << r.log;
 }
 
 TEST(FsloadEdge, UnknownCaseIsAUsageError) {

@@ -70,6 +70,58 @@ TEST_F(RouterApi, HeadReportsLengthWithoutBody) {
   EXPECT_TRUE(head->body.empty());
 }
 
+// GET requests of `name` a stand-in's log records.
+int backend_gets(Stack& stack, int i, const std::string& name) {
+  std::string log = stack.backend(i).read_log();
+  std::string needle = "method=\"GET\" name=\"" + name + "\" ";
+  int n = 0;
+  for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
+  return n;
+}
+
+TEST(RouterHead, HeadOfANameWhoseBodyTheJournalFreedAnswersItsSizeWithoutABackendRead) {
+  Stack stack("head-cold");
+  stack.start_backends(1, 5);
+  stack.start_router({"--body-cache-mb", "0"});
+  ASSERT_GT(stack.put("cold", std::string(3000, 'c')), 0u) << stack.last_error();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = stack.status();
+        return s.is_object() && s["pending_count"] == 0 && s["applied_seq"] == s["last_seq"] && s["body_bytes"] == 0;
+      },
+      std::chrono::seconds(20)))
+      << stack.logs();
+  int before = backend_gets(stack, 0, "cold");
+
+  auto c = stack.client();
+  auto head = c->Head(api("cold").c_str());
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->get_header_value("Content-Length"), "3000");
+  EXPECT_TRUE(head->body.empty());
+  // A GET of the same name does reach the backend (and shows in its log):
+  // the count below would catch a HEAD that had read the body too.
+  auto get = c->Get(api("cold").c_str());
+  ASSERT_TRUE(get);
+  ASSERT_EQ(get->status, 200);
+  EXPECT_EQ(get->body, std::string(3000, 'c'));
+  ASSERT_TRUE(wait_until([&] { return backend_gets(stack, 0, "cold") > before; }, std::chrono::seconds(10)));
+  EXPECT_EQ(backend_gets(stack, 0, "cold"), before + 1) << stack.backend(0).read_log();
+}
+
+TEST(RouterHead, HeadOfADeletedNameIs404WithoutABackendRead) {
+  Stack stack("head-deleted");
+  stack.start_backends(1, 5);
+  stack.start_router({"--body-cache-mb", "0"});
+  ASSERT_GT(stack.put("gone", "x"), 0u) << stack.last_error();
+  ASSERT_GT(stack.del("gone"), 0u) << stack.last_error();
+  ASSERT_TRUE(stack.wait_drained(std::chrono::seconds(20))) << stack.logs();
+  auto head = stack.client()->Head(api("gone").c_str());
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 404);
+  EXPECT_EQ(backend_gets(stack, 0, "gone"), 0) << stack.backend(0).read_log();
+}
+
 TEST_F(RouterApi, OtherMethodsGet405WithAllow) {
   auto c = stack_->client();
   auto post = c->Post(api("x").c_str(), "data", "text/plain");

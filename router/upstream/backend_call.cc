@@ -13,6 +13,19 @@ void set_timeouts(httplib::Client& c, std::chrono::milliseconds timeout) {
   c.set_write_timeout(ms / 1000, (ms % 1000) * 1000);
 }
 
+// What went wrong, in the words an operator reads in logs and on the status
+// page (httplib's own names are enum names: "Connection", "Read").
+std::string describe(httplib::Error error) {
+  switch (error) {
+    case httplib::Error::Connection: return "connection refused or unreachable";
+    case httplib::Error::ConnectionTimeout: return "connect timed out";
+    case httplib::Error::Read: return "no answer (read failed or timed out)";
+    case httplib::Error::Write: return "request not fully sent (write failed or timed out)";
+    case httplib::Error::Canceled: return "canceled";
+    default: return "client error " + httplib::to_string(error);
+  }
+}
+
 BackendResult finish(BackendLease& lease, const httplib::Result& result) {
   BackendResult out;
   if (result) {
@@ -28,7 +41,7 @@ BackendResult finish(BackendLease& lease, const httplib::Result& result) {
     }
     return out;
   }
-  out.error = httplib::to_string(result.error());
+  out.error = describe(result.error());
   lease.backend().counters().errors++;
   if (result.error() == httplib::Error::Connection) {
     // connect() failed: nothing reached the backend.

@@ -69,10 +69,14 @@ long long ms_between(Clock::time_point from, Clock::time_point to) {
 // LISTEN_* variables naming this process, the signal state of a fresh program.
 [[noreturn]] void exec_child(const std::vector<fsr::supervisor::ListenSocket>& sockets,
                              const std::vector<std::string>& command, pid_t supervisor_pid) {
-  // If the supervisor is gone (SIGKILL), nothing would restart or stop this
-  // child: stop it the clean way. The check after prctl closes the race with
-  // a supervisor that died before it.
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  // The child dies with the supervisor (SIGKILLed itself, say): nothing
+  // would restart or stop it any more, it would keep the port and the
+  // journal's lock from the next supervisor, and a child that ignores or
+  // takes long over SIGTERM would outlive it (a router drains for up to
+  // --stop-timeout-ms). SIGKILL costs nothing the router's own death does
+  // not: its journal is durable at every instant. The check after prctl
+  // closes the race with a supervisor that died before it.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != supervisor_pid) ::_exit(1);
 
   sigset_t none;

@@ -159,6 +159,29 @@ LoadCounts ChaosLoad::counts() const {
   return counts_;
 }
 
+std::vector<RequestRecord> ChaosLoad::records() const {
+  std::lock_guard lock(counts_mutex_);
+  return records_;
+}
+
+ChaosLoad::Answer ChaosLoad::send(Connection& connection, const std::string& method, const std::string& path,
+                                  const std::string* body) {
+  RequestRecord record;
+  record.method = method;
+  ++in_flight_;
+  record.start_ns = now_ns();
+  Answer answer = connection.send(method, path, body);
+  record.end_ns = now_ns();
+  --in_flight_;
+  record.answered = answer.response;
+  record.refused = answer.refused;
+  record.status = answer.status;
+  record.error = answer.error;
+  std::lock_guard lock(counts_mutex_);
+  records_.push_back(std::move(record));
+  return answer;
+}
+
 void ChaosLoad::note_problem(const std::string& text) {
   std::lock_guard lock(counts_mutex_);
   if (counts_.problems.size() < kMaxProblems) counts_.problems.push_back(text);
@@ -224,7 +247,7 @@ void ChaosLoad::put(Connection& connection, std::mt19937_64& rng, size_t name_in
     std::lock_guard lock(model_mutex_);
     id = model_.begin_write(name, now_ns(), content_of(body));
   }
-  Answer answer = connection.send("PUT", "/api/fileserver/" + name, &body);
+  Answer answer = send(connection, "PUT", "/api/fileserver/" + name, &body);
   WriteOutcome outcome = WriteOutcome::kUnknown;
   {
     std::lock_guard lock(counts_mutex_);
@@ -263,7 +286,7 @@ void ChaosLoad::erase(Connection& connection, size_t name_index) {
     std::lock_guard lock(model_mutex_);
     id = model_.begin_write(name, now_ns(), ContentState::absent());
   }
-  Answer answer = connection.send("DELETE", "/api/fileserver/" + name, nullptr);
+  Answer answer = send(connection, "DELETE", "/api/fileserver/" + name, nullptr);
   WriteOutcome outcome = WriteOutcome::kUnknown;
   {
     std::lock_guard lock(counts_mutex_);
@@ -302,7 +325,7 @@ void ChaosLoad::get(Connection& connection, size_t name_index) {
     std::lock_guard lock(model_mutex_);
     id = model_.begin_read(name, now_ns());
   }
-  Answer answer = connection.send("GET", "/api/fileserver/" + name, nullptr);
+  Answer answer = send(connection, "GET", "/api/fileserver/" + name, nullptr);
   std::optional<ContentState> observed;
   if (answer.response && answer.status == 200) observed = content_of(answer.body);
   if (answer.response && answer.status == 404) observed = ContentState::absent();

@@ -64,6 +64,16 @@ struct LoadCounts {
   std::string summary() const;
 };
 
+// One request of the load, as the client saw it (steady-clock nanoseconds).
+struct RequestRecord {
+  int64_t start_ns = 0, end_ns = 0;
+  std::string method;
+  bool answered = false;  // a response came back (any status)
+  bool refused = false;   // no connection could be made
+  int status = 0;
+  std::string error;  // the transport error, when no response came back
+};
+
 struct FinalCheck {
   size_t names = 0;
   size_t lost = 0;               // router answer is not an acceptable state
@@ -85,6 +95,10 @@ class ChaosLoad {
   void start();
   void stop();  // returns once every worker finished its operation
   LoadCounts counts() const;
+  // Every request sent so far, in the order they ended.
+  std::vector<RequestRecord> records() const;
+  // Requests sent and not yet answered or failed, now.
+  int in_flight() const { return in_flight_.load(); }
   // After stop(), once the router has applied everything: every name read
   // through the router and from volume_dir (the shared volume's host path).
   FinalCheck check_final(const std::string& volume_dir);
@@ -103,6 +117,8 @@ class ChaosLoad {
   void erase(Connection& connection, size_t name_index);
   void get(Connection& connection, size_t name_index);
   void note_problem(const std::string& text);
+  // Connection::send, counted in flight and recorded.
+  Answer send(Connection& connection, const std::string& method, const std::string& path, const std::string* body);
 
   const RouterAddress* router_;
   LoadOptions options_;
@@ -114,6 +130,8 @@ class ChaosLoad {
 
   mutable std::mutex counts_mutex_;
   LoadCounts counts_;
+  std::vector<RequestRecord> records_;
+  std::atomic<int> in_flight_{0};
 
   std::atomic<bool> running_{false};
   std::atomic<int64_t> next_slot_ns_{0};

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -291,6 +292,28 @@ TEST_F(SupervisorTest, Sigusr2UpgradesLikeSighup) {
   auto exited = log_events("child_exited");
   ASSERT_EQ(exited.size(), 1u);
   EXPECT_EQ(exited[0]["reason"], "upgrade");
+}
+
+// Dead, or a zombie waiting for whoever inherited it.
+bool process_gone(const std::string& pid) {
+  std::ifstream stat("/proc/" + pid + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  auto close_paren = line.rfind(')');
+  return close_paren == std::string::npos || close_paren + 2 >= line.size() || line[close_paren + 2] == 'Z' ||
+         line[close_paren + 2] == 'X';
+}
+
+TEST_F(SupervisorTest, SigkillOfTheSupervisorKillsItsChildEvenOneThatIgnoresSigterm) {
+  start({}, {"--ignore-sigterm"});
+  std::string child = child_pid(1);
+  await("child_ready", 1);
+  ASSERT_FALSE(process_gone(child));
+  supervisor_.signal(SIGKILL);
+  ASSERT_NE(supervisor_.wait(20s), -1);
+  bool gone = wait_until([&] { return process_gone(child); }, 10s);
+  EXPECT_TRUE(gone) << "the child " << child << " outlived its supervisor";
+  if (!gone) ::kill(std::stoi(child), SIGKILL);
 }
 
 TEST_F(SupervisorTest, OrphansTheChildLeavesBehindAreReapedByTheSupervisor) {

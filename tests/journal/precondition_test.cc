@@ -156,9 +156,9 @@ TEST(ConditionalCommit, OfManyQueuedWritesWithTheSameIfMatchExactlyOneCommits) {
       ++answered;
       cv.notify_all();
     };
+    std::string body = "writer " + std::to_string(i) + " of many, in a body file";
     if (i % 4 == 3) journal->commit_delete_async("race", done, if_match(base));
-    else journal->commit_put_async("race", body_of(*journal, "writer " + std::to_string(i) + " of many"), done,
-                                   if_match(base));
+    else journal->commit_put_async("race", body_of(*journal, body), done, if_match(base));
   }
   {
     std::unique_lock<std::mutex> lock(mu);
@@ -178,7 +178,7 @@ TEST(ConditionalCommit, OfManyQueuedWritesWithTheSameIfMatchExactlyOneCommits) {
   EXPECT_EQ(journal->last_seq(), base + 1) << "only the winner took a seq";
   EXPECT_EQ(journal->lookup("race")->seq, seqs[winner]);
   if (winner % 4 != 3) {
-    EXPECT_EQ(read_latest(*journal, "race"), "writer " + std::to_string(winner) + " of many");
+    EXPECT_EQ(read_latest(*journal, "race"), "writer " + std::to_string(winner) + " of many, in a body file");
     EXPECT_EQ(body_files(dir / "journal").size(), 1u) << "the losers' body files are gone";
   } else {
     EXPECT_TRUE(body_files(dir / "journal").empty());

@@ -176,7 +176,8 @@ std::unique_ptr<http::Exchange> HttpFront::start(const http::RequestHead& req, h
     std::string name;
     if (get) {
       if (!name_of(req, res, &name)) return nullptr;
-      if (auto entry = journal_.lookup(name); entry && entry->op == Op::kPut) {
+      bool conditional = req.field("If-Match") || req.field("If-None-Match") || req.field("If-Modified-Since");
+      if (auto entry = conditional ? journal_.lookup(name) : std::nullopt; entry && entry->op == Op::kPut) {
         switch (read_verdict(req, *entry, journal_.journal_id())) {
           case ReadVerdict::kServe: break;
           case ReadVerdict::kNotModified:

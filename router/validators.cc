@@ -127,30 +127,24 @@ std::optional<std::string> joined_field(const http::RequestHead& head, std::stri
 bool write_precondition(const http::RequestHead& head, std::string_view journal_id, journal::WritePrecondition* out,
                         std::string* problem) {
   *out = {};
-  if (auto field = joined_field(head, "If-Match")) {
+  // One field into (sent, any, seqs). If-Match compares strongly (a weak
+  // tag names nothing: entity_tag_seq refuses it), If-None-Match weakly.
+  auto read = [&](const char* name, bool weak, bool* sent, bool* any, std::vector<uint64_t>* seqs) {
+    auto field = joined_field(head, name);
+    if (!field) return true;
     auto list = parse_tag_list(*field);
     if (!list) {
-      *problem = "malformed If-Match: expected * or a list of quoted entity tags";
+      *problem = std::string("malformed ") + name + ": expected * or a list of quoted entity tags";
       return false;
     }
-    out->if_match = true;
-    out->if_match_any = list->any;
-    // Strong comparison: a weak tag never matches (entity_tag_seq refuses it).
+    *sent = true;
+    *any = list->any;
     for (const auto& tag : list->tags)
-      if (auto seq = journal::entity_tag_seq(tag, journal_id)) out->if_match_seqs.push_back(*seq);
-  }
-  if (auto field = joined_field(head, "If-None-Match")) {
-    auto list = parse_tag_list(*field);
-    if (!list) {
-      *problem = "malformed If-None-Match: expected * or a list of quoted entity tags";
-      return false;
-    }
-    out->if_none_match = true;
-    out->if_none_match_any = list->any;
-    for (const auto& tag : list->tags)
-      if (auto seq = journal::entity_tag_seq(opaque(tag), journal_id)) out->if_none_match_seqs.push_back(*seq);
-  }
-  return true;
+      if (auto seq = journal::entity_tag_seq(weak ? opaque(tag) : tag, journal_id)) seqs->push_back(*seq);
+    return true;
+  };
+  return read("If-Match", false, &out->if_match, &out->if_match_any, &out->if_match_seqs) &&
+         read("If-None-Match", true, &out->if_none_match, &out->if_none_match_any, &out->if_none_match_seqs);
 }
 
 ReadVerdict read_verdict(const http::RequestHead& head, const journal::IndexEntry& entry, std::string_view journal_id) {

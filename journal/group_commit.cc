@@ -24,7 +24,18 @@ struct Journal::CommitRequest {
   uint64_t seq = 0;
   Status status;  // not Ok before the batch: failed already (a broken body), never written
   CommitCallback done;
+  WritePrecondition precondition;
 };
+
+bool WritePrecondition::holds(const IndexEntry* latest) const {
+  bool present = latest && latest->op == Op::kPut;
+  auto named = [&](const std::vector<uint64_t>& seqs) {
+    return present && std::find(seqs.begin(), seqs.end(), latest->seq) != seqs.end();
+  };
+  if (if_match && !(present && (if_match_any || named(if_match_seqs)))) return false;
+  if (if_none_match && present && (if_none_match_any || named(if_none_match_seqs))) return false;
+  return true;
+}
 
 std::unique_ptr<BodyWriter> Journal::new_body() {
   return std::unique_ptr<BodyWriter>(new BodyWriter(this, next_body_id_.fetch_add(1)));
@@ -53,11 +64,13 @@ void Journal::submit(CommitRequest* request) {
   queue_cv_.notify_one();
 }
 
-void Journal::commit_put_async(const std::string& name, std::unique_ptr<BodyWriter> body, CommitCallback done) {
+void Journal::commit_put_async(const std::string& name, std::unique_ptr<BodyWriter> body, CommitCallback done,
+                               WritePrecondition precondition) {
   auto* request = new CommitRequest;
   request->name = name;
   request->op = Op::kPut;
   request->done = std::move(done);
+  request->precondition = std::move(precondition);
   if (!body) {
     request->status = {Status::Code::kInvalid, "commit_put without a body"};
   } else if (!body->error_.ok()) {
@@ -70,11 +83,12 @@ void Journal::commit_put_async(const std::string& name, std::unique_ptr<BodyWrit
   submit(request);
 }
 
-void Journal::commit_delete_async(const std::string& name, CommitCallback done) {
+void Journal::commit_delete_async(const std::string& name, CommitCallback done, WritePrecondition precondition) {
   auto* request = new CommitRequest;
   request->name = name;
   request->op = Op::kDelete;
   request->done = std::move(done);
+  request->precondition = std::move(precondition);
   submit(request);
 }
 
@@ -97,20 +111,21 @@ struct CommitWait {
 
 }  // namespace
 
-Status Journal::commit_put(const std::string& name, std::unique_ptr<BodyWriter> body, uint64_t* seq) {
+Status Journal::commit_put(const std::string& name, std::unique_ptr<BodyWriter> body, uint64_t* seq,
+                           const WritePrecondition& precondition) {
   if (!body) return {Status::Code::kInvalid, "commit_put without a body"};
   // The body file's fsync happens here, in parallel across uploads, not on
   // the committer thread.
   Status s = body->finish();
   if (!s.ok()) return s;
   CommitWait wait;
-  commit_put_async(name, std::move(body), wait.callback());
+  commit_put_async(name, std::move(body), wait.callback(), precondition);
   return wait.wait(seq);
 }
 
-Status Journal::commit_delete(const std::string& name, uint64_t* seq) {
+Status Journal::commit_delete(const std::string& name, uint64_t* seq, const WritePrecondition& precondition) {
   CommitWait wait;
-  commit_delete_async(name, wait.callback());
+  commit_delete_async(name, wait.callback(), precondition);
   return wait.wait(seq);
 }
 
@@ -181,12 +196,35 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
   int64_t time = now_ms();
   std::unordered_map<std::string, IndexEntry> latest;  // this batch's view of each name it touches
   std::vector<uint64_t> freed_files;
+  // Writes whose precondition failed: they take no seq and are answered
+  // once the batch's outcome is known (their verdict may rest on a record
+  // earlier in this batch).
+  std::vector<CommitRequest*> rejected;
   uint64_t seq;
   {
     std::lock_guard<std::mutex> lock(mu_);
     seq = last_seq_;
   }
+  kept = 0;
   for (auto* r : batch) {
+    IndexEntry old;
+    bool had_old = false;
+    if (auto it = latest.find(r->name); it != latest.end()) {
+      old = it->second;
+      had_old = true;
+    } else {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto found = index_.find(r->name); found != index_.end()) {
+        old = found->second;
+        had_old = true;
+      }
+    }
+    if (!r->precondition.empty() && !r->precondition.holds(had_old ? &old : nullptr)) {
+      r->status = {Status::Code::kPreconditionFailed, "precondition failed"};
+      rejected.push_back(r);
+      continue;
+    }
+    batch[kept++] = r;
     r->seq = ++seq;
     Record rec;
     rec.seq = r->seq;
@@ -206,18 +244,6 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
     }
     wb.Put(db_->records, encode_seq_key(rec.seq), encode_record(rec));
 
-    IndexEntry old;
-    bool had_old = false;
-    if (auto it = latest.find(r->name); it != latest.end()) {
-      old = it->second;
-      had_old = true;
-    } else {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (auto found = index_.find(r->name); found != index_.end()) {
-        old = found->second;
-        had_old = true;
-      }
-    }
     if (had_old && old.body.place == BodyPlace::kInline) wb.Delete(db_->bodies, encode_seq_key(old.body.id));
     if (had_old && old.body.place == BodyPlace::kFile) freed_files.push_back(old.body.id);
 
@@ -230,6 +256,17 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
     e.time_ms = time;
     e.applied_seq = had_old ? old.applied_seq : 0;
     latest[r->name] = e;
+  }
+  batch.resize(kept);
+  auto answer_rejected = [&](const Status& outcome) {
+    for (auto* r : rejected) {
+      if (!outcome.ok()) r->status = outcome;
+      complete(r);
+    }
+  };
+  if (batch.empty()) {
+    answer_rejected(Status::Ok());
+    return;
   }
   for (auto& [name, e] : latest) wb.Put(db_->index, name, encode_index_entry(e));
   uint64_t max_body_id = max_committed_body_id_;
@@ -246,6 +283,7 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
     Status s = from_rocks(rs);
     log_error("journal_write_failed").kv("first_seq", batch.front()->seq).kv("records", batch.size()).kv("error", s.message);
     fail_all(s);
+    answer_rejected(s);
     return;
   }
 
@@ -294,6 +332,7 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
     r->status = Status::Ok();
     complete(r);
   }
+  answer_rejected(Status::Ok());
 }
 
 }  // namespace fsr::journal

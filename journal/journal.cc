@@ -24,6 +24,7 @@ const char* status_code_name(Status::Code code) {
     case Status::Code::kCorruption: return "corruption";
     case Status::Code::kInvalid: return "invalid";
     case Status::Code::kClosed: return "closed";
+    case Status::Code::kPreconditionFailed: return "precondition_failed";
   }
   return "unknown";
 }

@@ -53,7 +53,7 @@ class Env;
 namespace fsr::journal {
 
 struct Status {
-  enum class Code { kOk, kNoSpace, kIoError, kCorruption, kInvalid, kClosed };
+  enum class Code { kOk, kNoSpace, kIoError, kCorruption, kInvalid, kClosed, kPreconditionFailed };
   Code code = Code::kOk;
   std::string message;
   bool ok() const { return code == Code::kOk; }
@@ -133,6 +133,26 @@ struct JournalStats {
   uint64_t body_bytes = 0;  // bytes of retained bodies (inline and files)
 };
 
+// A condition on a name's latest state that a write needs to commit (the
+// HTTP If-Match and If-None-Match of a PUT or DELETE). The committer thread
+// evaluates it against the latest committed state of the name, or against
+// an earlier record of the same batch, right before it assigns the seq, so
+// of two writes conditioned on the same state at most one commits; a failed
+// one commits nothing and ends with kPreconditionFailed. A name that is
+// absent or deleted has no current state: If-Match fails on it and
+// If-None-Match `*` holds. States are named by their seq.
+struct WritePrecondition {
+  bool if_match = false;       // If-Match was sent
+  bool if_match_any = false;   // If-Match: *
+  std::vector<uint64_t> if_match_seqs;
+  bool if_none_match = false;  // If-None-Match was sent
+  bool if_none_match_any = false;  // If-None-Match: *
+  std::vector<uint64_t> if_none_match_seqs;
+  bool empty() const { return !if_match && !if_none_match; }
+  // latest: the name's latest state, nullptr when the index has none.
+  bool holds(const IndexEntry* latest) const;
+};
+
 // The outcome of a queued commit: Ok with the record's seq, or the failure
 // (seq 0). Runs on the committer thread and must not block.
 using CommitCallback = std::function<void(Status, uint64_t seq)>;
@@ -144,15 +164,18 @@ class Journal {
 
   std::unique_ptr<BodyWriter> new_body();
   // Durable commit; *seq gets the record's sequence number.
-  Status commit_put(const std::string& name, std::unique_ptr<BodyWriter> body, uint64_t* seq);
-  Status commit_delete(const std::string& name, uint64_t* seq);
+  // With a precondition that does not hold, nothing commits: kPreconditionFailed.
+  Status commit_put(const std::string& name, std::unique_ptr<BodyWriter> body, uint64_t* seq,
+                    const WritePrecondition& precondition = {});
+  Status commit_delete(const std::string& name, uint64_t* seq, const WritePrecondition& precondition = {});
   // Queues a durable commit and returns at once. done runs exactly once, on
   // the committer thread, after the record is durable (or the commit failed);
   // it must not block. Same ordering and sequence rules as commit_put.
   // A spilled body not yet finish()ed is fsync'd on the committer thread.
   // Once the journal is closing, done runs at once here with kClosed.
-  void commit_put_async(const std::string& name, std::unique_ptr<BodyWriter> body, CommitCallback done);
-  void commit_delete_async(const std::string& name, CommitCallback done);
+  void commit_put_async(const std::string& name, std::unique_ptr<BodyWriter> body, CommitCallback done,
+                        WritePrecondition precondition = {});
+  void commit_delete_async(const std::string& name, CommitCallback done, WritePrecondition precondition = {});
 
   std::optional<IndexEntry> lookup(const std::string& name) const;
   // nullptr when the entry has no body (DELETE, or freed).

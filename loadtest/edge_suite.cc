@@ -760,11 +760,132 @@ void case_range(EdgeContext& ctx, Check& check) {
     check.fail("several ranges: expected 200 with the whole body, got '" + several.status + "', " +
                std::to_string(several.body.size()) + " bytes");
   ctx.del(EdgeContext::path(name));
+// Validators, conditional requests and verified uploads (docs/architecture.md,
+// "Validators and verified uploads"). A backend stand-in knows none of them:
+// there each case only checks that nothing is stored it should not be.
+HttpResult send_with(EdgeContext& ctx, const std::string& method, const std::string& target,
+                     std::vector<std::string> header_lines, const std::string* body = nullptr) {
+  HttpRequest r = ctx.request(method, target);
+  r.header_lines = std::move(header_lines);
+  if (body) r.body = std::make_unique<StringBody>(*body);
+  return ctx.client.fetch(std::move(r));
+}
+
+void case_conditional_read(EdgeContext& ctx, Check& check) {
+  std::string target = EdgeContext::path(ctx.name("etag-read"));
+  std::string body = ctx.random_body(2000);
+  HttpResult put = ctx.put(target, body);
+  if (!check.status("PUT", put, {201}) || !ctx.router()) return (void)ctx.del(target);
+  std::string tag = put.header("ETag");
+  if (tag.empty() || tag.front() != '"') check.fail("PUT answer without a strong ETag: '" + tag + "'");
+  HttpResult get = ctx.get(target);
+  if (check.body("GET", get, body) && get.header("ETag") != tag)
+    check.fail("GET ETag " + get.header("ETag") + " differs from the PUT's " + tag);
+  if (get.header("Last-Modified").empty()) check.fail("GET without Last-Modified");
+  HttpResult same = send_with(ctx, "GET", target, {"If-None-Match: " + tag});
+  if (check.status("GET If-None-Match current", same, {304}) && same.body_bytes != 0) check.fail("304 with a body");
+  check.status("HEAD If-None-Match current", send_with(ctx, "HEAD", target, {"If-None-Match: " + tag}), {304});
+  check.status("GET If-Modified-Since Last-Modified",
+               send_with(ctx, "GET", target, {"If-Modified-Since: " + get.header("Last-Modified")}), {304});
+  check.body("GET If-None-Match other, If-Modified-Since Last-Modified",
+             send_with(ctx, "GET", target,
+                       {"If-None-Match: \"other\"", "If-Modified-Since: " + get.header("Last-Modified")}),
+             body);
+  ctx.del(target);
+}
+
+void case_conditional_write(EdgeContext& ctx, Check& check) {
+  std::string target = EdgeContext::path(ctx.name("etag-write"));
+  std::string first = ctx.random_body(100), second = ctx.random_body(100), late = ctx.random_body(100);
+  HttpResult put = ctx.put(target, first);
+  if (!check.status("PUT", put, {201}) || !ctx.router()) return (void)ctx.del(target);
+  std::string tag = put.header("ETag");
+  HttpResult next = send_with(ctx, "PUT", target, {"If-Match: " + tag}, &second);
+  if (!check.status("PUT If-Match current", next, {201})) return (void)ctx.del(target);
+  check.status("PUT If-Match stale", send_with(ctx, "PUT", target, {"If-Match: " + tag}, &late), {412});
+  check.status("PUT If-None-Match * on a present name", send_with(ctx, "PUT", target, {"If-None-Match: *"}, &late),
+               {412});
+  check.status("DELETE If-Match stale", send_with(ctx, "DELETE", target, {"If-Match: " + tag}), {412});
+  check.body("GET after refused writes", ctx.get(target), second);
+  check.status("DELETE If-Match current", send_with(ctx, "DELETE", target, {"If-Match: " + next.header("ETag")}),
+               {200});
+  check.status("PUT If-None-Match * on a deleted name", send_with(ctx, "PUT", target, {"If-None-Match: *"}, &late),
+               {201});
+  check.body("GET", ctx.get(target), late);
+  ctx.del(target);
+}
+
+// Two clients race with the same If-Match: one 201, one 412.
+void case_conditional_race(EdgeContext& ctx, Check& check) {
+  std::string target = EdgeContext::path(ctx.name("etag-race"));
+  for (int round = 0; round < 5; ++round) {
+    HttpResult base = ctx.put(target, ctx.random_body(100));
+    if (!check.status("PUT base", base, {201}) || !ctx.router()) break;
+    std::string a = ctx.random_body(64 * 1024), b = ctx.random_body(64 * 1024);
+    std::vector<HttpRequest> puts;
+    for (const std::string* body : {&a, &b}) {
+      HttpRequest r = ctx.request("PUT", target);
+      r.header_lines = {"If-Match: " + base.header("ETag")};
+      r.body = std::make_unique<StringBody>(*body);
+      puts.push_back(std::move(r));
+    }
+    auto results = run_together(ctx, std::move(puts));
+    int won = -1, wins = 0;
+    for (int i = 0; i < 2; ++i) {
+      if (!check.status("racing If-Match PUT", results[i], {201, 412})) continue;
+      if (results[i].status == 201) ++wins, won = i;
+    }
+    if (wins != 1) {
+      check.fail("round " + std::to_string(round) + ": " + std::to_string(wins) + " racing If-Match PUTs won, not 1");
+      break;
+    }
+    check.body("GET after the race", ctx.get(target), won == 0 ? a : b);
+  }
+  ctx.del(target);
+}
+
+void case_verified_upload(EdgeContext& ctx, Check& check) {
+  std::string target = EdgeContext::path(ctx.name("digest"));
+  std::string body = ctx.random_body(100000);
+  // The digest of other bytes (sha-256 of "abc"), a malformed one, an MD5 of other bytes.
+  const std::string wrong_sha256 = "Content-Digest: sha-256=:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=:";
+  if (ctx.router()) {
+    check.status("PUT with a wrong Content-Digest", send_with(ctx, "PUT", target, {wrong_sha256}, &body), {400});
+    check.status("PUT with a malformed Content-Digest",
+                 send_with(ctx, "PUT", target, {"Content-Digest: sha-256=abc"}, &body), {400});
+    check.status("PUT with a wrong Content-MD5",
+                 send_with(ctx, "PUT", target, {"Content-MD5: kAFQmDzST7DWlj99KOF/cg=="}, &body), {400});
+    check.status("GET after refused uploads", ctx.get(target), {404});
+    check.status("PUT with an unknown algorithm only",
+                 send_with(ctx, "PUT", target, {"Content-Digest: unixsum=:AAAA:"}, &body), {201});
+    HttpResult got = send_with(ctx, "GET", target, {"Want-Content-Digest: sha-256=1"});
+    if (check.body("GET Want-Content-Digest", got, body)) {
+      std::string digest = got.header("Content-Digest");
+      if (digest.rfind("sha-256=:", 0) != 0 || digest.size() != 9 + 44 + 1)
+        check.fail("Want-Content-Digest answered with Content-Digest '" + digest + "'");
+    }
+  } else {
+    check.status("PUT", send_with(ctx, "PUT", target, {wrong_sha256}, &body), {201, 400});
+  }
+  ctx.del(target);
+}
+
+std::vector<EdgeCase> validator_cases() {
+  return {
+      {"etag-conditional-read", "ETag and Last-Modified on GET; If-None-Match / If-Modified-Since 304; If-None-Match wins",
+       "PUT 201 only", case_conditional_read},
+      {"etag-conditional-write", "If-Match current 201, stale 412 (PUT and DELETE); If-None-Match * 412 / 201",
+       "PUT 201 only", case_conditional_write},
+      {"etag-race", "two PUTs with the same If-Match: one 201, one 412, GET the winner's (5 rounds)", "PUT 201 only",
+       case_conditional_race},
+      {"upload-digest", "wrong or malformed Content-Digest / Content-MD5 400, nothing stored; unknown algorithm "
+       "ignored; Want-Content-Digest answered", "PUT 201 or 400", case_verified_upload},
+  };
 }
 
 std::vector<EdgeCase> all_cases() {
   const std::string round_trip = "201, exact GET, DELETE 200, then 404";
-  return {
+  std::vector<EdgeCase> cases = {
       {"name-percent-encoded", round_trip + "; %41 and A name one file; %25 decoded once", "same", case_percent_encoded},
       {"name-space", round_trip + "; '+' stays '+'", "same", case_space},
       {"name-utf8", round_trip + "; escapes in either case", "same", case_utf8},
@@ -812,6 +933,9 @@ std::vector<EdgeCase> all_cases() {
       {"range-requests", "single Range 206 with Content-Range, beyond the end 416, several ranges 200 whole body",
        "not checked", case_range},
   };
+  auto validators = validator_cases();
+  cases.insert(cases.end(), std::make_move_iterator(validators.begin()), std::make_move_iterator(validators.end()));
+  return cases;
 }
 
 int usage_error(const std::string& message) {

@@ -249,6 +249,7 @@ void HttpClient::submit(HttpRequest request, Callback done) {
   if (options_.close_with_reset) curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, &set_linger_zero);
   // Never wait for `100 Continue`: the servers under test do not need it.
   t->headers = curl_slist_append(t->headers, "Expect:");
+  for (const auto& line : t->request.header_lines) t->headers = curl_slist_append(t->headers, line.c_str());
   if (t->request.close_connection) {
     t->headers = curl_slist_append(t->headers, "Connection: close");
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);

@@ -37,6 +37,8 @@ struct HttpRequest {
   // Uploaded when set (with Content-Length unless `chunked`).
   std::unique_ptr<BodySource> body;
   bool chunked = false;
+  // Extra request header fields ("Name: value").
+  std::vector<std::string> header_lines;
   // Sends `Connection: close` and never reuses the connection.
   bool close_connection = false;
   double timeout_sec = 5;

@@ -10,10 +10,12 @@
 #include "common/file_io.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "journal/entity_tag.h"
 #include "journal/status_fields.h"
 #include "recovery/retry_schedule.h"
 #include "router/status_page.h"
 #include "router/upstream/backend_call.h"
+#include "router/validators.h"
 
 namespace fsr::router {
 
@@ -42,6 +44,29 @@ void head_answer(http::Response& res, uint64_t size) {
   res.stream = [](uint64_t, char*, size_t) { return -1L; };
 }
 
+// Content-Digest / Repr-Digest of a 200 answer's whole body, read back from
+// where the answer will stream it (on the blocking pool: it reads the body).
+void add_digest_fields(http::Response& res, std::optional<DigestAlgorithm> content,
+                       std::optional<DigestAlgorithm> repr) {
+  if (res.status != 200) return;
+  for (auto [algorithm, field] : {std::pair{content, "Content-Digest"}, std::pair{repr, "Repr-Digest"}}) {
+    if (!algorithm) continue;
+    Digest digest(*algorithm);
+    if (res.stream) {
+      std::vector<char> buf(64 * 1024);
+      for (uint64_t offset = 0; offset < res.stream_size;) {
+        long n = res.stream(offset, buf.data(), buf.size());
+        if (n <= 0) return;  // unreadable: the answer itself will fail; no digest
+        digest.update(buf.data(), static_cast<size_t>(n));
+        offset += static_cast<uint64_t>(n);
+      }
+    } else {
+      digest.update(res.body.data(), res.body.size());
+    }
+    res.set_header(field, digest_field_value(*algorithm, digest.finish()));
+  }
+}
+
 // An exchange whose finish runs a function on the blocking pool.
 class BlockingExchange : public http::Exchange {
  public:
@@ -58,56 +83,94 @@ class BlockingExchange : public http::Exchange {
 // (which waits for the group commit) runs on the blocking pool.
 class HttpFront::PutExchange : public http::Exchange {
  public:
-  PutExchange(HttpFront& front, std::string name)
-      : front_(front), name_(std::move(name)), writer_(front.journal_.new_body()) {}
+  PutExchange(HttpFront& front, std::string name, journal::WritePrecondition precondition,
+              std::vector<ExpectedDigest> digests)
+      : front_(front),
+        name_(std::move(name)),
+        writer_(front.journal_.new_body()),
+        precondition_(std::move(precondition)),
+        verifier_(std::move(digests)) {}
   bool body(const char* data, size_t n) override {
     write_status_ = writer_->append(data, n);
+    if (verifier_.active()) verifier_.update(data, n);
     return write_status_.ok();
   }
   // With --ack journal, the commit is queued and answers from the
   // committer thread: no thread waits for the group commit.
   bool finish_async(bool, http::Reply reply) override {
     if (!write_status_.ok() || front_.options_.ack != AckMode::kJournal) return false;
+    if (refuse_mismatched_digest()) {
+      reply(std::move(refusal_));
+      return true;
+    }
     HttpFront* front = &front_;
-    front_.journal_.commit_put_async(name_, std::move(writer_),
-                                     [front, name = name_, reply](journal::Status s, uint64_t seq) {
-                                       http::Response res;
-                                       front->commit_answer("put", name, s, seq, res);
-                                       reply(std::move(res));
-                                     });
+    front_.journal_.commit_put_async(
+        name_, std::move(writer_),
+        [front, name = name_, reply](journal::Status s, uint64_t seq) {
+          http::Response res;
+          front->commit_answer("put", name, s, seq, res);
+          reply(std::move(res));
+        },
+        precondition_);
     return true;
   }
-  void finish(bool, http::Response* res) override { front_.finish_put(name_, std::move(writer_), write_status_, *res); }
+  void finish(bool, http::Response* res) override {
+    if (write_status_.ok() && refuse_mismatched_digest()) {
+      *res = std::move(refusal_);
+      return;
+    }
+    front_.finish_put(name_, std::move(writer_), write_status_, precondition_, *res);
+  }
   void aborted() override {
     // The client went away or sent a malformed body: nothing is acknowledged, the old value stays.
     log_info("put_incomplete").kv("name", name_).kv("received", writer_ ? writer_->size() : 0);
   }
 
  private:
+  // A body that does not match the Content-Digest or Content-MD5 it came
+  // with is dropped (its file goes with the writer): 400, nothing stored.
+  bool refuse_mismatched_digest() {
+    if (!verifier_.active()) return false;
+    std::string field = verifier_.mismatch();
+    if (field.empty()) return false;
+    log_info("put_digest_mismatch").kv("name", name_).kv("field", field).kv("size", writer_->size());
+    writer_.reset();
+    plain(refusal_, 400, field + " does not match the body received; nothing was stored");
+    return true;
+  }
+
   HttpFront& front_;
   std::string name_;
   std::unique_ptr<journal::BodyWriter> writer_;
   journal::Status write_status_;
+  journal::WritePrecondition precondition_;
+  BodyVerifier verifier_;
+  http::Response refusal_;
 };
 
 class HttpFront::DeleteExchange : public http::Exchange {
  public:
-  DeleteExchange(HttpFront& front, std::string name) : front_(front), name_(std::move(name)) {}
+  DeleteExchange(HttpFront& front, std::string name, journal::WritePrecondition precondition)
+      : front_(front), name_(std::move(name)), precondition_(std::move(precondition)) {}
   bool finish_async(bool, http::Reply reply) override {
     if (front_.options_.ack != AckMode::kJournal) return false;
     HttpFront* front = &front_;
-    front_.journal_.commit_delete_async(name_, [front, name = name_, reply](journal::Status s, uint64_t seq) {
-      http::Response res;
-      front->commit_answer("delete", name, s, seq, res);
-      reply(std::move(res));
-    });
+    front_.journal_.commit_delete_async(
+        name_,
+        [front, name = name_, reply](journal::Status s, uint64_t seq) {
+          http::Response res;
+          front->commit_answer("delete", name, s, seq, res);
+          reply(std::move(res));
+        },
+        precondition_);
     return true;
   }
-  void finish(bool, http::Response* res) override { front_.delete_name(name_, *res); }
+  void finish(bool, http::Response* res) override { front_.delete_name(name_, precondition_, *res); }
 
  private:
   HttpFront& front_;
   std::string name_;
+  journal::WritePrecondition precondition_;
 };
 
 bool is_reserved_name(const std::string& name) { return name.rfind(kReservedPrefix, 0) == 0; }
@@ -124,16 +187,58 @@ std::unique_ptr<http::Exchange> HttpFront::start(const http::RequestHead& req, h
     std::string name;
     if (get) {
       if (!name_of(req, res, &name)) return nullptr;
-      if (serve_from_journal(name, res, /*head_only=*/method == "HEAD")) return nullptr;
-      return std::make_unique<BlockingExchange>([this, name](http::Response* r) { read_from_backends(name, *r); });
+      bool conditional = req.field("If-Match") || req.field("If-None-Match") || req.field("If-Modified-Since");
+      if (auto entry = conditional ? journal_.lookup(name) : std::nullopt; entry && entry->op == Op::kPut) {
+        switch (read_verdict(req, *entry, journal_.journal_id())) {
+          case ReadVerdict::kServe: break;
+          case ReadVerdict::kNotModified:
+            res.status = 304;
+            res.body.clear();
+            add_validators(res, *entry, journal_.journal_id());
+            return nullptr;
+          case ReadVerdict::kPreconditionFailed:
+            plain(res, 412, "precondition failed: If-Match does not name the file's current ETag");
+            return nullptr;
+        }
+      }
+      // A digest of the body is computed before its first byte goes out:
+      // on the blocking pool. Content-Digest describes the content sent, so
+      // not with a Range (Repr-Digest, of the whole body, still is).
+      std::optional<DigestAlgorithm> content_digest, repr_digest;
+      if (const std::string* want = req.field("Want-Content-Digest"); want && !req.field("Range"))
+        content_digest = wanted_digest(*want);
+      if (const std::string* want = req.field("Want-Repr-Digest")) repr_digest = wanted_digest(*want);
+      bool head_only = method == "HEAD";
+      if (!content_digest && !repr_digest && serve_from_journal(name, res, head_only)) return nullptr;
+      return std::make_unique<BlockingExchange>([this, name, head_only, content_digest, repr_digest](http::Response* r) {
+        if (!serve_from_journal(name, *r, head_only)) read_from_backends(name, *r);
+        add_digest_fields(*r, content_digest, repr_digest);
+      });
     }
-    if (method == "PUT") {
+    if (method == "PUT" || method == "DELETE") {
       if (!name_of(req, res, &name)) return nullptr;
-      return std::make_unique<PutExchange>(*this, std::move(name));
-    }
-    if (method == "DELETE") {
-      if (!name_of(req, res, &name)) return nullptr;
-      return std::make_unique<DeleteExchange>(*this, std::move(name));
+      journal::WritePrecondition precondition;
+      std::vector<ExpectedDigest> digests;
+      std::string problem;
+      if (!write_precondition(req, journal_.journal_id(), &precondition, &problem) ||
+          (method == "PUT" && !expected_digests(req, &digests, &problem))) {
+        plain(res, 400, problem);
+        return nullptr;
+      }
+      // Already false at the head: answered before the body is read (the
+      // connection then closes). Holding now proves nothing: the committer
+      // checks again, atomically with the commit.
+      if (!precondition.empty()) {
+        auto entry = journal_.lookup(name);
+        if (!precondition.holds(entry ? &*entry : nullptr)) {
+          log_info("write_precondition_failed").kv("name", name).kv("op", method).kv("seq", entry ? entry->seq : 0);
+          precondition_failed(res);
+          return nullptr;
+        }
+      }
+      if (method == "PUT")
+        return std::make_unique<PutExchange>(*this, std::move(name), std::move(precondition), std::move(digests));
+      return std::make_unique<DeleteExchange>(*this, std::move(name), std::move(precondition));
     }
     res.set_header("Allow", "GET, HEAD, PUT, DELETE");
     plain(res, 405, "method not allowed: use GET, HEAD, PUT or DELETE");
@@ -195,18 +300,21 @@ bool HttpFront::serve_from_journal(const std::string& name, http::Response& res,
       plain(res, 404, "File not found.");
       return true;
     }
-    if (head_only) {
+    if (entry->body.place == journal::BodyPlace::kNone) {
+      if (!head_only) return false;  // freed: the backends hold it
       // The index knows the size of the latest state: a HEAD needs no body,
       // so none is fetched from a backend even when the journal freed it.
+      // (A HEAD asking for a digest of a freed body gets none.)
       head_answer(res, entry->size);
+      add_validators(res, *entry, journal_.journal_id());
       return true;
     }
-    if (entry->body.place == journal::BodyPlace::kNone) return false;  // freed: the backends hold it
     auto body = journal_.open_body(*entry);
     if (!body) continue;
     journal_.touch(name);
     res.status = 200;
-    if (body->size() <= 64 * 1024) {
+    add_validators(res, *entry, journal_.journal_id());
+    if (body->size() <= 64 * 1024 && !head_only) {
       std::string bytes(body->size(), '\0');
       if (body->size() > 0 && body->read_at(0, bytes.data(), bytes.size()) != static_cast<long>(bytes.size())) continue;
       res.content_type = "application/octet-stream";
@@ -319,6 +427,7 @@ void HttpFront::read_from_backends(const std::string& name, http::Response& res)
       // Catches stale files, truncated reads and error text served as content.
       if (result.status == 200 && body.size() == entry->size && checksum.hex() == entry->checksum) {
         serve_spilled_body(body, res);
+        add_validators(res, *entry, journal_.journal_id());
         return;
       }
       log_error("read_mismatch").kv("seq", entry->seq).kv("name", name).kv("backend", backend->address())
@@ -355,7 +464,8 @@ void HttpFront::serve_spilled_body(SpillBuffer& body, http::Response& res) {
 }
 
 void HttpFront::finish_put(const std::string& name, std::unique_ptr<journal::BodyWriter> body,
-                           const journal::Status& write_status, http::Response& res) {
+                           const journal::Status& write_status, const journal::WritePrecondition& precondition,
+                           http::Response& res) {
   if (!write_status.ok()) {
     log_error("put_failed").kv("name", name).kv("error", write_status.message);
     res.close = true;  // the rest of the body was not read
@@ -364,7 +474,7 @@ void HttpFront::finish_put(const std::string& name, std::unique_ptr<journal::Bod
     return;
   }
   uint64_t seq = 0;
-  journal::Status s = journal_.commit_put(name, std::move(body), &seq);
+  journal::Status s = journal_.commit_put(name, std::move(body), &seq, precondition);
   if (commit_answer("put", name, s, seq, res)) return;
   if (!applier_.wait_applied(name, seq, Clock::now() + options_.ack_backend_wait)) {
     res.set_header("Retry-After", "5");
@@ -372,9 +482,10 @@ void HttpFront::finish_put(const std::string& name, std::unique_ptr<journal::Bod
   }
 }
 
-void HttpFront::delete_name(const std::string& name, http::Response& res) {
+void HttpFront::delete_name(const std::string& name, const journal::WritePrecondition& precondition,
+                            http::Response& res) {
   uint64_t seq = 0;
-  journal::Status s = journal_.commit_delete(name, &seq);
+  journal::Status s = journal_.commit_delete(name, &seq, precondition);
   if (commit_answer("delete", name, s, seq, res)) return;
   if (!applier_.wait_applied(name, seq, Clock::now() + options_.ack_backend_wait)) {
     res.set_header("Retry-After", "5");
@@ -385,6 +496,11 @@ void HttpFront::delete_name(const std::string& name, http::Response& res) {
 bool HttpFront::commit_answer(const char* op, const std::string& name, const journal::Status& s, uint64_t seq,
                               http::Response& res) {
   bool put = std::string_view(op) == "put";
+  if (s.code == journal::Status::Code::kPreconditionFailed) {
+    log_info("write_precondition_failed").kv("name", name).kv("op", put ? "PUT" : "DELETE");
+    precondition_failed(res);
+    return true;
+  }
   if (!s.ok()) {
     log_error(put ? "put_failed" : "delete_failed").kv("name", name).kv("error", s.message);
     if (s.code == journal::Status::Code::kNoSpace) plain(res, 507, "journal disk full; nothing was stored");
@@ -395,7 +511,14 @@ bool HttpFront::commit_answer(const char* op, const std::string& name, const jou
   res.status = put ? 201 : 200;
   res.body.clear();
   res.set_header("X-Fsrouter-Seq", std::to_string(seq));
+  // A deleted name has no representation, hence no validator.
+  if (put) res.set_header("ETag", journal::entity_tag(journal_.journal_id(), seq));
   return options_.ack == AckMode::kJournal;
+}
+
+void HttpFront::precondition_failed(http::Response& res) {
+  plain(res, 412, "precondition failed: the file's current state does not match If-Match or If-None-Match; "
+                  "nothing was stored");
 }
 
 void HttpFront::handle_status(http::Response& res) {

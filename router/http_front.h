@@ -3,8 +3,11 @@
 //
 // Writes: the body streams into the journal (memory for small bodies, a file
 // for large ones), the record commits durably, and only then does the client
-// get 201/200 with the record's sequence in X-Fsrouter-Seq. The applier
-// sends it to the primary later.
+// get 201/200 with the record's sequence in X-Fsrouter-Seq (and a PUT its
+// ETag). The applier sends it to the primary later. If-Match and
+// If-None-Match are checked by the journal's committer with the commit;
+// Content-Digest and Content-MD5 against the body before it commits
+// (router/validators.h).
 // Reads: the journal's index answers every name the router ever wrote: a
 // tombstone is 404, a body is served from the journal. Only names the router
 // never wrote are read through from a backend, buffered whole (memory, then
@@ -75,8 +78,11 @@ class HttpFront : public http::Handler {
   // Commits a received body and waits for it (and for the backend with
   // --ack backend): the blocking path.
   void finish_put(const std::string& name, std::unique_ptr<journal::BodyWriter> body,
-                  const journal::Status& write_status, http::Response& res);
-  void delete_name(const std::string& name, http::Response& res);
+                  const journal::Status& write_status, const journal::WritePrecondition& precondition,
+                  http::Response& res);
+  void delete_name(const std::string& name, const journal::WritePrecondition& precondition, http::Response& res);
+  // 412: the If-Match / If-None-Match of a PUT or DELETE does not hold.
+  static void precondition_failed(http::Response& res);
   // The answer to a commit of `op` ("put" or "delete") that ended with s;
   // false when it succeeded and --ack backend still has to wait.
   bool commit_answer(const char* op, const std::string& name, const journal::Status& s, uint64_t seq,

@@ -5,12 +5,16 @@
 // Why through the router: it journals each re-sent write anew and applies it
 // like any other, so the connection cap, the one-writer rule and the wedge
 // guards stay in force; fsjournal never talks to a backend.
-// Never an old state over a newer one: each name's index entry is read again
-// right before its write is sent, and a name whose latest seq moved since the
-// scan is skipped (the newer write reaches the volume by itself). Each write
-// carries `X-Fsrouter-If-Seq: <seq it restores>` so a router that checks the
-// precondition closes the remaining gap; after the acknowledgement the
-// history is searched for a client write that landed during the send.
+// Never an old state over a newer one: each write is conditional, and the
+// router checks the condition atomically with its commit. A PUT carries
+// `If-Match` with the entity tag of the state it restores
+// (journal/entity_tag.h: this journal's id and that seq), so any client
+// write of the name since then makes the router refuse it with 412; a
+// DELETE carries `If-None-Match: *`, refused once a client has put the name
+// again (a client DELETE meanwhile leaves the same state). A refused write
+// is skipped: the newer write reaches the volume by itself. The index entry
+// is also read again right before each send, to skip a name that moved
+// without a round trip.
 #include <httplib.h>
 
 #include <algorithm>
@@ -19,6 +23,7 @@
 
 #include "common/checksum.h"
 #include "common/names.h"
+#include "journal/entity_tag.h"
 #include "journal/fsjournal/commands.h"
 #include "journal/fsjournal/output.h"
 #include "journal/fsjournal/runtime.h"
@@ -105,6 +110,14 @@ class Replayer {
                std::to_string(res->status) + ")");
       return false;
     }
+    // The writes' entity tags name this journal: the router must serve it.
+    journal_id_ = reader_.meta_text(kMetaJournalId).value_or("");
+    std::string router_id = j.contains("journal_id") && j["journal_id"].is_string() ? j["journal_id"].get<std::string>() : "";
+    if (journal_id_.empty() || router_id != journal_id_) {
+      complain("the router at " + url + " serves journal '" + router_id + "', not " + reader_.dir() + " ('" +
+               journal_id_ + "'): it is serving another journal");
+      return false;
+    }
     uint64_t router_last = j["last_seq"].get<uint64_t>();
     uint64_t journal_last = reader_.meta_u64(kMetaLastSeq).value_or(0);
     if (router_last < journal_last) {
@@ -130,9 +143,10 @@ class Replayer {
                     "): the newer write reaches the volume by itself";
       return;
     }
-    uint64_t last_before = reader_.meta_u64(kMetaLastSeq).value_or(0);
     std::string path = std::string(kApiPrefix) + fsr::percent_encode(item.name);
-    httplib::Headers headers = {{"X-Fsrouter-If-Seq", std::to_string(item.seq)}};
+    httplib::Headers headers = {item.op == Op::kDelete ? std::pair<std::string, std::string>{"If-None-Match", "*"}
+                                                       : std::pair<std::string, std::string>{
+                                                             "If-Match", entity_tag(journal_id_, item.seq)}};
     std::string open_problem;
     auto call = [&]() -> httplib::Result {
       if (item.op == Op::kDelete) return client_.Delete(path, headers);
@@ -165,6 +179,12 @@ class Replayer {
       router_lost_ = res.error() == httplib::Error::Connection;
       return;
     }
+    if (res->status == 412) {
+      item.result = "skipped";
+      item.detail = "a client wrote this name after the scan; the router refused the older state (412), and the newer "
+                    "write reaches the volume by itself";
+      return;
+    }
     if (res->status != 200 && res->status != 201) {
       item.result = "failed";
       std::string text = res->body.substr(0, 200);
@@ -175,32 +195,16 @@ class Replayer {
     item.result = "sent";
     item.new_seq = std::strtoull(res->get_header_value("X-Fsrouter-Seq").c_str(), nullptr, 10);
     item.detail = "journaled as seq " + std::to_string(item.new_seq);
-    check_overtaken(item, last_before);
   }
 
   bool router_lost() const { return router_lost_; }
 
  private:
-  // A client write of the same name committed while this one was in flight
-  // would now be hidden behind the re-sent older state: say so loudly.
-  void check_overtaken(ReplayItem& item, uint64_t last_before) {
-    if (item.new_seq <= last_before + 1 || !reader_.catch_up().ok()) return;
-    std::vector<uint64_t> overtaken;
-    reader_.for_each_record(last_before + 1, item.new_seq - 1, false, [&](const RecordRow& r) {
-      if (r.record && r.record->name == item.name) overtaken.push_back(r.seq);
-      return true;
-    });
-    if (overtaken.empty()) return;
-    item.result = "failed";
-    item.detail = "a client wrote this name (seq " + std::to_string(overtaken.back()) +
-                  ") while replay was sending; replay's older state (seq " + std::to_string(item.new_seq) +
-                  ") is now the latest: write the client's version again";
-  }
-
   JournalReader& reader_;
   httplib::Client client_;
   httplib::Client admin_;  // the router's --admin-listen address: /admin/status
   bool router_lost_ = false;
+  std::string journal_id_;  // of the journal read, which the router serves (check_router)
 };
 
 struct ReplayOptions {
@@ -376,7 +380,9 @@ Subcommand add_replay_command(CLI::App& program, CommonOptions* common) {
       "(those whose latest record is in --from-seq..--to-seq, or all) through the running router, which\n"
       "journals each write anew and applies it to the primary with its usual guards. A dry run unless\n"
       "--execute. Names still pending are skipped (the router applies them itself). A name whose latest\n"
-      "record changes after the scan is skipped, so an old state never replaces a newer one. Names that\n"
+      "record changes after the scan is skipped, and each write is conditional (If-Match, or If-None-Match\n"
+      "for a DELETE) so the router refuses it if a client wrote the name meanwhile: an old state never\n"
+      "replaces a newer one. Names that\n"
       "cannot be restored (body freed or missing) are listed. Without --router it refuses: a stopped\n"
       "router replays its pending records itself when it starts. Exit 1 when a name could not be restored.");
   add_json_flag(*sub, common);

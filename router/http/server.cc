@@ -368,7 +368,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (length > 0 || !res_.body.empty()) msg_.set(bhttp::field::content_type, res_.content_type);
     for (const auto& [name, value] : res_.headers) msg_.insert(name, value);
     msg_.keep_alive(keep_alive_);
-    msg_.content_length(length);
+    // A 304 has no content; a Content-Length there would have to be the
+    // 200's (RFC 9110 section 8.6), so none is sent.
+    if (res_.status != 304) msg_.content_length(length);
     stream_.expires_after(options().io_timeout);
     if (!res_.stream || is_head_) {
       if (!is_head_) msg_.body() = std::move(res_.body);

@@ -6,22 +6,13 @@
 #include <chrono>
 #include <string>
 
-#include "loadtest/raw_connection.h"
+#include "tests/support/raw_connection.h"
 #include "tests/support/stack.h"
 
 namespace fsr::test {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-using load::count_of;
-using load::status_line;
-
-// A raw connection to the router on loopback.
-class RawConnection : public load::RawConnection {
- public:
-  explicit RawConnection(int port) : load::RawConnection("127.0.0.1", port) {}
-};
 
 class FrontLimits : public ::testing::Test {
  protected:

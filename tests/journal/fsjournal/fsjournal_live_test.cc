@@ -183,6 +183,69 @@ TEST_F(FsjournalLive, ReplayListsNamesItCannotRestore) {
   EXPECT_NE(ranged.json()["names"][0]["reason"].get<std::string>().find("freed"), std::string::npos);
 }
 
+// A client write lands between replay's read of the index and its write
+// reaching the router: a stand-in in front of the router lets a client write
+// through first, then forwards replay's request as it came. The router
+// refuses replay's older state (412), and the client's write survives.
+TEST_F(FsjournalLive, AClientWriteBetweenReplaysReadAndItsWriteSurvives) {
+  ASSERT_GT(stack_.put("raced", "the journal's state"), 0u) << stack_.last_error();
+  ASSERT_GT(stack_.put("raced-deleted", "soon deleted"), 0u) << stack_.last_error();
+  ASSERT_GT(stack_.del("raced-deleted"), 0u) << stack_.last_error();
+  ASSERT_TRUE(stack_.wait_drained(std::chrono::seconds(30))) << stack_.status().dump();
+
+  httplib::Server proxy;
+  std::atomic<int> forwarded{0};
+  auto forward = [&](const httplib::Request& req, httplib::Response& res) {
+    auto client = stack_.client();
+    auto client_write = client->Put(req.path.c_str(), "a client's newer write", "application/octet-stream");
+    if (!client_write || client_write->status != 201) {
+      res.status = 599;
+      return;
+    }
+    httplib::Headers headers;
+    for (const char* field : {"If-Match", "If-None-Match"})
+      if (req.has_header(field)) headers.emplace(field, req.get_header_value(field));
+    auto r = req.method == "PUT" ? client->Put(req.path.c_str(), headers, req.body, "application/octet-stream")
+                                 : client->Delete(req.path.c_str(), headers);
+    if (!r) {
+      res.status = 598;
+      return;
+    }
+    ++forwarded;
+    res.status = r->status;
+    res.set_content(r->body, "text/plain");
+    if (r->has_header("X-Fsrouter-Seq")) res.set_header("X-Fsrouter-Seq", r->get_header_value("X-Fsrouter-Seq"));
+  };
+  proxy.Put(R"(/api/fileserver/.*)", forward);
+  proxy.Delete(R"(/api/fileserver/.*)", forward);
+  int port = proxy.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread serving([&] { proxy.listen_after_bind(); });
+  auto run = fsj({"replay", "--router", "http://127.0.0.1:" + std::to_string(port), "--router-admin", admin_url(),
+                  "--execute", "--json"});
+  proxy.stop();
+  serving.join();
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_EQ(forwarded.load(), 2);
+  auto results = run.json();
+  ASSERT_EQ(results["names"].size(), 2u) << run.out;
+  for (const auto& item : results["names"]) {
+    EXPECT_EQ(item["result"], "skipped") << item.dump();
+    EXPECT_NE(item["detail"].get<std::string>().find("412"), std::string::npos) << item.dump();
+  }
+  auto c = stack_.client();
+  for (const char* name : {"raced", "raced-deleted"}) {
+    auto g = c->Get(api(name).c_str());
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->status, 200) << name;
+    EXPECT_EQ(g->body, "a client's newer write") << name;
+  }
+  ASSERT_TRUE(stack_.wait_drained(std::chrono::seconds(30)));
+  auto volume = volume_files(stack_.data_dir());
+  EXPECT_EQ(volume["raced"], "a client's newer write");
+  EXPECT_EQ(volume["raced-deleted"], "a client's newer write");
+}
+
 TEST_F(FsjournalLive, ReplayRefusesARouterThatServesAnotherJournal) {
   ASSERT_GT(stack_.put("a", "b"), 0u) << stack_.last_error();
   std::string copy = tmp_ / "copy";

@@ -760,6 +760,8 @@ void case_range(EdgeContext& ctx, Check& check) {
     check.fail("several ranges: expected 200 with the whole body, got '" + several.status + "', " +
                std::to_string(several.body.size()) + " bytes");
   ctx.del(EdgeContext::path(name));
+}
+
 // Validators, conditional requests and verified uploads (docs/architecture.md,
 // "Validators and verified uploads"). A backend stand-in knows none of them:
 // there each case only checks that nothing is stored it should not be.

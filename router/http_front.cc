@@ -113,7 +113,7 @@ std::unique_ptr<http::Exchange> HttpFront::start(const http::RequestHead& req, h
     std::string name;
     if (get) {
       if (!name_of(req, res, &name)) return nullptr;
-      if (serve_from_journal(name, res, /*head_only=*/method == "HEAD")) return nullptr;
+      if (serve_from_journal(name, res, /*head_only=*/method == "HEAD", /*count_miss=*/true)) return nullptr;
       return std::make_unique<BlockingExchange>([this, name](http::Response* r) { read_from_backends(name, *r); });
     }
     if (method == "PUT") {
@@ -149,7 +149,9 @@ bool HttpFront::health_route(const http::RequestHead& req, http::Response& res) 
 
 std::unique_ptr<http::Exchange> HttpFront::AdminRoutes::start(const http::RequestHead& req, http::Response* res) {
   if (front_.health_route(req, *res)) return nullptr;
-  if ((req.method == "GET" || req.method == "HEAD") && req.path() == "/admin/status") front_.handle_status(*res);
+  bool get = req.method == "GET" || req.method == "HEAD";
+  if (get && req.path() == "/admin/status") front_.handle_status(*res);
+  else if (get && req.path() == "/metrics" && front_.metrics_route_) front_.metrics_route_(*res);
   else plain(*res, 404, "not found");
   return nullptr;
 }
@@ -175,20 +177,26 @@ bool HttpFront::name_of(const http::RequestHead& req, http::Response& res, std::
   return true;
 }
 
-bool HttpFront::serve_from_journal(const std::string& name, http::Response& res, bool head_only) {
+bool HttpFront::serve_from_journal(const std::string& name, http::Response& res, bool head_only, bool count_miss) {
   // A newer commit may free the body between lookup and open: look again.
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto entry = journal_.lookup(name);
     if (!entry) return false;
     if (entry->op == Op::kDelete) {
       plain(res, 404, "File not found.");
+      res.source = "journal";
       return true;
     }
-    if (entry->body.place == journal::BodyPlace::kNone) return false;  // freed: the backends hold it
+    if (entry->body.place == journal::BodyPlace::kNone) {  // freed: the backends hold it
+      if (count_miss) body_cache_reads_.misses.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
     auto body = journal_.open_body(*entry);
     if (!body) continue;
     journal_.touch(name);
+    body_cache_reads_.hits.fetch_add(1, std::memory_order_relaxed);
     res.status = 200;
+    res.source = "journal";
     if (body->size() <= 64 * 1024 && !head_only) {
       std::string bytes(body->size(), '\0');
       if (body->size() > 0 && body->read_at(0, bytes.data(), bytes.size()) != static_cast<long>(bytes.size())) continue;
@@ -221,6 +229,7 @@ Backend* HttpFront::pick_reader(uint64_t need, const std::set<int>& failed) {
 }
 
 void HttpFront::read_from_backends(const std::string& name, http::Response& res) {
+  res.source = "backend";  // serve_from_journal sets "journal" when the journal answers after all
   auto deadline = Clock::now() + options_.read_wait;
   std::set<int> failed;
   // A backend that answered 429 (full) rests for a backoff drawn as the
@@ -368,6 +377,7 @@ void HttpFront::delete_name(const std::string& name, http::Response& res) {
 bool HttpFront::commit_answer(const char* op, const std::string& name, const journal::Status& s, uint64_t seq,
                               http::Response& res) {
   bool put = std::string_view(op) == "put";
+  res.source = options_.ack == AckMode::kJournal ? "journal" : "backend";  // --ack backend waits for the primary
   if (!s.ok()) {
     log_error(put ? "put_failed" : "delete_failed").kv("name", name).kv("error", s.message);
     if (s.code == journal::Status::Code::kNoSpace) plain(res, 507, "journal disk full; nothing was stored");

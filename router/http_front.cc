@@ -194,7 +194,6 @@ bool HttpFront::serve_from_journal(const std::string& name, http::Response& res,
     auto body = journal_.open_body(*entry);
     if (!body) continue;
     journal_.touch(name);
-    body_cache_reads_.hits.fetch_add(1, std::memory_order_relaxed);
     res.status = 200;
     res.source = "journal";
     if (body->size() <= 64 * 1024 && !head_only) {
@@ -205,6 +204,7 @@ bool HttpFront::serve_from_journal(const std::string& name, http::Response& res,
     } else {
       stream_reader(res, std::move(body));
     }
+    body_cache_reads_.hits.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
   return false;

@@ -45,6 +45,8 @@ void Journal::evict_over_budget() {
       }
     }
     if (e.body.place == BodyPlace::kFile) ::unlink(body_path(e.body.id).c_str());
+    body_evictions_.fetch_add(1, std::memory_order_relaxed);
+    body_evicted_bytes_.fetch_add(e.size, std::memory_order_relaxed);
     log_debug("body_evicted").kv("seq", e.seq).kv("name", name).kv("size", e.size);
   }
 }
@@ -61,6 +63,10 @@ void Journal::forget_evictable_locked(const std::string& name) {
   if (it == evictable_pos_.end()) return;
   evictable_.erase(it->second);
   evictable_pos_.erase(it);
+}
+
+BodyCacheCounters Journal::body_cache_counters() const {
+  return {body_evictions_.load(std::memory_order_relaxed), body_evicted_bytes_.load(std::memory_order_relaxed)};
 }
 
 void Journal::touch(const std::string& name) {

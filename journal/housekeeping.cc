@@ -1,5 +1,9 @@
 // What the router's housekeeping thread calls: the backends' recorded state
-// and the compaction of applied history.
+// and the compaction of applied history; and the journal's disk footprint.
+#include <sys/statvfs.h>
+
+#include <filesystem>
+
 #include "common/log.h"
 #include "journal/database.h"
 
@@ -43,6 +47,27 @@ void Journal::compact_history() {
   if (first == 0 || first_kept <= first) return;
   db_->db->DeleteRange(rocksdb::WriteOptions(), db_->records, encode_seq_key(first), encode_seq_key(first_kept));
   log_info("journal_compacted").kv("first_seq", first).kv("last_seq", first_kept - 1);
+}
+
+JournalDiskUsage Journal::disk_usage() const {
+  namespace fs = std::filesystem;
+  JournalDiskUsage usage;
+  std::error_code ec;
+  // Files come and go while the walk runs (compaction, freed bodies): a
+  // file gone meanwhile is skipped, not an error.
+  for (fs::recursive_directory_iterator it(options_.dir, fs::directory_options::skip_permission_denied, ec), end;
+       !ec && it != end; it.increment(ec)) {
+    std::error_code size_ec;
+    if (!it->is_regular_file(size_ec)) continue;
+    uint64_t size = it->file_size(size_ec);
+    if (!size_ec) usage.journal_bytes += size;
+  }
+  struct statvfs fs_stats {};
+  if (::statvfs(options_.dir.c_str(), &fs_stats) == 0) {
+    usage.filesystem_free_bytes = static_cast<uint64_t>(fs_stats.f_bavail) * fs_stats.f_frsize;
+    usage.filesystem_size_bytes = static_cast<uint64_t>(fs_stats.f_blocks) * fs_stats.f_frsize;
+  }
+  return usage;
 }
 
 }  // namespace fsr::journal

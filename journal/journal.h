@@ -153,6 +153,21 @@ struct WritePrecondition {
   bool holds(const IndexEntry* latest) const;
 };
 
+// The body cache since the journal opened: bodies of applied names freed to
+// stay within Options::body_cache_bytes, and their bytes.
+struct BodyCacheCounters {
+  uint64_t evictions = 0;
+  uint64_t evicted_bytes = 0;
+};
+
+// The journal's footprint: bytes of every file under its directory (RocksDB
+// and body files), and the free and total bytes of the filesystem holding it.
+struct JournalDiskUsage {
+  uint64_t journal_bytes = 0;
+  uint64_t filesystem_free_bytes = 0;  // available to this process (statvfs f_bavail)
+  uint64_t filesystem_size_bytes = 0;
+};
+
 // The outcome of a queued commit: Ok with the record's seq, or the failure
 // (seq 0). Runs on the committer thread and must not block.
 using CommitCallback = std::function<void(Status, uint64_t seq)>;
@@ -203,6 +218,10 @@ class Journal {
   uint64_t last_seq() const;
   uint64_t applied_seq() const;
   JournalStats stats() const;
+  BodyCacheCounters body_cache_counters() const;
+  uint64_t body_cache_budget() const { return options_.body_cache_bytes; }
+  // Walks the directory (a few ms per thousand files): for a scrape, not a request.
+  JournalDiskUsage disk_usage() const;
 
   // Called by the committer after each durable commit (outside its locks).
   void set_commit_listener(std::function<void(const std::string& name, const IndexEntry& entry)> listener);
@@ -297,7 +316,9 @@ class Journal {
   std::condition_variable queue_cv_;
   std::deque<CommitRequest*> queue_;  // owned; empty once the committer has stopped
   bool stopping_ = false;
-  std::atomic<bool> db_error_{false};  // a write failed; Resume() before the next one
+  std::atomic<bool> db_error_{false};
+  std::atomic<uint64_t> body_evictions_{0};
+  std::atomic<uint64_t> body_evicted_bytes_{0};  // a write failed; Resume() before the next one
   std::mutex mark_mu_;  // one mark_applied at a time: marks are stored in the order they take effect
   std::thread committer_;
 };

@@ -174,6 +174,7 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
       bool marked = mark_applied(name, entry->seq);
       guard_.cancel(*ticket);
       if (!marked) return retry_mark(name);
+      counters_.moot.fetch_add(1, std::memory_order_relaxed);
       log_info("apply_moot").kv("seq", entry->seq).kv("name", name).kv("op", "DELETE")
           .kv("reason", "volume does not hold the name");
       notify_applied();
@@ -245,6 +246,7 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
       std::lock_guard<std::mutex> lock(mu_);
       attempts_.erase(name);
     }
+    counters_.applied.fetch_add(1, std::memory_order_relaxed);
     notify_applied();
     log_info("applied").kv("seq", entry->seq).kv("name", name).kv("op", op_text)
         .kv("backend", target->address()).kv("status", result.status).kv("ms", ms);
@@ -261,6 +263,10 @@ std::optional<Applier::Clock::time_point> Applier::apply_one(const std::string& 
   }
   thread_local std::mt19937_64 rng(std::random_device{}());
   auto backoff = draw_backoff(retry_backoff(result, attempts), rng);
+  std::atomic<uint64_t>& retries = result.answered() ? (result.status == 429 ? counters_.retry_429 : counters_.retry_status)
+                                   : result.outcome == Outcome::kNotSent ? counters_.retry_not_sent
+                                                                          : counters_.retry_unknown;
+  retries.fetch_add(1, std::memory_order_relaxed);
   auto line = log_warn("apply_retry");
   line.kv("seq", entry->seq).kv("name", name).kv("op", op_text).kv("backend", target->address())
       .kv("attempt", attempts).kv("ms", ms);
@@ -290,6 +296,7 @@ bool Applier::mark_applied(const std::string& name, uint64_t seq) {
 // The volume holds the record but the journal does not know it yet: send it
 // again after a backoff (idempotent), until the mark is written.
 Applier::Clock::time_point Applier::retry_mark(const std::string& name) {
+  counters_.retry_mark.fetch_add(1, std::memory_order_relaxed);
   int attempts;
   {
     std::lock_guard<std::mutex> lock(mu_);

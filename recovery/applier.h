@@ -29,6 +29,7 @@
 //   suspect on that backend (journal.h): recovery/repairer.h reads it back.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -80,6 +81,18 @@ struct ApplierOptions {
   ApplySender send;
 };
 
+// What the applier did since the router started; retries by why the attempt
+// failed (recovery/retry_schedule.h).
+struct ApplierCounters {
+  std::atomic<uint64_t> applied{0};         // records the primary answered success for
+  std::atomic<uint64_t> moot{0};            // DELETEs of a name the volume is known not to hold
+  std::atomic<uint64_t> retry_429{0};       // the backend was full
+  std::atomic<uint64_t> retry_status{0};    // any other answer than success (5XX, 4XX...)
+  std::atomic<uint64_t> retry_not_sent{0};  // refused connection: never reached the backend
+  std::atomic<uint64_t> retry_unknown{0};   // timed out or cut: may still land
+  std::atomic<uint64_t> retry_mark{0};      // applied, but the journal could not write the mark
+};
+
 class Applier {
  public:
   using Clock = std::chrono::steady_clock;
@@ -94,6 +107,7 @@ class Applier {
   // Waits until `name` is applied at or past `seq` (for --ack backend).
   bool wait_applied(const std::string& name, uint64_t seq, Clock::time_point deadline);
   size_t queued();
+  const ApplierCounters& counters() const { return counters_; }
 
  private:
   void worker_loop();
@@ -123,6 +137,7 @@ class Applier {
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 
+  ApplierCounters counters_;
   std::mutex applied_mu_;
   std::condition_variable applied_cv_;
 };

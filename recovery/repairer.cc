@@ -356,6 +356,11 @@ RepairCounters Repairer::suspect_counters() {
   return suspect_counters_;
 }
 
+uint64_t Repairer::scrub_passes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return scrub_pass_;
+}
+
 RepairCounters Repairer::scrub_counters() {
   std::lock_guard<std::mutex> lock(mu_);
   return scrub_counters_;

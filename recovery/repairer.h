@@ -108,6 +108,7 @@ class Repairer {
   void add_status_fields(nlohmann::json* status);
   RepairCounters suspect_counters();
   RepairCounters scrub_counters();
+  uint64_t scrub_passes();  // completed passes over the index
 
  private:
   struct Tracked {

@@ -209,9 +209,11 @@ std::unique_ptr<http::Exchange> HttpFront::start(const http::RequestHead& req, h
         content_digest = wanted_digest(*want);
       if (const std::string* want = req.field("Want-Repr-Digest")) repr_digest = wanted_digest(*want);
       bool head_only = method == "HEAD";
-      if (!content_digest && !repr_digest && serve_from_journal(name, res, head_only)) return nullptr;
-      return std::make_unique<BlockingExchange>([this, name, head_only, content_digest, repr_digest](http::Response* r) {
-        if (!serve_from_journal(name, *r, head_only)) read_from_backends(name, *r);
+      bool digest = content_digest || repr_digest;
+      if (!digest && serve_from_journal(name, res, head_only, /*count_miss=*/true)) return nullptr;
+      return std::make_unique<BlockingExchange>([this, name, head_only, digest, content_digest, repr_digest](http::Response* r) {
+        // A miss is counted once: here only when the journal was not tried above.
+        if (!serve_from_journal(name, *r, head_only, /*count_miss=*/digest)) read_from_backends(name, *r);
         add_digest_fields(*r, content_digest, repr_digest);
       });
     }
@@ -265,7 +267,9 @@ bool HttpFront::health_route(const http::RequestHead& req, http::Response& res) 
 
 std::unique_ptr<http::Exchange> HttpFront::AdminRoutes::start(const http::RequestHead& req, http::Response* res) {
   if (front_.health_route(req, *res) || status_page_route(req, *res)) return nullptr;
-  if ((req.method == "GET" || req.method == "HEAD") && req.path() == "/admin/status") front_.handle_status(*res);
+  bool get = req.method == "GET" || req.method == "HEAD";
+  if (get && req.path() == "/admin/status") front_.handle_status(*res);
+  else if (get && req.path() == "/metrics" && front_.metrics_route_) front_.metrics_route_(*res);
   else plain(*res, 404, "not found");
   return nullptr;
 }
@@ -291,22 +295,27 @@ bool HttpFront::name_of(const http::RequestHead& req, http::Response& res, std::
   return true;
 }
 
-bool HttpFront::serve_from_journal(const std::string& name, http::Response& res, bool head_only) {
+bool HttpFront::serve_from_journal(const std::string& name, http::Response& res, bool head_only, bool count_miss) {
   // A newer commit may free the body between lookup and open: look again.
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto entry = journal_.lookup(name);
     if (!entry) return false;
     if (entry->op == Op::kDelete) {
       plain(res, 404, "File not found.");
+      res.source = "journal";
       return true;
     }
     if (entry->body.place == journal::BodyPlace::kNone) {
-      if (!head_only) return false;  // freed: the backends hold it
+      if (!head_only) {  // freed: the backends hold it
+        if (count_miss) body_cache_reads_.misses.fetch_add(1, std::memory_order_relaxed);
+        return false;
+      }
       // The index knows the size of the latest state: a HEAD needs no body,
       // so none is fetched from a backend even when the journal freed it.
       // (A HEAD asking for a digest of a freed body gets none.)
       head_answer(res, entry->size);
       add_validators(res, *entry, journal_.journal_id());
+      res.source = "journal";
       return true;
     }
     auto body = journal_.open_body(*entry);
@@ -314,6 +323,7 @@ bool HttpFront::serve_from_journal(const std::string& name, http::Response& res,
     journal_.touch(name);
     res.status = 200;
     add_validators(res, *entry, journal_.journal_id());
+    res.source = "journal";
     if (body->size() <= 64 * 1024 && !head_only) {
       std::string bytes(body->size(), '\0');
       if (body->size() > 0 && body->read_at(0, bytes.data(), bytes.size()) != static_cast<long>(bytes.size())) continue;
@@ -322,6 +332,7 @@ bool HttpFront::serve_from_journal(const std::string& name, http::Response& res,
     } else {
       stream_reader(res, std::move(body));
     }
+    body_cache_reads_.hits.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
   return false;
@@ -346,6 +357,7 @@ Backend* HttpFront::pick_reader(uint64_t need, const std::set<int>& failed) {
 }
 
 void HttpFront::read_from_backends(const std::string& name, http::Response& res) {
+  res.source = "backend";  // serve_from_journal sets "journal" when the journal answers after all
   auto deadline = Clock::now() + options_.read_wait;
   std::set<int> failed;
   // A backend that answered 429 (full) rests for a backoff drawn as the
@@ -496,6 +508,7 @@ void HttpFront::delete_name(const std::string& name, const journal::WritePrecond
 bool HttpFront::commit_answer(const char* op, const std::string& name, const journal::Status& s, uint64_t seq,
                               http::Response& res) {
   bool put = std::string_view(op) == "put";
+  res.source = options_.ack == AckMode::kJournal ? "journal" : "backend";  // --ack backend waits for the primary
   if (s.code == journal::Status::Code::kPreconditionFailed) {
     log_info("write_precondition_failed").kv("name", name).kv("op", put ? "PUT" : "DELETE");
     precondition_failed(res);

@@ -49,6 +49,13 @@ struct FrontOptions {
 bool is_reserved_name(const std::string& name);
 inline constexpr const char* kReservedPrefix = kReservedNamePrefix;
 
+// GETs and HEADs of names the journal holds a PUT for: answered from the
+// retained body (hit), or read from a backend because the body cache freed it (miss).
+struct BodyCacheReads {
+  std::atomic<uint64_t> hits{0};
+  std::atomic<uint64_t> misses{0};
+};
+
 class HttpFront : public http::Handler {
  public:
   HttpFront(journal::Journal& journal, BackendPool& pool, NameGuard& guard, recovery::Applier& applier,
@@ -59,6 +66,9 @@ class HttpFront : public http::Handler {
   void set_ready(bool ready) { ready_ = ready; }
   // The routes of --admin-listen: /admin/status, /healthz and /readyz.
   http::Handler& admin() { return admin_; }
+  const BodyCacheReads& body_cache_reads() const { return body_cache_reads_; }
+  // Serves GET /metrics on --admin-listen (router/metrics.h); set before the admin server starts.
+  void set_metrics_route(std::function<void(http::Response&)> route) { metrics_route_ = std::move(route); }
 
  private:
   class PutExchange;
@@ -90,8 +100,10 @@ class HttpFront : public http::Handler {
   void handle_status(http::Response& res);
   // Serves a tombstone or a retained body; false when the journal cannot
   // answer (a name it never wrote, or a body it freed). For HEAD
-  // (head_only) no byte of the body is read.
-  bool serve_from_journal(const std::string& name, http::Response& res, bool head_only = false);
+  // (head_only) no byte of the body is read. count_miss: a freed body counts
+  // as a body-cache miss (the request's first look only).
+  bool serve_from_journal(const std::string& name, http::Response& res, bool head_only = false,
+                          bool count_miss = false);
   // Pulls the body from an eligible backend whole, verifies it against the
   // index, then serves it; retries other backends within read_wait. Blocks.
   void read_from_backends(const std::string& name, http::Response& res);
@@ -105,6 +117,8 @@ class HttpFront : public http::Handler {
   FrontOptions options_;
   std::atomic<bool> ready_{false};
   AdminRoutes admin_{*this};
+  BodyCacheReads body_cache_reads_;
+  std::function<void(http::Response&)> metrics_route_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

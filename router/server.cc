@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -19,6 +20,7 @@
 #include "recovery/repairer.h"
 #include "router/http/server.h"
 #include "router/http_front.h"
+#include "router/metrics.h"
 #include "router/status_history.h"
 #include "router/upstream/backend_monitor.h"
 #include "router/upstream/backend_pool.h"
@@ -146,6 +148,8 @@ int RouterServer::start() {
   };
 
   front_ = std::make_unique<HttpFront>(*journal_, *pool_, *guard_, *applier_, front_options);
+  metrics_ = std::make_unique<RouterMetrics>(restarts_from_environment(std::getenv("FSROUTER_RESTARTS")));
+  front_->set_metrics_route([metrics = metrics_.get()](http::Response& res) { metrics->serve(res); });
   http::ServerOptions server_options;
   server_options.host = c.listen_host;
   server_options.port = c.listen_port;
@@ -158,7 +162,10 @@ int RouterServer::start() {
   server_options.header_timeout = c.header_timeout;
   server_options.body_idle_timeout = c.body_idle_timeout;
   server_options.inherited_fd = inherited_fd;
+  server_options.observer = metrics_.get();
   server_ = std::make_unique<http::Server>(*front_, server_options);
+  metrics_->set_sources({journal_.get(), pool_.get(), guard_.get(), applier_.get(), repairer_.get(), monitor_.get(),
+                         front_.get(), server_.get(), c.scrub_slots});
   bound_port_ = server_->bind(&error);
   if (bound_port_ < 0) {
     std::cerr << "fsrouter: " << error << "\n";

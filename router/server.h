@@ -42,6 +42,7 @@ class NameGuard;
 class BackendMonitor;
 class HttpFront;
 class StatusHistory;
+class RouterMetrics;
 
 class RouterServer {
  public:
@@ -73,6 +74,7 @@ class RouterServer {
   std::unique_ptr<recovery::Repairer> repairer_;
   std::unique_ptr<BackendMonitor> monitor_;
   std::unique_ptr<HttpFront> front_;
+  std::unique_ptr<RouterMetrics> metrics_;  // observes server_; destroyed after it
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<http::Server> admin_server_;  // /admin/* on --admin-listen
   int bound_admin_port_ = 0;

@@ -8,6 +8,9 @@ packages=(
   libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
   librocksdb-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   libxxhash-dev libcurl4-openssl-dev libcli11-dev libboost1.81-dev
+  # GET /metrics: prometheus-cpp's core (Registry, TextSerializer); promtool
+  # (in prometheus) checks deploy/monitoring's configuration, rules and rule tests
+  prometheus-cpp-dev prometheus
   # scripts/fuzz.sh: clang, and libclang-rt-14-dev for libFuzzer and the
   # sanitizer runtimes (libclang_rt.fuzzer-x86_64.a; only recommended by clang)
   clang libclang-rt-14-dev

@@ -66,9 +66,11 @@ long long ms_between(Clock::time_point from, Clock::time_point to) {
 }
 
 // Runs in the forked child before exec: the sockets at fds 3.., the
-// LISTEN_* variables naming this process, the signal state of a fresh program.
+// LISTEN_* variables naming this process, FSROUTER_RESTARTS (children that
+// died before this one; upgrades and the first start are not restarts), the
+// signal state of a fresh program.
 [[noreturn]] void exec_child(const std::vector<fsr::supervisor::ListenSocket>& sockets,
-                             const std::vector<std::string>& command, pid_t supervisor_pid) {
+                             const std::vector<std::string>& command, pid_t supervisor_pid, long long restarts) {
   // The child dies with the supervisor (SIGKILLed itself, say): nothing
   // would restart or stop it any more, it would keep the port and the
   // journal's lock from the next supervisor, and a child that ignores or
@@ -101,6 +103,7 @@ long long ms_between(Clock::time_point from, Clock::time_point to) {
   ::setenv("LISTEN_FDS", std::to_string(count).c_str(), 1);
   ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
   ::unsetenv("LISTEN_FDNAMES");
+  ::setenv("FSROUTER_RESTARTS", std::to_string(restarts).c_str(), 1);
 
   std::vector<char*> argv;
   for (const std::string& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
@@ -165,13 +168,14 @@ class Supervisor {
       next_start_ = Clock::now() + delay;
       return;
     }
-    if (pid == 0) exec_child(sockets_, command_, supervisor_pid);
+    if (pid == 0) exec_child(sockets_, command_, supervisor_pid, restarts_);
     child_ = pid;
     child_started_ = Clock::now();
     ++starts_;
     fsr::log_info("child_started")
         .kv("pid", static_cast<long long>(pid))
         .kv("start", starts_)
+        .kv("restarts", restarts_)
         .kv("listen_fds", static_cast<long long>(sockets_.size()))
         .kv("command", command_[0]);
   }
@@ -219,6 +223,7 @@ class Supervisor {
       next_in_ms = 0;
       next_start_ = now;
     } else {
+      ++restarts_;
       milliseconds delay = backoff_.after_exit(uptime);
       next_in_ms = delay.count();
       next_start_ = now + delay;
@@ -272,6 +277,7 @@ class Supervisor {
   pid_t child_ = -1;
   Clock::time_point child_started_;
   long long starts_ = 0;
+  long long restarts_ = 0;  // children that died (not stopped, not upgraded): the next one's FSROUTER_RESTARTS
   std::optional<Clock::time_point> next_start_;  // when no child runs: when the next one starts
   std::optional<Clock::time_point> kill_at_;     // when a stopping child gets SIGKILL
   bool stopping_ = false;

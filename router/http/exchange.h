@@ -46,6 +46,9 @@ struct Response {
   uint64_t stream_size = 0;
   std::function<long(uint64_t offset, char* buf, size_t n)> stream;
   bool close = false;  // close the connection after this reply
+  // What answered, for the request metrics: a fixed word ("journal",
+  // "backend"), never anything taken from the request. nullptr: neither.
+  const char* source = nullptr;
 
   void set_header(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
 };

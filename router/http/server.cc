@@ -189,6 +189,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void read_header() {
     phase_ = Phase::kHead;
+    request_started_ = std::chrono::steady_clock::now();
+    ranges_ = true;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options().header_limit));
     parser_->body_limit(boost::none);  // Content-Length is checked by check_request_head
@@ -282,6 +284,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return close();
     }
     size_t got = kChunk - parser_->get().body().size;
+    if (got > 0 && options().observer) options().observer->body_bytes_received(got);
     if (got > 0 && !exchange_->body(chunk_.get(), got)) return finish(false);
     if (parser_->is_done()) return finish(true);
     read_body();
@@ -323,13 +326,13 @@ class Session : public std::enable_shared_from_this<Session> {
     res.close = true;
     keep_alive_ = false;
     is_head_ = false;
-    head_.method.clear();  // no Range applies
+    ranges_ = false;
     write(std::move(res));
   }
 
   // A single satisfiable Range on a 200 answer to GET: 206 with that part.
   void apply_range(Response& res) {
-    if (head_.method != "GET" || res.status != 200) return;
+    if (!ranges_ || head_.method != "GET" || res.status != 200) return;
     const std::string* header = head_.field("Range");
     if (!header) return;
     uint64_t size = res.stream ? res.stream_size : res.body.size();
@@ -360,6 +363,8 @@ class Session : public std::enable_shared_from_this<Session> {
     res_ = std::move(res);
     stream_base_ = 0;
     apply_range(res_);
+    if (options().observer)
+      options().observer->answered(head_, res_, std::chrono::steady_clock::now() - request_started_);
     keep_alive_ = keep_alive_ && !res_.close && !server_->stopping;
     msg_ = {};
     msg_.version(version_ == 10 ? 10 : 11);
@@ -373,6 +378,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (res_.status != 304) msg_.content_length(length);
     stream_.expires_after(options().io_timeout);
     if (!res_.stream || is_head_) {
+      body_bytes_unsent_ = is_head_ ? 0 : res_.body.size();
       if (!is_head_) msg_.body() = std::move(res_.body);
       serializer_.emplace(msg_);
       bhttp::async_write(stream_, *serializer_,
@@ -401,6 +407,7 @@ class Session : public std::enable_shared_from_this<Session> {
     net::async_write(stream_, net::buffer(chunk_.get(), static_cast<size_t>(n)),
                      [self = shared_from_this()](beast::error_code ec, size_t written) {
                        if (ec) return self->close();
+                       if (self->options().observer) self->options().observer->body_bytes_sent(written);
                        self->stream_offset_ += written;
                        self->write_chunk();
                      });
@@ -412,6 +419,8 @@ class Session : public std::enable_shared_from_this<Session> {
     msg_ = {};
     chunk_.reset();
     if (ec) return close();
+    if (body_bytes_unsent_ > 0 && options().observer) options().observer->body_bytes_sent(body_bytes_unsent_);
+    body_bytes_unsent_ = 0;
     ++served_;
     if (!keep_alive_) return close();
     read_head();
@@ -476,6 +485,9 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool is_head_ = false;
+  bool ranges_ = true;  // false for the server's own error replies: no Range applies
+  std::chrono::steady_clock::time_point request_started_;  // first byte of the request
+  uint64_t body_bytes_unsent_ = 0;  // a whole reply's body, counted sent once written
   uint64_t served_ = 0;  // replies written on this connection
   std::unique_ptr<Exchange> exchange_;
   Response res_;

@@ -47,6 +47,19 @@ namespace fsr::router::http {
 
 class ServerState;
 
+// Told of what the server does, for metrics. Called on event-loop threads,
+// often: must be cheap and must not block.
+class RequestObserver {
+ public:
+  virtual ~RequestObserver() = default;
+  // A reply is about to be written (its status and source final): elapsed
+  // runs from the first byte of the request. Requests refused before their
+  // head was parsed (431, 414, 408, 400) have an empty method.
+  virtual void answered(const RequestHead& head, const Response& res, std::chrono::steady_clock::duration elapsed) = 0;
+  virtual void body_bytes_received(uint64_t n) = 0;  // request body bytes, as they arrive
+  virtual void body_bytes_sent(uint64_t n) = 0;      // response body bytes, as they are written
+};
+
 struct ServerOptions {
   std::string host = "0.0.0.0";
   int port = 8080;  // 0: any free port (bind() returns it)
@@ -61,6 +74,7 @@ struct ServerOptions {
   size_t max_header_fields = 100;                    // 431 past it
   uint64_t max_body_bytes = UINT64_MAX;              // 413 past it
   std::chrono::milliseconds drain_max{30000};        // stop() waits at most this for requests in flight
+  RequestObserver* observer = nullptr;  // outlives the server; nullptr: none
   int inherited_fd = -1;  // >= 0: a listening socket to adopt instead of binding host:port (taken over, closed on stop)
 };
 

@@ -200,6 +200,7 @@ void BackendMonitor::maybe_fail_over() {
       .kv("applied_seq", applied)
       .kv("last_seq", journal_.last_seq())
       .kv("new_primary_watermark", target->watermark.load());
+  (current.healthy ? failbacks_ : failovers_).fetch_add(1, std::memory_order_relaxed);
   pool_.set_primary(target->id());
   current.health_epoch++;  // as a replica it must confirm again, by a read made after this
   current.watermark = 0;

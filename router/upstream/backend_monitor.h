@@ -27,6 +27,7 @@
 // - Probe and marker intervals are timed on the Clock given at construction.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -100,6 +101,9 @@ class BackendMonitor {
   // A replica did not answer a read in time: stop sending it reads until a
   // probe sees it answer and it confirms again.
   void report_hung(Backend& b);
+  // Primary role changes since start: away from an unhealthy primary, and failbacks.
+  uint64_t failovers() const { return failovers_.load(std::memory_order_relaxed); }
+  uint64_t failbacks() const { return failbacks_.load(std::memory_order_relaxed); }
 
  private:
   void probe_loop(Backend* b);
@@ -121,6 +125,8 @@ class BackendMonitor {
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> failovers_{0};
+  std::atomic<uint64_t> failbacks_{0};
   std::vector<std::thread> threads_;
 };
 

@@ -429,6 +429,18 @@ TEST(RouterFailover, WedgedPrimaryAnswering429ForeverIsFailedOverAndTheBacklogDr
   std::string log = stack.router().read_log();
   EXPECT_NE(log.find("event=backend_down"), std::string::npos);
   EXPECT_NE(log.find("reason=\"wedged\""), std::string::npos) << log;
+  // The metrics an alert would see (docs/metrics.md): one failover, the wedged backend unhealthy.
+  httplib::Client admin("127.0.0.1", stack.router_admin_port());
+  auto metrics = admin.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  std::string text = "\n" + metrics->body;
+  std::string wedged = "{backend=\"127.0.0.1:" + std::to_string(stack.backend_port(0)) + "\"}";
+  std::string took_over = "{backend=\"127.0.0.1:" + std::to_string(stack.backend_port(1)) + "\"}";
+  EXPECT_NE(text.find("\nfsrouter_primary_changes_total{reason=\"failover\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nfsrouter_primary_changes_total{reason=\"failback\"} 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nfsrouter_backend_healthy" + wedged + " 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nfsrouter_backend_primary" + wedged + " 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nfsrouter_backend_primary" + took_over + " 1\n"), std::string::npos) << text;
   stack.kill_backend(0, SIGKILL);  // a wedged process ends only when killed
 }
 

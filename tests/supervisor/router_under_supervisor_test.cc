@@ -240,6 +240,13 @@ TEST_F(RouterUnderSupervisor, KilledRouterLosesOnlyRequestsInFlightAndAnUpgradeL
         return j.is_object() && j["pending_count"] == 0 && j["applied_seq"] == j["last_seq"];
       },
       60s));
+  // Two deaths, then an upgrade (not a restart): the router in place reports 2.
+  {
+    httplib::Client c("127.0.0.1", admin_port);
+    auto metrics = c.Get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_NE(("\n" + metrics->body).find("\nfsrouter_process_restarts_total 2\n"), std::string::npos) << metrics->body;
+  }
   ASSERT_EQ(supervisor_.stop(SIGTERM), 0) << supervisor_.read_log();
   RunResult verify = run_fsjournal({"--journal-dir", stack_.journal_dir(), "verify", "--volume", stack_.data_dir()});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;

@@ -316,6 +316,30 @@ TEST_F(SupervisorTest, SigkillOfTheSupervisorKillsItsChildEvenOneThatIgnoresSigt
   if (!gone) ::kill(std::stoi(child), SIGKILL);
 }
 
+std::string restarts_in(const std::string& body) {
+  auto at = body.find("restarts=");
+  if (at == std::string::npos) return "";
+  return body.substr(at + 9, body.find_first_of(" \n", at) - at - 9);
+}
+
+TEST_F(SupervisorTest, ChildSeesInFsrouterRestartsHowManyChildrenDiedBeforeItAndAnUpgradeIsNoRestart) {
+  int port = start({"--restart-backoff-min-ms", "10", "--restart-backoff-max-ms", "10"});
+  std::string first = child_pid(1);
+  EXPECT_EQ(restarts_in(get(port, "/")), "0");
+  ASSERT_EQ(::kill(std::stoi(first), SIGKILL), 0);
+  std::string second = child_pid(2);
+  EXPECT_EQ(restarts_in(get(port, "/")), "1");
+  EXPECT_EQ(pid_in(get(port, "/exit")), second);
+  child_pid(3);
+  EXPECT_EQ(restarts_in(get(port, "/")), "2");
+  await("child_ready", 3);
+  supervisor_.signal(SIGHUP);
+  std::string fourth = child_pid(4);
+  std::string body = get(port, "/");
+  EXPECT_EQ(pid_in(body), fourth);
+  EXPECT_EQ(restarts_in(body), "2");
+}
+
 TEST_F(SupervisorTest, OrphansTheChildLeavesBehindAreReapedByTheSupervisor) {
   int port = start({"--log-level", "debug"});
   std::string body = get(port, "/orphan");

@@ -1,7 +1,8 @@
 // supervisor_test_child: the child the supervisor tests run. It takes its
 // inherited listening socket (common/listen_fds.h), logs event=child_ready,
 // and answers each connection, one at a time, with
-//   pid=P fd=F listen=HOST:PORT listen_fds_env=unset|set cloexec=1|0
+//   pid=P fd=F listen=HOST:PORT listen_fds_env=unset|set cloexec=1|0 restarts=N|unset
+// (restarts: its FSROUTER_RESTARTS)
 // GET /exit answers, then exits with 3; GET /crash answers, then aborts;
 // GET /slow answers after 700 ms. GET /orphan leaves an orphan behind: a
 // process whose parent exits at once, which lives 100 ms more; the answer
@@ -116,6 +117,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   bool env_after = std::getenv("LISTEN_FDS") != nullptr || std::getenv("LISTEN_PID") != nullptr;
+  const char* restarts_env = std::getenv("FSROUTER_RESTARTS");
+  std::string restarts = restarts_env ? restarts_env : "unset";
   int listen_fd = sockets[0].fd;
   bool cloexec = (::fcntl(listen_fd, F_GETFD) & FD_CLOEXEC) != 0;
 
@@ -145,7 +148,7 @@ int main(int argc, char** argv) {
     if (path == "/orphan") orphan = " orphan=" + std::to_string(leave_orphan());
     std::string body = "pid=" + std::to_string(::getpid()) + orphan + " fd=" + std::to_string(listen_fd) +
                        " listen=" + sockets[0].address + " listen_fds_env=" + (env_after ? "set" : "unset") +
-                       " cloexec=" + (cloexec ? "1" : "0") + "\n";
+                       " cloexec=" + (cloexec ? "1" : "0") + " restarts=" + restarts + "\n";
     write_all(connection, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
                               "\r\nConnection: close\r\n\r\n" + body);
     ::close(connection);

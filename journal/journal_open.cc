@@ -75,12 +75,21 @@ Status Journal::open(Options options, std::unique_ptr<Journal>* out) {
 // Nothing is written into the directory before it is known to be a journal
 // this program reads (or a new one).
 Status Journal::recover() {
+  using clock = std::chrono::steady_clock;
+  auto ms_since = [](clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t).count();
+  };
+  auto t0 = clock::now();
   bool fresh = false;
   Status s = check_directory(&fresh);
   if (s.ok() && !fresh) s = check_existing_journal();
+  int64_t check_ms = ms_since(t0);
+  auto t1 = clock::now();
   if (s.ok()) s = open_database(fresh);
   if (s.ok()) s = load_meta(fresh);
   if (!s.ok()) return s;
+  int64_t open_ms = ms_since(t1);
+  auto t2 = clock::now();
 
   Recovery recovery;
   const rocksdb::Snapshot* snapshot = nullptr;
@@ -101,7 +110,10 @@ Status Journal::recover() {
         .kv("dir", options_.dir)
         .kv("last_seq", last_seq_)
         .kv("applied_seq", applied_seq_)
-        .kv("pending", unsettled_.size());
+        .kv("pending", unsettled_.size())
+        .kv("check_ms", check_ms)
+        .kv("open_ms", open_ms)
+        .kv("pending_ms", ms_since(t2));
   }
   if (snapshot) walker_ = std::thread([this, max_id = recovery.max_body_id, snapshot] { walk_index(max_id, snapshot); });
   return Status::Ok();

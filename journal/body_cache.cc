@@ -27,6 +27,7 @@ void Journal::evict_over_budget() {
       if (!index_walked_ || body_bytes_ <= options_.body_cache_bytes) return;
     }
     if (!evict_walk_done_) name = next_unlisted_body();
+    bool walked_name = !name.empty();
     if (name.empty()) {
       std::lock_guard<std::mutex> lock(mu_);
       if (evictable_.empty()) return;
@@ -40,7 +41,7 @@ void Journal::evict_over_budget() {
         }
       }
     }
-    if (!found) found = read_stored(name);
+    if (!found && !read_stored(name, &found).ok()) return;  // logged; tried again after the next batch
     if (!found || found->pending() || found->op != Op::kPut || found->body.place == BodyPlace::kNone) continue;
     IndexEntry e = *found;
     IndexEntry without = e;
@@ -57,17 +58,19 @@ void Journal::evict_over_budget() {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = index_.find(name);
       if (it != index_.end() && it->second.seq == e.seq) it->second.body = BodyRef{};
+      ++index_generation_;  // a lookup that read the entry with its body must not cache it
       body_bytes_ -= e.size;
     }
     if (e.body.place == BodyPlace::kFile) ::unlink(body_path(e.body.id).c_str());
+    if (walked_name) evict_pass_found_ = true;
     body_evictions_.fetch_add(1, std::memory_order_relaxed);
     body_evicted_bytes_.fetch_add(e.size, std::memory_order_relaxed);
     log_debug("body_evicted").kv("seq", e.seq).kv("name", name).kv("size", e.size);
   }
 }
 
-// The next name after evict_cursor_ that holds a body and is neither in
-// memory (pending), in the least-recently-used list, nor suspect; "" when a
+// The next name after evict_cursor_ that holds a body and is neither
+// pending, in the least-recently-used list, nor suspect; "" when a
 // whole pass over the index found none (then only the list feeds evictions:
 // every name that settles or is read from now on joins it).
 std::string Journal::next_unlisted_body() {
@@ -86,15 +89,16 @@ std::string Journal::next_unlisted_body() {
       if (!e || e->op != Op::kPut || e->body.place == BodyPlace::kNone) continue;
       std::string name = it->key().ToString();
       std::lock_guard<std::mutex> lock(mu_);
-      if (index_.count(name) || evictable_pos_.count(name) || suspects_.count(name)) continue;
+      auto held = index_.find(name);
+      if ((held != index_.end() && held->second.pending()) || evictable_pos_.count(name) || suspects_.count(name))
+        continue;
       evict_cursor_ = name;
-      evict_pass_found_ = true;
       return name;
     }
     if (!it->status().ok()) return "";
     evict_cursor_.clear();
     if (!evict_pass_found_) {
-      // A whole pass (possibly begun in an earlier call) found nothing.
+      // A whole pass (possibly begun in an earlier call) freed nothing.
       evict_walk_done_ = true;
       return "";
     }
@@ -129,7 +133,8 @@ void Journal::touch(const std::string& name) {
     evictable_.splice(evictable_.end(), evictable_, it->second);
     return;
   }
-  if (index_.count(name) || suspects_.count(name)) return;  // pending, or pinned
+  auto held = index_.find(name);
+  if ((held != index_.end() && held->second.pending()) || suspects_.count(name)) return;  // pending, or pinned
   evictable_.push_back(name);
   evictable_pos_[name] = std::prev(evictable_.end());
 }

@@ -139,7 +139,6 @@ void Journal::committer_loop() {
       if (queue_.empty() && stopping_) return;
       if (queue_.empty()) {
         lock.unlock();
-        drop_settled();
         evict_over_budget();
         continue;
       }
@@ -150,7 +149,6 @@ void Journal::committer_loop() {
     }
     commit_batch(batch);
     batch.clear();
-    drop_settled();
     evict_over_budget();
   }
 }
@@ -231,7 +229,15 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
         std::lock_guard<std::mutex> lock(mu_);
         if (auto it = index_.find(r->name); it != index_.end()) found = it->second;
       }
-      if (!found) found = read_stored(r->name);
+      if (!found) {
+        if (Status read = read_stored(r->name, &found); !read.ok()) {
+          // The name's state is unknown: it cannot be written over (its
+          // old body and a precondition would be misjudged).
+          r->status = read;
+          rejected.push_back(r);
+          continue;
+        }
+      }
       if (found) {
         old = *found;
         had_old = true;
@@ -339,6 +345,7 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
       unsettled_.insert({e.seq, name});
       if (e.op == Op::kPut) pending_bytes_ += e.size;
     }
+    ++index_generation_;
     names_ += new_names;
     body_bytes_ += static_cast<uint64_t>(body_bytes_change);  // modulo 2^64: before the walk, a change to its base
     last_seq_ = seq;

@@ -29,35 +29,54 @@ const char* status_code_name(Status::Code code) {
   return "unknown";
 }
 
-// Memory first (pending names, and names being committed); a settled name
-// from RocksDB. A commit's durable write becomes visible in RocksDB just
-// before the memory copy changes: a read in between gets the new state with
-// its applied mark, so pending (never an older or a lost state).
+// Memory first; a name not there from RocksDB, cached if it is settled and
+// no commit or eviction changed an index entry meanwhile (one that did may
+// have made what was read stale; the next lookup reads again). A commit's
+// durable write is visible in RocksDB just before the memory copy changes:
+// a read in between gets the new state, pending (not cached), never an
+// older or a lost state.
 std::optional<IndexEntry> Journal::lookup(const std::string& name) const {
+  uint64_t generation;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = index_.find(name);
     if (it != index_.end()) return it->second;
+    generation = index_generation_;
   }
-  return read_stored(name);
+  std::optional<IndexEntry> e;
+  if (!read_stored(name, &e).ok()) return std::nullopt;  // logged; the caller falls back as for an unknown name
+  if (options_.after_stored_read) options_.after_stored_read(name);
+  if (e && !e->pending()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (index_generation_ == generation) index_.try_emplace(name, *e);
+  }
+  return e;
 }
 
-std::optional<IndexEntry> Journal::read_stored(const std::string& name) const {
+Status Journal::read_stored(const std::string& name, std::optional<IndexEntry>* out) const {
+  out->reset();
   std::string value;
   rocksdb::Status rs = db_->db->Get(rocksdb::ReadOptions(), db_->index, name, &value);
+  if (rs.IsNotFound()) return Status::Ok();
   if (!rs.ok()) {
-    if (!rs.IsNotFound()) log_error("journal_read_failed").kv("name", name).kv("error", rs.ToString());
-    return std::nullopt;
+    log_error("journal_read_failed").kv("name", name).kv("error", rs.ToString());
+    return from_rocks(rs);
   }
   auto e = decode_index_entry(value);
   if (!e) {
     log_error("journal_entry_undecodable").kv("name", name);
-    return std::nullopt;
+    return {Status::Code::kCorruption, "undecodable index entry for " + name};
   }
   std::string mark;
-  if (db_->db->Get(rocksdb::ReadOptions(), db_->applied, name, &mark).ok())
+  rs = db_->db->Get(rocksdb::ReadOptions(), db_->applied, name, &mark);
+  if (rs.ok()) {
     e->applied_seq = recovered_applied_seq(e->seq, e->applied_seq, decode_seq_key(mark));
-  return e;
+  } else if (!rs.IsNotFound()) {
+    log_error("journal_read_failed").kv("name", name).kv("error", rs.ToString());
+    return from_rocks(rs);
+  }
+  *out = std::move(e);
+  return Status::Ok();
 }
 
 std::shared_ptr<BodyReader> Journal::open_body(const IndexEntry& entry) const {
@@ -128,7 +147,6 @@ Status Journal::mark_applied(const std::string& name, uint64_t seq) {
     if (e.op == Op::kPut) pending_bytes_ -= e.size;
     recompute_watermark_locked();
     make_evictable_locked(name, e);
-    settled_.push_back(name);  // leaves memory at the committer's next drop_settled()
   }
   return Status::Ok();
 }
@@ -154,18 +172,6 @@ uint64_t Journal::last_seq() const {
 uint64_t Journal::applied_seq() const {
   std::lock_guard<std::mutex> lock(mu_);
   return applied_seq_;
-}
-
-// The committer thread, between batches: settled names leave memory (their
-// state is in RocksDB since their mark was written). Never during a batch,
-// which reads a name's state once and updates it after its write.
-void Journal::drop_settled() {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& name : settled_) {
-    auto it = index_.find(name);
-    if (it != index_.end() && !it->second.pending()) index_.erase(it);
-  }
-  settled_.clear();
 }
 
 JournalStats Journal::stats() const {

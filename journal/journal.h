@@ -16,12 +16,12 @@
 //   order they were queued. A journal being destroyed still commits what was
 //   queued before; a commit queued once closing has begun fails with kClosed,
 //   its callback then running at once on the calling thread.
-// - The index (name -> latest state) lives in RocksDB's `index` family. Only
-//   pending names (and names a batch is committing) are held in memory, so
-//   opening reads the pending set (meta `pending/` keys), not every name; a
-//   settled name is a point read of the `index` and `applied` families. The
-//   memory copy changes only after the write is durable, so a reader never
-//   sees a state that could be lost.
+// - The index (name -> latest state) lives in RocksDB's `index` family.
+//   Opening reads only the pending set into memory (meta `pending/` keys),
+//   not every name; a settled name is read from the `index` and `applied`
+//   families the first time, then from memory. The memory copy changes only
+//   after the write is durable, so a reader never sees a state that could be
+//   lost.
 // - Opening returns once the pending set is loaded; a background walk of the
 //   index then counts names and retained body bytes (stats) and removes
 //   orphan bodies. The body cache frees nothing until it has finished.
@@ -81,6 +81,9 @@ struct Options {
   // Test seam: runs on the background index walk's thread before it reads
   // anything (a test holds it there to show that nothing waits for it).
   std::function<void()> before_index_walk;
+  // Test seam: runs in lookup() between reading a name from RocksDB and
+  // keeping it in memory (a test lets an eviction land in between).
+  std::function<void(const std::string& name)> after_stored_read;
   rocksdb::Env* env = nullptr;  // a custom RocksDB Env (tests), or the default
 };
 
@@ -298,8 +301,9 @@ class Journal {
   void remove_orphan_bodies(uint64_t max_id, const std::vector<uint64_t>& live_files,
                             const std::vector<uint64_t>& live_inline, const rocksdb::Snapshot* snapshot);
   // A settled name's stored state (index entry overlaid with its applied mark).
-  std::optional<IndexEntry> read_stored(const std::string& name) const;
-  void drop_settled();  // committer thread: settled names leave memory
+  // *out is nullopt when the name was never written; a read error or an
+  // entry that does not decode is an error, never taken for an absent name.
+  Status read_stored(const std::string& name, std::optional<IndexEntry>* out) const;
   void restore_backend_states();
   void committer_loop();
   void commit_batch(std::vector<CommitRequest*>& batch);
@@ -320,10 +324,13 @@ class Journal {
   bool recovered_ = false;              // recover() succeeded: the destructor may write
 
   mutable std::mutex mu_;  // guards everything below
-  // Pending names, names a batch is committing, and settled names until the
-  // committer's next drop_settled(); every other name is read from RocksDB.
-  std::unordered_map<std::string, IndexEntry> index_;
-  std::vector<std::string> settled_;  // names mark_applied settled, for drop_settled()
+  // Every pending name (loaded at open), and the settled names this process
+  // has committed or read since (a lookup caches what it read from RocksDB);
+  // every other name is read from RocksDB.
+  mutable std::unordered_map<std::string, IndexEntry> index_;  // mutable: a const lookup caches what it read
+  // Moves on with every change a commit or an eviction makes to index
+  // entries: a lookup caches what it read only if nothing changed meanwhile.
+  uint64_t index_generation_ = 0;
   uint64_t names_ = 0;  // names in the index family: counted by commits, plus the walk's count once walked
   bool index_walked_ = false;   // the walk succeeded: names_ and body_bytes_ are exact
   bool walk_finished_ = false;  // the walk ended (or never had to run)
@@ -353,7 +360,7 @@ class Journal {
   std::thread walker_;  // the background index walk; joined before the database closes
   std::atomic<bool> closing_{false};
   std::string evict_cursor_;     // committer thread: where the eviction's walk of the index resumes
-  bool evict_pass_found_ = false;  // committer thread: the current pass found a body to free
+  bool evict_pass_found_ = false;  // committer thread: the current pass freed a body
   bool evict_walk_done_ = false;   // committer thread: a whole pass found nothing to free
 };
 

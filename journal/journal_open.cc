@@ -262,7 +262,12 @@ Status Journal::load_pending() {
   for (keys->Seek(kMetaPendingPrefix); keys->Valid(); keys->Next()) {
     auto seq = seq_of_pending_key(keys->key().ToStringView());
     std::string name = keys->value().ToString();
-    auto e = seq ? read_stored(name) : std::nullopt;
+    std::optional<IndexEntry> e;
+    // A read error fails the open: a key is deleted only once its name's
+    // state is known not to need it.
+    if (seq) {
+      if (Status s = read_stored(name, &e); !s.ok()) return s;
+    }
     if (e && e->seq == *seq && e->pending()) {
       add(name, *e);
     } else {
@@ -283,7 +288,8 @@ Status Journal::load_pending() {
     ++walked;
     last_seq_ = std::max(last_seq_, seq);
     if (index_.count(rec->name) || !seen.insert(rec->name).second) continue;
-    auto e = read_stored(rec->name);
+    std::optional<IndexEntry> e;
+    if (Status s = read_stored(rec->name, &e); !s.ok()) return s;
     if (!e) return {Status::Code::kCorruption, "record " + std::to_string(seq) + " of " + rec->name + " has no index entry"};
     if (!e->pending()) continue;
     add(rec->name, *e);
@@ -337,8 +343,10 @@ void Journal::walk_index(uint64_t max_body_id, const rocksdb::Snapshot* snapshot
     ++names;
     auto e = decode_index_entry(it->value().ToStringView());
     if (!e) {
+      // Its body id is unknown: no orphan cleanup this time, and the totals stay estimates.
       log_error("journal_entry_undecodable").kv("name", it->key().ToString());
-      continue;
+      ok = false;
+      break;
     }
     if (e->op == Op::kPut && e->body.place != BodyPlace::kNone) body_bytes += e->size;
     if (e->body.place == BodyPlace::kFile) live_files.push_back(e->body.id);

@@ -230,6 +230,26 @@ TEST(PendingIndex, StalePendingKeysAreIgnoredAndRemoved) {
     EXPECT_EQ(std::count(keys.begin(), keys.end(), pending_key(seq)), 0) << seq;
 }
 
+// A pending name whose index entry does not decode fails the open, and its
+// key stays: it is never taken for a stale key and dropped, which would
+// lose the name's pending record for good.
+TEST(PendingIndex, AnUnreadableEntryOfAPendingNameFailsTheOpenAndKeepsItsKey) {
+  TempDir dir;
+  Options o = options_for(dir);
+  std::map<std::string, IndexEntry> states;
+  {
+    auto j = open_journal(o);
+    ASSERT_TRUE(j);
+    states = build(*j);
+  }
+  put_raw(o.dir, "index", "p05", "not an index entry");
+  std::unique_ptr<Journal> j;
+  Status s = Journal::open(o, &j);
+  EXPECT_EQ(s.code, Status::Code::kCorruption) << s.message;
+  auto keys = pending_keys(o.dir);
+  EXPECT_EQ(std::count(keys.begin(), keys.end(), pending_key(states["p05"].seq)), 1);
+}
+
 // A settled name's key goes with the mark that settles it, and a pending
 // name's key with the record that supersedes it: the keys stay one per
 // pending name.
@@ -258,63 +278,109 @@ TEST(PendingIndex, KeysFollowTheMarksAndTheCommits) {
 
 // Writers, an applier and readers on a few names: a reader never sees a
 // state older than one already acknowledged, never a settled state the
-// applier did not mark, and never a name go back in time. Settled names
-// leave memory between batches, so reads switch between memory and RocksDB
-// all along.
+// applier did not mark, and never a name go back in time. Half the names
+// are written before a reopen, so their first reads come from RocksDB and
+// race the commits that change them.
 TEST(PendingIndex, LookupIsNeverOlderThanAnAckNorSettledBeforeItsMark) {
   TempDir dir;
-  auto j = open_journal(options_for(dir));
-  ASSERT_TRUE(j);
-  constexpr int kNames = 6;
-  std::atomic<uint64_t> acked[kNames] = {}, marked[kNames] = {};
+  Options o = options_for(dir);
+  constexpr int kNames = 1000;
   auto name_of = [](int i) { return "race" + std::to_string(i); };
+  std::vector<std::atomic<uint64_t>> acked(kNames), marked(kNames);
+  {
+    auto j = open_journal(o);
+    ASSERT_TRUE(j);
+    for (int i = 0; i < kNames; ++i) acked[i] = must_put(*j, name_of(i), "first");
+    for (const auto& [name, e] : j->pending_entries()) ASSERT_TRUE(j->mark_applied(name, e.seq).ok());
+    for (int i = 0; i < kNames; ++i) marked[i] = acked[i].load();
+  }
+  auto j = open_journal(o);  // nothing settled is in memory now
+  ASSERT_TRUE(j);
+  auto raise = [](std::atomic<uint64_t>& a, uint64_t v) {
+    uint64_t prev = a.load();
+    while (prev < v && !a.compare_exchange_weak(prev, v)) {
+    }
+  };
+  std::atomic<int> position{0};  // the name the writer is at
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0};
   std::thread writer([&] {
-    for (int n = 0; n < 1500; ++n) {
+    for (int n = 0; n < 2 * kNames; ++n) {
       int i = n % kNames;
+      position = i;
       uint64_t seq = n % 7 == 6 ? must_delete(*j, name_of(i)) : must_put(*j, name_of(i), std::to_string(n));
-      uint64_t prev = acked[i].load();
-      while (prev < seq && !acked[i].compare_exchange_weak(prev, seq)) {
-      }
+      raise(acked[i], seq);
     }
     stop = true;
   });
   std::thread applier([&] {
     while (!stop) {
-      for (int i = 0; i < kNames; ++i) {
-        auto e = j->lookup(name_of(i));
-        if (!e || !e->pending()) continue;
-        uint64_t prev = marked[i].load();
-        while (prev < e->seq && !marked[i].compare_exchange_weak(prev, e->seq)) {
-        }
-        if (!j->mark_applied(name_of(i), e->seq).ok()) ++failures;
+      for (const auto& [name, e] : j->pending_entries()) {
+        raise(marked[std::stoi(name.substr(4))], e.seq);  // before the mark can take effect
+        if (!j->mark_applied(name, e.seq).ok()) ++failures;
       }
     }
   });
   std::vector<std::thread> readers;
   for (int r = 0; r < 2; ++r)
-    readers.emplace_back([&] {
-      uint64_t last_seen[kNames] = {};
+    readers.emplace_back([&, r] {
+      std::vector<uint64_t> last_seen(kNames, 0);
+      uint64_t n = 0;
       while (!stop) {
-        for (int i = 0; i < kNames; ++i) {
-          uint64_t acked_before = acked[i].load();
-          auto e = j->lookup(name_of(i));
-          if (acked_before == 0) continue;
-          if (!e || e->seq < acked_before || e->seq < last_seen[i]) {
-            ++failures;
-            continue;
-          }
-          last_seen[i] = e->seq;
-          if (e->applied_seq > marked[i].load()) ++failures;
+        // The name being written and the next few: their first read since
+        // the reopen races their commit.
+        int i = (position.load() + static_cast<int>(n++ % 4) + r) % kNames;
+        uint64_t acked_before = acked[i].load();
+        auto e = j->lookup(name_of(i));
+        if (!e || e->seq < acked_before || e->seq < last_seen[i]) {
+          ++failures;
+          continue;
         }
+        last_seen[i] = e->seq;
+        if (e->applied_seq > marked[i].load()) ++failures;
       }
     });
   writer.join();
   applier.join();
   for (auto& t : readers) t.join();
   EXPECT_EQ(failures.load(), 0);
-  for (int i = 0; i < kNames; ++i) EXPECT_EQ(j->lookup(name_of(i))->seq, acked[i].load());
+  for (int i = 0; i < kNames; ++i) EXPECT_EQ(j->lookup(name_of(i))->seq, acked[i].load()) << name_of(i);
+}
+
+// A lookup that read a settled name from RocksDB just before the body cache
+// freed its body does not keep the body in memory: reads would go to a
+// missing body, and a later eviction would count its bytes twice.
+TEST(PendingIndex, ALookupRacingAnEvictionKeepsNoFreedBody) {
+  TempDir dir;
+  Options o = options_for(dir);
+  {
+    auto j = open_journal(o);
+    ASSERT_TRUE(j);
+    for (int i = 0; i < 10; ++i) must_put(*j, "ev" + std::to_string(i), std::string(1000, 'e'));
+    for (const auto& [name, e] : j->pending_entries()) ASSERT_TRUE(j->mark_applied(name, e.seq).ok());
+  }
+  o.body_cache_bytes = 9000;  // one body over: ev0, first in name order, goes
+  std::promise<void> gate;
+  std::shared_future<void> walk = gate.get_future().share();
+  o.before_index_walk = [walk] { walk.wait_for(std::chrono::seconds(60)); };
+  std::atomic<Journal*> journal{nullptr};
+  std::atomic<bool> read_done{false};
+  o.after_stored_read = [&](const std::string& name) {
+    if (name != "ev0" || read_done.exchange(true)) return;
+    // The lookup has read ev0 with its body; let the eviction happen now.
+    gate.set_value();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (journal.load()->body_cache_counters().evictions < 1 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  };
+  std::unique_ptr<Journal> j;
+  ASSERT_TRUE(Journal::open(o, &j).ok());
+  journal = j.get();
+  auto read = j->lookup("ev0");  // read, then the eviction, then the lookup goes on
+  ASSERT_TRUE(read);
+  EXPECT_EQ(j->body_cache_counters().evictions, 1u);
+  EXPECT_EQ(j->lookup("ev0")->body.place, BodyPlace::kNone) << "the lookup kept the freed body in memory";
+  EXPECT_EQ(j->stats().body_bytes, 9000u);
 }
 
 // After a reopen the body cache frees bodies nobody has read since (walking

@@ -1,5 +1,6 @@
 #include "journal/database.h"
 
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/listener.h>
 #include <rocksdb/table.h>
 
@@ -48,6 +49,9 @@ std::vector<rocksdb::ColumnFamilyDescriptor> column_family_descriptors(const roc
                                                                       size_t block_cache_bytes) {
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(block_cache_bytes);
+  // Settled names are point reads of the index and applied families: a
+  // bloom filter answers most reads of names never written without a block.
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   rocksdb::ColumnFamilyOptions cf_options(options);
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;

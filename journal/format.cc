@@ -30,6 +30,21 @@ std::optional<std::pair<std::string, std::string>> suspect_of_key(std::string_vi
   return std::make_pair(std::string(key.substr(0, slash)), std::string(key.substr(slash + 1)));
 }
 
+std::string pending_key(uint64_t seq) { return std::string(kMetaPendingPrefix).append(encode_seq_key(seq)); }
+
+std::optional<uint64_t> seq_of_pending_key(std::string_view key) {
+  std::string_view prefix = kMetaPendingPrefix;
+  if (key.size() != prefix.size() + 8 || key.substr(0, prefix.size()) != prefix) return std::nullopt;
+  return decode_seq_key(key.substr(prefix.size()));
+}
+
+std::string prefix_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+  if (!end.empty()) end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+  return end;
+}
+
 std::string encode_seq_key(uint64_t seq) {
   std::string k(8, '\0');
   for (int i = 0; i < 8; ++i) k[i] = static_cast<char>((seq >> (8 * (7 - i))) & 0xff);

@@ -31,6 +31,8 @@ inline constexpr const char* kMetaAppliedSeq = "applied_seq";        // u64: the
 inline constexpr const char* kMetaBodyIdHigh = "body_id_high";       // u64: highest committed body id
 inline constexpr const char* kMetaBackendPrefix = "backend/";        // + address: backend-state JSON
 inline constexpr const char* kMetaSuspectPrefix = "suspect/";        // + address + "/" + name: empty value
+inline constexpr const char* kMetaPendingPrefix = "pending/";        // + u64 seq: the name of a pending record
+inline constexpr const char* kMetaPendingThrough = "pending_through";  // u64: pending/ keys are complete up to it
 
 // `backend/<address>`, and back (nullopt for a key outside the prefix).
 std::string backend_state_key(std::string_view address);
@@ -41,6 +43,16 @@ std::optional<std::string> backend_address_of_key(std::string_view key);
 // no '/'). And back: {address, name}, nullopt for a key outside the prefix.
 std::string suspect_key(std::string_view address, std::string_view name);
 std::optional<std::pair<std::string, std::string>> suspect_of_key(std::string_view key);
+
+// `pending/<seq>`, whose value is the record's name: a name whose latest
+// record `seq` is not applied yet (docs/journal-format.md, "Recovery"). And
+// back: the seq, nullopt for a key outside the prefix.
+std::string pending_key(uint64_t seq);
+std::optional<uint64_t> seq_of_pending_key(std::string_view key);
+
+// The first key after every key that starts with `prefix`: an iterator's
+// upper bound for a walk over one prefix of the meta family.
+std::string prefix_end(std::string_view prefix);
 
 // An 8-byte big-endian u64, so keys sort by number: the `records` keys (seq),
 // the `bodies` keys (body id), the `applied` values and the u64 meta values.

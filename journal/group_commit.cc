@@ -1,6 +1,7 @@
 // Group commit: commits queue up for the single committer thread, which
-// writes them as one synced RocksDB batch and only then updates the index in
-// memory and wakes the committers (docs/journal-format.md, "Commit order").
+// writes them as one synced RocksDB batch and only then updates the pending
+// names in memory and wakes the committers (docs/journal-format.md, "Commit
+// order").
 #include <unistd.h>
 
 #include <rocksdb/write_batch.h>
@@ -195,6 +196,10 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
   rocksdb::WriteBatch wb;
   int64_t time = now_ms();
   std::unordered_map<std::string, IndexEntry> latest;  // this batch's view of each name it touches
+  // Each touched name's state before the batch (nullopt: a new name), read
+  // once: from memory, else from RocksDB (a settled name; this thread is the
+  // only writer of index entries, so it cannot change meanwhile).
+  std::unordered_map<std::string, std::optional<IndexEntry>> before;
   std::vector<uint64_t> freed_files;
   // Writes whose precondition failed: they take no seq and are answered
   // once the batch's outcome is known (their verdict may rest on a record
@@ -212,12 +217,32 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
     if (auto it = latest.find(r->name); it != latest.end()) {
       old = it->second;
       had_old = true;
-    } else {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (auto found = index_.find(r->name); found != index_.end()) {
-        old = found->second;
+    } else if (auto b = before.find(r->name); b != before.end()) {
+      // Every earlier commit of this name in the batch failed its precondition.
+      if (b->second) {
+        old = *b->second;
         had_old = true;
       }
+    } else {
+      std::optional<IndexEntry> found;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (auto it = index_.find(r->name); it != index_.end()) found = it->second;
+      }
+      if (!found) {
+        if (Status read = read_stored(r->name, &found); !read.ok()) {
+          // The name's state is unknown: it cannot be written over (its
+          // old body and a precondition would be misjudged).
+          r->status = read;
+          rejected.push_back(r);
+          continue;
+        }
+      }
+      if (found) {
+        old = *found;
+        had_old = true;
+      }
+      before.emplace(r->name, std::move(found));
     }
     if (!r->precondition.empty() && !r->precondition.holds(had_old ? &old : nullptr)) {
       r->status = {Status::Code::kPreconditionFailed, "precondition failed"};
@@ -268,7 +293,21 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
     answer_rejected(Status::Ok());
     return;
   }
-  for (auto& [name, e] : latest) wb.Put(db_->index, name, encode_index_entry(e));
+  // The pending keys (format.h): one per name's new latest record, and the
+  // previous latest record's key goes if it was pending. Totals change by
+  // the difference between each name's state before and after the batch.
+  uint64_t new_names = 0;
+  int64_t body_bytes_change = 0;
+  for (auto& [name, e] : latest) {
+    wb.Put(db_->index, name, encode_index_entry(e));
+    wb.Put(db_->meta, pending_key(e.seq), name);
+    const std::optional<IndexEntry>& b = before[name];
+    if (!b) ++new_names;
+    else if (b->op == Op::kPut && b->body.place != BodyPlace::kNone) body_bytes_change -= static_cast<int64_t>(b->size);
+    if (b && b->pending()) wb.Delete(db_->meta, pending_key(b->seq));
+    if (e.op == Op::kPut) body_bytes_change += static_cast<int64_t>(e.size);
+  }
+  wb.Put(db_->meta, kMetaPendingThrough, encode_seq_key(seq));
   uint64_t max_body_id = max_committed_body_id_;
   for (auto* r : batch)
     if (r->body) max_body_id = std::max(max_body_id, r->body->id_);
@@ -301,15 +340,14 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
           unsettled_.erase({old.seq, name});
           if (old.op == Op::kPut) pending_bytes_ -= old.size;
         }
-        if (old.body.place != BodyPlace::kNone) body_bytes_ -= old.size;
         old = e;
       }
       unsettled_.insert({e.seq, name});
-      if (e.op == Op::kPut) {
-        pending_bytes_ += e.size;
-        body_bytes_ += e.size;
-      }
+      if (e.op == Op::kPut) pending_bytes_ += e.size;
     }
+    ++index_generation_;
+    names_ += new_names;
+    body_bytes_ += static_cast<uint64_t>(body_bytes_change);  // modulo 2^64: before the walk, a change to its base
     last_seq_ = seq;
     max_committed_body_id_ = max_body_id;
     recompute_watermark_locked();

@@ -29,13 +29,55 @@ const char* status_code_name(Status::Code code) {
   return "unknown";
 }
 
+// Memory first; a name not there from RocksDB, cached if it is settled and
+// no commit or eviction changed an index entry meanwhile (one that did may
+// have made what was read stale; the next lookup reads again). A commit's
+// durable write is visible in RocksDB just before the memory copy changes:
+// a read in between gets the new state, pending (not cached), never an
+// older or a lost state.
 std::optional<IndexEntry> Journal::lookup(const std::string& name) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = index_.find(name);
-  if (it == index_.end()) return std::nullopt;
-  return it->second;
+  uint64_t generation;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = index_.find(name);
+    if (it != index_.end()) return it->second;
+    generation = index_generation_;
+  }
+  std::optional<IndexEntry> e;
+  if (!read_stored(name, &e).ok()) return std::nullopt;  // logged; the caller falls back as for an unknown name
+  if (options_.after_stored_read) options_.after_stored_read(name);
+  if (e && !e->pending()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (index_generation_ == generation) index_.try_emplace(name, *e);
+  }
+  return e;
 }
 
+Status Journal::read_stored(const std::string& name, std::optional<IndexEntry>* out) const {
+  out->reset();
+  std::string value;
+  rocksdb::Status rs = db_->db->Get(rocksdb::ReadOptions(), db_->index, name, &value);
+  if (rs.IsNotFound()) return Status::Ok();
+  if (!rs.ok()) {
+    log_error("journal_read_failed").kv("name", name).kv("error", rs.ToString());
+    return from_rocks(rs);
+  }
+  auto e = decode_index_entry(value);
+  if (!e) {
+    log_error("journal_entry_undecodable").kv("name", name);
+    return {Status::Code::kCorruption, "undecodable index entry for " + name};
+  }
+  std::string mark;
+  rs = db_->db->Get(rocksdb::ReadOptions(), db_->applied, name, &mark);
+  if (rs.ok()) {
+    e->applied_seq = recovered_applied_seq(e->seq, e->applied_seq, decode_seq_key(mark));
+  } else if (!rs.IsNotFound()) {
+    log_error("journal_read_failed").kv("name", name).kv("error", rs.ToString());
+    return from_rocks(rs);
+  }
+  *out = std::move(e);
+  return Status::Ok();
+}
 
 std::shared_ptr<BodyReader> Journal::open_body(const IndexEntry& entry) const {
   if (entry.op != Op::kPut) return nullptr;
@@ -61,12 +103,16 @@ std::shared_ptr<BodyReader> Journal::open_body(const IndexEntry& entry) const {
 Status Journal::mark_applied(const std::string& name, uint64_t seq) {
   std::lock_guard<std::mutex> mark_lock(mark_mu_);
   uint64_t watermark;
+  std::optional<uint64_t> settles;  // the pending record this mark settles
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // A name not in memory is settled: every mark for it is in the past.
     auto it = index_.find(name);
     if (it == index_.end() || seq <= it->second.applied_seq) return Status::Ok();
-    // The watermark once this mark takes effect (for tools; memory is the truth).
+    // The watermark once this mark takes effect (for tools and for the next
+    // open, which walks records only past it; memory is the truth).
     const IndexEntry& e = it->second;
+    if (e.pending() && seq >= e.seq) settles = e.seq;
     auto lowest = unsettled_.begin();
     if (e.pending() && seq >= e.seq && lowest != unsettled_.end() && *lowest == std::make_pair(e.seq, name)) ++lowest;
     watermark = applied_watermark(last_seq_, lowest == unsettled_.end() ? std::nullopt
@@ -84,6 +130,7 @@ Status Journal::mark_applied(const std::string& name, uint64_t seq) {
   rocksdb::WriteBatch wb;
   wb.Put(db_->applied, name, encode_seq_key(seq));
   wb.Put(db_->meta, kMetaAppliedSeq, encode_seq_key(watermark));
+  if (settles) wb.Delete(db_->meta, pending_key(*settles));
   rocksdb::Status rs = db_->db->Write(rocksdb::WriteOptions(), &wb);
   if (!rs.ok()) {
     db_error_ = true;  // the database refuses writes until the committer resumes it
@@ -128,14 +175,22 @@ uint64_t Journal::applied_seq() const {
 }
 
 JournalStats Journal::stats() const {
+  uint64_t estimated_names = 0;
+  bool walked;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    walked = index_walked_;
+  }
+  if (!walked) db_->db->GetIntProperty(db_->index, "rocksdb.estimate-num-keys", &estimated_names);
   std::lock_guard<std::mutex> lock(mu_);
   JournalStats s;
+  s.index_walked = index_walked_;
   s.last_seq = last_seq_;
   s.applied_seq = applied_seq_;
   s.pending_count = unsettled_.size();
   s.pending_bytes = pending_bytes_;
-  s.names = index_.size();
-  s.body_bytes = body_bytes_;
+  s.names = index_walked_ ? names_ : estimated_names;
+  s.body_bytes = index_walked_ ? body_bytes_ : 0;
   if (!unsettled_.empty()) {
     const IndexEntry& oldest = index_.at(unsettled_.begin()->second);
     s.oldest_pending_age_ms = std::max<int64_t>(0, now_ms() - oldest.time_ms);

@@ -16,8 +16,15 @@
 //   order they were queued. A journal being destroyed still commits what was
 //   queued before; a commit queued once closing has begun fails with kClosed,
 //   its callback then running at once on the calling thread.
-// - The index (name -> latest state) is updated in memory only after the
-//   write is durable, so a reader never sees a state that could be lost.
+// - The index (name -> latest state) lives in RocksDB's `index` family.
+//   Opening reads only the pending set into memory (meta `pending/` keys),
+//   not every name; a settled name is read from the `index` and `applied`
+//   families the first time, then from memory. The memory copy changes only
+//   after the write is durable, so a reader never sees a state that could be
+//   lost.
+// - Opening returns once the pending set is loaded; a background walk of the
+//   index then counts names and retained body bytes (stats) and removes
+//   orphan bodies. The body cache frees nothing until it has finished.
 // - A body is freed when a newer record of its name commits; only the latest
 //   state of each name keeps its body.
 // - mark_applied() records that the volume holds a name's state up to a seq;
@@ -48,6 +55,7 @@
 
 namespace rocksdb {
 class Env;
+class Snapshot;
 }  // namespace rocksdb
 
 namespace fsr::journal {
@@ -70,6 +78,12 @@ struct Options {
   // Test seams for the sync-before-ack order; the defaults call fsync(2).
   std::function<int(int fd, const std::string& path)> sync_file;
   std::function<int(const std::string& dir)> sync_dir;
+  // Test seam: runs on the background index walk's thread before it reads
+  // anything (a test holds it there to show that nothing waits for it).
+  std::function<void()> before_index_walk;
+  // Test seam: runs in lookup() between reading a name from RocksDB and
+  // keeping it in memory (a test lets an eviction land in between).
+  std::function<void(const std::string& name)> after_stored_read;
   rocksdb::Env* env = nullptr;  // a custom RocksDB Env (tests), or the default
 };
 
@@ -124,6 +138,7 @@ class BodyReader {
 };
 
 struct JournalStats {
+  bool index_walked = false;  // names and body_bytes are exact (else names is RocksDB's estimate, body_bytes 0)
   uint64_t last_seq = 0;
   uint64_t applied_seq = 0;  // the watermark
   uint64_t pending_count = 0;
@@ -223,6 +238,10 @@ class Journal {
   // Walks the directory (a few ms per thousand files): for a scrape, not a request.
   JournalDiskUsage disk_usage() const;
 
+  // Blocks until the background index walk of open() has finished: the
+  // names and body-byte totals are exact and orphan bodies are gone.
+  void wait_for_index_walk() const;
+
   // Called by the committer after each durable commit (outside its locks).
   void set_commit_listener(std::function<void(const std::string& name, const IndexEntry& entry)> listener);
 
@@ -261,7 +280,7 @@ class Journal {
   std::vector<std::string> names_after(const std::string& after, size_t limit) const;
 
  private:
-  void restore_suspects();  // journal_open.cc: before load_index pins their bodies
+  void restore_suspects();  // journal_open.cc, at open
   std::map<std::string, std::set<std::string>> suspects_;  // name -> backend addresses; under mu_
 
  private:
@@ -276,9 +295,15 @@ class Journal {
   Status check_existing_journal() const;
   Status open_database(bool fresh);
   Status load_meta(bool fresh);
-  Status load_index(Recovery* recovery);
-  void remove_orphan_bodies(Recovery* recovery);
+  Status load_pending();
   void restore_body_id_counter(Recovery* recovery);
+  void walk_index(uint64_t max_body_id, const rocksdb::Snapshot* snapshot);  // the background walk
+  void remove_orphan_bodies(uint64_t max_id, const std::vector<uint64_t>& live_files,
+                            const std::vector<uint64_t>& live_inline, const rocksdb::Snapshot* snapshot);
+  // A settled name's stored state (index entry overlaid with its applied mark).
+  // *out is nullopt when the name was never written; a read error or an
+  // entry that does not decode is an error, never taken for an absent name.
+  Status read_stored(const std::string& name, std::optional<IndexEntry>* out) const;
   void restore_backend_states();
   void committer_loop();
   void commit_batch(std::vector<CommitRequest*>& batch);
@@ -289,6 +314,7 @@ class Journal {
   void make_evictable_locked(const std::string& name, const IndexEntry& e);
   void forget_evictable_locked(const std::string& name);
   void evict_over_budget();  // committer thread only
+  std::string next_unlisted_body();  // committer thread only
   std::string body_path(uint64_t id) const;
 
   Options options_;
@@ -298,7 +324,17 @@ class Journal {
   bool recovered_ = false;              // recover() succeeded: the destructor may write
 
   mutable std::mutex mu_;  // guards everything below
-  std::unordered_map<std::string, IndexEntry> index_;
+  // Every pending name (loaded at open), and the settled names this process
+  // has committed or read since (a lookup caches what it read from RocksDB);
+  // every other name is read from RocksDB.
+  mutable std::unordered_map<std::string, IndexEntry> index_;  // mutable: a const lookup caches what it read
+  // Moves on with every change a commit or an eviction makes to index
+  // entries: a lookup caches what it read only if nothing changed meanwhile.
+  uint64_t index_generation_ = 0;
+  uint64_t names_ = 0;  // names in the index family: counted by commits, plus the walk's count once walked
+  bool index_walked_ = false;   // the walk succeeded: names_ and body_bytes_ are exact
+  bool walk_finished_ = false;  // the walk ended (or never had to run)
+  mutable std::condition_variable walked_cv_;
   std::set<std::pair<uint64_t, std::string>> unsettled_;  // (seq, name) of pending latest records
   uint64_t last_seq_ = 0;
   uint64_t applied_seq_ = 0;
@@ -321,6 +357,11 @@ class Journal {
   std::atomic<uint64_t> body_evicted_bytes_{0};  // a write failed; Resume() before the next one
   std::mutex mark_mu_;  // one mark_applied at a time: marks are stored in the order they take effect
   std::thread committer_;
+  std::thread walker_;  // the background index walk; joined before the database closes
+  std::atomic<bool> closing_{false};
+  std::string evict_cursor_;     // committer thread: where the eviction's walk of the index resumes
+  bool evict_pass_found_ = false;  // committer thread: the current pass freed a body
+  bool evict_walk_done_ = false;   // committer thread: a whole pass found nothing to free
 };
 
 const char* status_code_name(Status::Code code);

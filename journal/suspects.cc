@@ -50,8 +50,17 @@ Status Journal::clear_suspect(const std::string& name, const std::string& backen
   it->second.erase(backend);
   if (it->second.empty()) {
     suspects_.erase(it);
+    // Evictable again: a settled name joins the list (the eviction reads its
+    // stored state and skips it if it holds no body); a pending one settles into it.
     auto e = index_.find(name);
-    if (e != index_.end() && !e->second.pending()) make_evictable_locked(name, e->second);
+    if (e == index_.end()) {
+      if (!evictable_pos_.count(name)) {
+        evictable_.push_back(name);
+        evictable_pos_[name] = std::prev(evictable_.end());
+      }
+    } else if (!e->second.pending()) {
+      make_evictable_locked(name, e->second);
+    }
   }
   return Status::Ok();
 }
@@ -88,7 +97,11 @@ std::vector<std::string> Journal::names_after(const std::string& after, size_t l
 }
 
 void Journal::restore_suspects() {
-  std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(rocksdb::ReadOptions(), db_->meta));
+  std::string end = prefix_end(kMetaSuspectPrefix);
+  rocksdb::Slice upper(end);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(ro, db_->meta));
   for (it->Seek(kMetaSuspectPrefix); it->Valid(); it->Next()) {
     std::string_view key = it->key().ToStringView();
     if (key.substr(0, std::string_view(kMetaSuspectPrefix).size()) != kMetaSuspectPrefix) break;

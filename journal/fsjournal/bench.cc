@@ -8,6 +8,7 @@
 // except --pending-every-th, which stays pending.
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <random>
 #include <thread>
@@ -21,7 +22,7 @@ int main(int argc, char** argv) {
   std::string dir;
   int64_t records = 1000000, names = 250000, threads = 64, small_size = 200, file_size = 100 * 1024;
   int64_t file_every = 1000, delete_every = 50, pending_every = 100;
-  bool sequential_names = false;
+  bool sequential_names = false, crash = false;
   CLI::App app{"Builds a journal of --records records through fsr::journal::Journal.", "fsjournal_bench"};
   fsr::use_flag_conventions(app, "fsjournal_bench --journal-dir DIR [flags]");
   fsr::add_env_option(app, "journal-dir", "", &dir, "the journal to create (must not exist)");
@@ -36,6 +37,9 @@ int main(int argc, char** argv) {
   fsr::add_env_switch(app, "sequential-names", "", &sequential_names,
                       "record i writes name i modulo --names (every name once when --records equals --names) "
                       "instead of a random one");
+  fsr::add_env_switch(app, "crash", "", &crash,
+                      "exit without closing the journal, as a killed router would: the last writes stay in "
+                      "RocksDB's log for the next open to replay");
   if (int code = fsr::parse_command_line(app, argc, argv); code >= 0) return code;
   if (dir.empty() || records < 1 || names < 1 || threads < 1) {
     std::cerr << "fsjournal_bench: --journal-dir, --records, --names and --threads are required\n";
@@ -82,10 +86,12 @@ int main(int argc, char** argv) {
   }
   for (auto& w : writers) w.join();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  journal->wait_for_index_walk();
   auto stats = journal->stats();
-  journal.reset();
   std::cout << "built " << stats.last_seq << " records over " << stats.names << " names in " << seconds << " s ("
             << static_cast<int64_t>(stats.last_seq / seconds) << " commits/s); pending " << stats.pending_count
-            << ", body bytes " << stats.body_bytes << "\n";
+            << ", body bytes " << stats.body_bytes << (crash ? " (left without closing)" : "") << std::endl;
+  if (crash) std::_Exit(failed ? 1 : 0);
+  journal.reset();
   return failed ? 1 : 0;
 }

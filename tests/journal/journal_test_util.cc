@@ -24,6 +24,8 @@ std::unique_ptr<Journal> open_journal(const Options& options) {
   std::unique_ptr<Journal> journal;
   Status s = Journal::open(options, &journal);
   EXPECT_TRUE(s.ok()) << status_code_name(s.code) << ": " << s.message;
+  // Tests read the totals and the orphan cleanup of an open: wait for the walk.
+  if (s.ok()) journal->wait_for_index_walk();
   return s.ok() ? std::move(journal) : nullptr;
 }
 
@@ -115,6 +117,15 @@ RawFamilies read_raw(const std::string& journal_dir) {
 
 void put_raw(const std::string& journal_dir, const std::string& family, const std::string& key,
              const std::string& value) {
+  change_raw(journal_dir, family, key, value);
+}
+
+void delete_raw(const std::string& journal_dir, const std::string& family, const std::string& key) {
+  change_raw(journal_dir, family, key, std::nullopt);
+}
+
+void change_raw(const std::string& journal_dir, const std::string& family, const std::string& key,
+                const std::optional<std::string>& value) {
   rocksdb::DBOptions options;
   options.info_log = std::make_shared<SilentLogger>();
   std::vector<std::string> names;
@@ -132,7 +143,8 @@ void put_raw(const std::string& journal_dir, const std::string& family, const st
   if (found != names.end()) {
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    s = db->Put(wo, handles[found - names.begin()], key, value);
+    s = value ? db->Put(wo, handles[found - names.begin()], key, *value)
+              : db->Delete(wo, handles[found - names.begin()], key);
     EXPECT_TRUE(s.ok()) << s.ToString();
   }
   for (auto* h : handles) db->DestroyColumnFamilyHandle(h);

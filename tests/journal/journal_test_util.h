@@ -40,6 +40,11 @@ RawFamilies read_raw(const std::string& journal_dir);
 // older value, as a crash that lost the newer (unsynced) write would.
 void put_raw(const std::string& journal_dir, const std::string& family, const std::string& key,
              const std::string& value);
+// Deletes one key, with the journal closed.
+void delete_raw(const std::string& journal_dir, const std::string& family, const std::string& key);
+// Puts `value`, or deletes the key when it is nullopt.
+void change_raw(const std::string& journal_dir, const std::string& family, const std::string& key,
+                const std::optional<std::string>& value);
 
 // Every path below `dir` with its size and modification time, for "nothing
 // changed" checks.

@@ -72,6 +72,7 @@ JournalBuilder::JournalBuilder(std::string dir, size_t inline_body_max) : dir_(s
   options.inline_body_max = inline_body_max;
   journal::Status s = journal::Journal::open(options, &journal_);
   if (!s.ok()) throw std::runtime_error("cannot open journal: " + s.message);
+  journal_->wait_for_index_walk();
 }
 
 JournalBuilder::~JournalBuilder() = default;

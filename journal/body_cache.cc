@@ -1,6 +1,7 @@
 // The body cache: applied names' bodies are kept while they fit the budget
 // (Options::body_cache_bytes) and freed least recently read first; the
-// volume holds them. Pending bodies and suspect names' bodies are never freed.
+// volume holds them. Pending bodies, suspect names' and pinned names' bodies
+// (Journal::pin_body) are never freed.
 #include <unistd.h>
 
 #include <rocksdb/write_batch.h>
@@ -34,7 +35,7 @@ void Journal::evict_over_budget() {
       {
         name = evictable_.front();
         forget_evictable_locked(name);
-        if (suspects_.count(name)) continue;  // clear_suspect makes it evictable again
+        if (suspects_.count(name) || pins_.count(name)) continue;  // made evictable again when released
         if (auto it = index_.find(name); it != index_.end()) {
           if (it->second.pending()) continue;  // settles into the list again
           found = it->second;
@@ -43,6 +44,14 @@ void Journal::evict_over_budget() {
     }
     if (!found && !read_stored(name, &found).ok()) return;  // logged; tried again after the next batch
     if (!found || found->pending() || found->op != Op::kPut || found->body.place == BodyPlace::kNone) continue;
+    if (options_.before_eviction_check) options_.before_eviction_check(name);
+    // From the last check to the body's removal, no pin or suspicion can
+    // take hold of the name (pin_body and add_suspects wait for evict_mu_).
+    std::lock_guard<std::mutex> evict_lock(evict_mu_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (suspects_.count(name) || pins_.count(name)) continue;  // made evictable again when released
+    }
     IndexEntry e = *found;
     IndexEntry without = e;
     without.body = BodyRef{};
@@ -90,7 +99,8 @@ std::string Journal::next_unlisted_body() {
       std::string name = it->key().ToString();
       std::lock_guard<std::mutex> lock(mu_);
       auto held = index_.find(name);
-      if ((held != index_.end() && held->second.pending()) || evictable_pos_.count(name) || suspects_.count(name))
+      if ((held != index_.end() && held->second.pending()) || evictable_pos_.count(name) || suspects_.count(name) ||
+          pins_.count(name))
         continue;
       evict_cursor_ = name;
       return name;
@@ -108,7 +118,7 @@ std::string Journal::next_unlisted_body() {
 
 void Journal::make_evictable_locked(const std::string& name, const IndexEntry& e) {
   if (e.op != Op::kPut || e.body.place == BodyPlace::kNone || evictable_pos_.count(name)) return;
-  if (suspects_.count(name)) return;  // pinned: a repair may have to send it again
+  if (suspects_.count(name) || pins_.count(name)) return;  // held: a repair may have to send it again
   evictable_.push_back(name);
   evictable_pos_[name] = std::prev(evictable_.end());
 }
@@ -134,7 +144,8 @@ void Journal::touch(const std::string& name) {
     return;
   }
   auto held = index_.find(name);
-  if ((held != index_.end() && held->second.pending()) || suspects_.count(name)) return;  // pending, or pinned
+  if ((held != index_.end() && held->second.pending()) || suspects_.count(name) || pins_.count(name))
+    return;  // pending, or held
   evictable_.push_back(name);
   evictable_pos_[name] = std::prev(evictable_.end());
 }

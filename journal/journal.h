@@ -47,6 +47,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/file_io.h"
@@ -84,6 +85,9 @@ struct Options {
   // Test seam: runs in lookup() between reading a name from RocksDB and
   // keeping it in memory (a test lets an eviction land in between).
   std::function<void(const std::string& name)> after_stored_read;
+  // Test seam: runs on the committer thread once an eviction has chosen a
+  // name, before its last check of it (a test pins the name there).
+  std::function<void(const std::string& name)> before_eviction_check;
   rocksdb::Env* env = nullptr;  // a custom RocksDB Env (tests), or the default
 };
 
@@ -214,6 +218,27 @@ class Journal {
   // least-recently-used order.
   void touch(const std::string& name);
 
+  // Keeps name's body from being freed while the pin lives (the repairer
+  // holds one while it may have to send the body, and until the outcome of
+  // sending it is recorded). An eviction of the name already under way
+  // finishes first: look the body up after pinning. Pins nest; the name is
+  // evictable again once the last one goes and it is not suspect.
+  class BodyPin {
+   public:
+    BodyPin() = default;
+    BodyPin(BodyPin&& other) noexcept : journal_(std::exchange(other.journal_, nullptr)), name_(std::move(other.name_)) {}
+    BodyPin& operator=(BodyPin&& other) noexcept;
+    ~BodyPin() { release(); }
+    void release();
+
+   private:
+    friend class Journal;
+    BodyPin(Journal* journal, std::string name) : journal_(journal), name_(std::move(name)) {}
+    Journal* journal_ = nullptr;
+    std::string name_;
+  };
+  [[nodiscard]] BodyPin pin_body(const std::string& name);
+
   // A random identifier of this journal, made when it was created; the
   // router writes it into its marker file so replicas on another volume
   // never confirm.
@@ -262,7 +287,8 @@ class Journal {
   // - The set is stored in the meta family (format.h `suspect/...`), synced
   //   before add_suspect returns, so a restart keeps it.
   // - While a name is suspect on any backend, its latest body is never freed
-  //   by the body cache: a repair can always send it again.
+  //   by the body cache: a repair can always send it again (a BodyPin, above,
+  //   covers the time before the suspicion is recorded).
   // - Idempotent; an error (Status) changes nothing and the caller retries.
   struct Suspect {
     std::string name;
@@ -282,6 +308,15 @@ class Journal {
  private:
   void restore_suspects();  // journal_open.cc, at open
   std::map<std::string, std::set<std::string>> suspects_;  // name -> backend addresses; under mu_
+  std::unordered_map<std::string, int> pins_;              // name -> live BodyPins; under mu_
+  void unpin_body(const std::string& name);
+  // Makes a settled name evictable again once nothing holds its body (no
+  // suspicion, no pin); under mu_.
+  void release_body_hold_locked(const std::string& name);
+  // Held by an eviction from its last check of a name to the body's
+  // removal, and by pin_body and add_suspects while they take hold of a
+  // name: the check and the removal are one step for them. Before mu_.
+  std::mutex evict_mu_;
 
  private:
   friend class BodyWriter;

@@ -1,5 +1,6 @@
 // Suspect names: stored under `suspect/<address>/<name>` in the meta family,
 // mirrored in memory (suspects_, under mu_), and kept out of the body cache.
+// Body pins: names whose body a caller may still have to send (pins_).
 #include <rocksdb/write_batch.h>
 
 #include "common/log.h"
@@ -26,6 +27,9 @@ Status Journal::add_suspects(const std::vector<Suspect>& suspects) {
   wo.sync = true;  // an abandoned request may land after a crash that follows
   rocksdb::Status rs = db_->db->Write(wo, &wb);
   if (!rs.ok()) return from_rocks(rs);
+  // After an eviction under way (it may have checked the name before this
+  // write): from here on none frees these bodies.
+  std::lock_guard<std::mutex> evict_lock(evict_mu_);
   std::lock_guard<std::mutex> lock(mu_);
   for (const Suspect& s : suspects) {
     suspects_[s.name].insert(s.backend);
@@ -50,19 +54,54 @@ Status Journal::clear_suspect(const std::string& name, const std::string& backen
   it->second.erase(backend);
   if (it->second.empty()) {
     suspects_.erase(it);
-    // Evictable again: a settled name joins the list (the eviction reads its
-    // stored state and skips it if it holds no body); a pending one settles into it.
-    auto e = index_.find(name);
-    if (e == index_.end()) {
-      if (!evictable_pos_.count(name)) {
-        evictable_.push_back(name);
-        evictable_pos_[name] = std::prev(evictable_.end());
-      }
-    } else if (!e->second.pending()) {
-      make_evictable_locked(name, e->second);
-    }
+    release_body_hold_locked(name);
   }
   return Status::Ok();
+}
+
+void Journal::release_body_hold_locked(const std::string& name) {
+  if (suspects_.count(name) || pins_.count(name)) return;
+  // Evictable again: a settled name joins the list (the eviction reads its
+  // stored state and skips it if it holds no body); a pending one settles into it.
+  auto e = index_.find(name);
+  if (e == index_.end()) {
+    if (!evictable_pos_.count(name)) {
+      evictable_.push_back(name);
+      evictable_pos_[name] = std::prev(evictable_.end());
+    }
+  } else if (!e->second.pending()) {
+    make_evictable_locked(name, e->second);
+  }
+}
+
+Journal::BodyPin Journal::pin_body(const std::string& name) {
+  std::lock_guard<std::mutex> evict_lock(evict_mu_);  // an eviction under way ends first
+  std::lock_guard<std::mutex> lock(mu_);
+  ++pins_[name];
+  forget_evictable_locked(name);
+  return BodyPin(this, name);
+}
+
+void Journal::unpin_body(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pins_.find(name);
+  if (it == pins_.end()) return;
+  if (--it->second > 0) return;
+  pins_.erase(it);
+  release_body_hold_locked(name);
+}
+
+Journal::BodyPin& Journal::BodyPin::operator=(BodyPin&& other) noexcept {
+  if (this != &other) {
+    release();
+    journal_ = std::exchange(other.journal_, nullptr);
+    name_ = std::move(other.name_);
+  }
+  return *this;
+}
+
+void Journal::BodyPin::release() {
+  if (auto* journal = std::exchange(journal_, nullptr)) journal->unpin_body(name_);
 }
 
 std::vector<Journal::Suspect> Journal::suspects() const {

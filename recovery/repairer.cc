@@ -303,6 +303,11 @@ bool Repairer::repair(const std::string& name, const journal::IndexEntry& seen, 
     line.kv("result", "name busy");
     return false;
   }
+  // The body stays until this repair's outcome is recorded: one whose
+  // outcome is unknown makes the name suspect, and the next repair of it
+  // must find the body to send again. Pinned before the body is looked up.
+  journal::Journal::BodyPin pin;
+  if (!barrier && seen.op == Op::kPut) pin = journal_.pin_body(name);
   auto latest = journal_.lookup(name);
   if (!latest || latest->seq != seen.seq || latest->pending()) {
     guard_.cancel(*ticket);

@@ -1,5 +1,6 @@
 // Suspect names: kept across a reopen, their bodies pinned against the body
 // cache until cleared, and the index walk the scrub resumes from a name.
+// Body pins (Journal::pin_body): the same hold, for as long as a pin lives.
 #include <gtest/gtest.h>
 
 #include "journal/format.h"
@@ -112,6 +113,88 @@ TEST(JournalSuspects, ABodyPinnedWhenReopenedStaysPinned) {
   ASSERT_TRUE(j);
   let_the_committer_pass(*j);
   EXPECT_EQ(read_latest(*j, "a"), a) << "a suspect name's body was freed after a reopen";
+}
+
+TEST(JournalBodyPins, APinnedBodyIsNotFreedUntilItsLastPinGoes) {
+  TempDir dir;
+  Options o = options_for(dir);
+  o.body_cache_bytes = 0;
+  auto j = open_journal(o);
+  ASSERT_TRUE(j);
+  const std::string a = random_body(2 * kSmallInline, 33);
+  must_put(*j, "a", a);
+  auto first = j->pin_body("a");
+  auto second = j->pin_body("a");
+  ASSERT_TRUE(j->mark_applied("a", j->lookup("a")->seq).ok());
+  let_the_committer_pass(*j);
+  EXPECT_EQ(read_latest(*j, "a"), a) << "a pinned body was freed";
+  first.release();
+  let_the_committer_pass(*j);
+  EXPECT_EQ(read_latest(*j, "a"), a) << "freed while a second pin lived";
+  Journal::BodyPin moved = std::move(second);
+  second.release();  // moved from: holds nothing
+  let_the_committer_pass(*j);
+  EXPECT_EQ(read_latest(*j, "a"), a) << "freed while the moved pin lived";
+  moved.release();
+  let_the_committer_pass(*j);
+  EXPECT_EQ(j->lookup("a")->body.place, BodyPlace::kNone) << "unpinned: the body cache may free it";
+}
+
+TEST(JournalBodyPins, APinWhileSuspectAndASuspicionWhilePinnedKeepTheBodyUntilBothGo) {
+  TempDir dir;
+  Options o = options_for(dir);
+  o.body_cache_bytes = 0;
+  auto j = open_journal(o);
+  ASSERT_TRUE(j);
+  const std::string a = "inline body";
+  must_put(*j, "a", a);
+  ASSERT_TRUE(j->mark_applied("a", j->lookup("a")->seq).ok());
+  auto pin = j->pin_body("a");
+  ASSERT_TRUE(j->add_suspect("a", "h:1").ok());
+  pin.release();
+  let_the_committer_pass(*j);
+  EXPECT_EQ(read_latest(*j, "a"), a) << "freed while suspect";
+  pin = j->pin_body("a");
+  ASSERT_TRUE(j->clear_suspect("a", "h:1").ok());
+  let_the_committer_pass(*j);
+  EXPECT_EQ(read_latest(*j, "a"), a) << "freed while pinned";
+  pin.release();
+  let_the_committer_pass(*j);
+  EXPECT_EQ(j->lookup("a")->body.place, BodyPlace::kNone);
+}
+
+// An eviction checks a name when it chooses it and frees the body a
+// RocksDB write later: a pin or a suspicion taken in between must win.
+TEST(JournalBodyPins, APinOrSuspicionTakenAfterAnEvictionChoseTheNameKeepsTheBody) {
+  TempDir dir;
+  Options o = options_for(dir);
+  o.body_cache_bytes = 0;
+  Journal* journal = nullptr;
+  std::vector<Journal::BodyPin> pins;
+  bool pinned = false, suspected = false;
+  o.before_eviction_check = [&](const std::string& name) {  // once each
+    if (name == "p" && !std::exchange(pinned, true)) pins.push_back(journal->pin_body(name));
+    if (name == "s" && !std::exchange(suspected, true)) {
+      ASSERT_TRUE(journal->add_suspect(name, "h:1").ok());
+    }
+  };
+  auto j = open_journal(o);
+  ASSERT_TRUE(j);
+  journal = j.get();
+  const std::string p = random_body(2 * kSmallInline, 34), s = "inline body";
+  must_put(*j, "p", p);
+  must_put(*j, "s", s);
+  ASSERT_TRUE(j->mark_applied("p", j->lookup("p")->seq).ok());
+  ASSERT_TRUE(j->mark_applied("s", j->lookup("s")->seq).ok());
+  let_the_committer_pass(*j);
+  EXPECT_EQ(read_latest(*j, "p"), p) << "pinned after the eviction chose it, and freed";
+  EXPECT_EQ(read_latest(*j, "s"), s) << "suspect after the eviction chose it, and freed";
+  ASSERT_EQ(pins.size(), 1u);
+  pins.clear();
+  ASSERT_TRUE(j->clear_suspect("s", "h:1").ok());
+  let_the_committer_pass(*j);
+  EXPECT_EQ(j->lookup("p")->body.place, BodyPlace::kNone);
+  EXPECT_EQ(j->lookup("s")->body.place, BodyPlace::kNone);
 }
 
 TEST(JournalSuspects, NamesAfterWalksTheIndexInByteOrderFromAName) {

@@ -398,5 +398,53 @@ TEST_F(RepairerTest, TheScrubLeavesSuspectAndPendingNamesToTheOthers) {
   EXPECT_EQ(repairer->scrub_counters().checked, 0u);
 }
 
+// A scrub repair sends the journal's body of a settled name, which the body
+// cache may free at any time. If the body went while the repair was on its
+// way and the repair's outcome is unknown, the name turns suspect with no
+// body left to send again: a late, cut PUT would stay on the volume for good.
+TEST_F(RepairerTest, ABodyARepairIsSendingIsNotFreedSoALostRepairCanBeSentAgain) {
+  repairer.reset();
+  journal.reset();
+  journal::Options options;
+  options.dir = dir.path() + "/journal";
+  options.body_cache_bytes = 8;
+  ASSERT_TRUE(journal::Journal::open(options, &journal).ok());
+  journal->wait_for_index_walk();
+  RepairerOptions o;
+  o.recheck_min = kRecheckMin;
+  o.recheck_max = kRecheckMax;
+  o.send = [this](router::BackendLease lease, const ApplyRequest& request) {
+    return volume.send(std::move(lease), request);
+  };
+  repairer = std::make_unique<Repairer>(*journal, *pool, guard, o, clock);
+  applied_put("a", "alpha");
+  volume.land("a", std::string("stale"));
+  // Send 1 is the read-back, send 2 the repair: while it is on its way,
+  // another write takes the cache over its budget. The commit after it
+  // returns only once the committer's eviction pass that followed is done.
+  volume.during_next([this] {
+    volume.during_next([this] {
+      auto writer = journal->new_body();
+      ASSERT_TRUE(writer->append("0123456789", 10).ok());
+      uint64_t seq = 0;
+      ASSERT_TRUE(journal->commit_put("b", std::move(writer), &seq).ok());
+      ASSERT_TRUE(journal->commit_delete("c", &seq).ok());
+    });
+  });
+  volume.unknown_at(2);
+  EXPECT_TRUE(repairer->scrub_step());
+  ASSERT_TRUE(journal->is_suspect("a"));
+  auto latest = journal->lookup("a");
+  ASSERT_TRUE(latest);
+  EXPECT_TRUE(journal->open_body(*latest)) << "the body of a name whose repair is lost was freed";
+  volume.land("a", std::string("alp"));  // the lost repair, cut short, lands late
+  // The abandoned request's barrier goes first, then the repair.
+  for (int i = 0; i < 5 && volume.file("a") != "alpha"; ++i) {
+    auto next = repairer->check_due_suspects();
+    if (next > clock.now()) clock.advance(next - clock.now());
+  }
+  EXPECT_EQ(volume.file("a"), "alpha");
+}
+
 }  // namespace
 }  // namespace fsr::recovery

@@ -287,8 +287,11 @@ class Journal {
   // - The set is stored in the meta family (format.h `suspect/...`), synced
   //   before add_suspect returns, so a restart keeps it.
   // - While a name is suspect on any backend, its latest body is never freed
-  //   by the body cache: a repair can always send it again (a BodyPin, above,
-  //   covers the time before the suspicion is recorded).
+  //   by the body cache: a repair can always send it again. A suspicion
+  //   recorded while an eviction is already freeing the body comes too late
+  //   for it: a caller that marks a settled name suspect holds a BodyPin
+  //   (above), taken before it looked the body up, until add_suspect returns.
+  //   (Pending names' bodies are never freed.)
   // - Idempotent; an error (Status) changes nothing and the caller retries.
   struct Suspect {
     std::string name;

@@ -75,11 +75,13 @@ void Journal::release_body_hold_locked(const std::string& name) {
 }
 
 Journal::BodyPin Journal::pin_body(const std::string& name) {
+  BodyPin pin(nullptr, name);  // allocates before the count goes up
   std::lock_guard<std::mutex> evict_lock(evict_mu_);  // an eviction under way ends first
   std::lock_guard<std::mutex> lock(mu_);
   ++pins_[name];
   forget_evictable_locked(name);
-  return BodyPin(this, name);
+  pin.journal_ = this;
+  return pin;
 }
 
 void Journal::unpin_body(const std::string& name) {

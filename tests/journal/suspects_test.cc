@@ -148,8 +148,8 @@ TEST(JournalBodyPins, APinWhileSuspectAndASuspicionWhilePinnedKeepTheBodyUntilBo
   ASSERT_TRUE(j);
   const std::string a = "inline body";
   must_put(*j, "a", a);
+  auto pin = j->pin_body("a");  // before it settles: no idle pass of the committer can free it first
   ASSERT_TRUE(j->mark_applied("a", j->lookup("a")->seq).ok());
-  auto pin = j->pin_body("a");
   ASSERT_TRUE(j->add_suspect("a", "h:1").ok());
   pin.release();
   let_the_committer_pass(*j);

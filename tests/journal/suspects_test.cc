@@ -26,6 +26,13 @@ Options options_for(const TempDir& dir) {
   return o;
 }
 
+// A journal whose body cache keeps nothing it may free.
+std::unique_ptr<Journal> open_uncached(const TempDir& dir) {
+  Options o = options_for(dir);
+  o.body_cache_bytes = 0;
+  return open_journal(o);
+}
+
 // The committer frees bodies over the budget after a batch: commit two.
 void let_the_committer_pass(Journal& j) {
   uint64_t seq;
@@ -76,9 +83,7 @@ TEST(JournalSuspects, AddedSuspectsSurviveAReopenAndClearedOnesDoNot) {
 
 TEST(JournalSuspects, ASuspectNamesAppliedBodyIsNotFreedUntilItIsCleared) {
   TempDir dir;
-  Options o = options_for(dir);
-  o.body_cache_bytes = 0;
-  auto j = open_journal(o);
+  auto j = open_uncached(dir);
   ASSERT_TRUE(j);
   const std::string a = random_body(2 * kSmallInline, 31), s = "inline body";
   must_put(*j, "a", a);
@@ -117,9 +122,7 @@ TEST(JournalSuspects, ABodyPinnedWhenReopenedStaysPinned) {
 
 TEST(JournalBodyPins, APinnedBodyIsNotFreedUntilItsLastPinGoes) {
   TempDir dir;
-  Options o = options_for(dir);
-  o.body_cache_bytes = 0;
-  auto j = open_journal(o);
+  auto j = open_uncached(dir);
   ASSERT_TRUE(j);
   const std::string a = random_body(2 * kSmallInline, 33);
   must_put(*j, "a", a);
@@ -142,9 +145,7 @@ TEST(JournalBodyPins, APinnedBodyIsNotFreedUntilItsLastPinGoes) {
 
 TEST(JournalBodyPins, APinWhileSuspectAndASuspicionWhilePinnedKeepTheBodyUntilBothGo) {
   TempDir dir;
-  Options o = options_for(dir);
-  o.body_cache_bytes = 0;
-  auto j = open_journal(o);
+  auto j = open_uncached(dir);
   ASSERT_TRUE(j);
   const std::string a = "inline body";
   must_put(*j, "a", a);

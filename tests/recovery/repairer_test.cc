@@ -107,12 +107,20 @@ using Kind = ApplyRequest::Kind;
 class RepairerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    journal::Options options;
-    options.dir = dir.path() + "/journal";
-    ASSERT_TRUE(journal::Journal::open(options, &journal).ok());
     std::string error;
     pool = router::BackendPool::create({"127.0.0.1:1"}, "", 4, milliseconds(3000), milliseconds(0), &error, clock);
     ASSERT_TRUE(pool) << error;
+    start();
+  }
+  // (Re)opens the journal with a body cache of body_cache_bytes and makes
+  // the repairer over it.
+  void start(uint64_t body_cache_bytes = UINT64_MAX) {
+    repairer.reset();
+    journal.reset();
+    journal::Options options;
+    options.dir = dir.path() + "/journal";
+    options.body_cache_bytes = body_cache_bytes;
+    ASSERT_TRUE(journal::Journal::open(options, &journal).ok());
     RepairerOptions o;
     o.recheck_min = kRecheckMin;
     o.recheck_max = kRecheckMax;
@@ -403,20 +411,8 @@ TEST_F(RepairerTest, TheScrubLeavesSuspectAndPendingNamesToTheOthers) {
 // way and the repair's outcome is unknown, the name turns suspect with no
 // body left to send again: a late, cut PUT would stay on the volume for good.
 TEST_F(RepairerTest, ABodyARepairIsSendingIsNotFreedSoALostRepairCanBeSentAgain) {
-  repairer.reset();
-  journal.reset();
-  journal::Options options;
-  options.dir = dir.path() + "/journal";
-  options.body_cache_bytes = 8;
-  ASSERT_TRUE(journal::Journal::open(options, &journal).ok());
+  start(/*body_cache_bytes=*/8);
   journal->wait_for_index_walk();
-  RepairerOptions o;
-  o.recheck_min = kRecheckMin;
-  o.recheck_max = kRecheckMax;
-  o.send = [this](router::BackendLease lease, const ApplyRequest& request) {
-    return volume.send(std::move(lease), request);
-  };
-  repairer = std::make_unique<Repairer>(*journal, *pool, guard, o, clock);
   applied_put("a", "alpha");
   volume.land("a", std::string("stale"));
   // Send 1 is the read-back, send 2 the repair: while it is on its way,

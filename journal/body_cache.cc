@@ -35,7 +35,7 @@ void Journal::evict_over_budget() {
       {
         name = evictable_.front();
         forget_evictable_locked(name);
-        if (suspects_.count(name) || pins_.count(name)) continue;  // made evictable again when released
+        if (body_held_locked(name)) continue;  // made evictable again when released
         if (auto it = index_.find(name); it != index_.end()) {
           if (it->second.pending()) continue;  // settles into the list again
           found = it->second;
@@ -50,7 +50,7 @@ void Journal::evict_over_budget() {
     std::lock_guard<std::mutex> evict_lock(evict_mu_);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (suspects_.count(name) || pins_.count(name)) continue;  // made evictable again when released
+      if (body_held_locked(name)) continue;  // made evictable again when released
     }
     IndexEntry e = *found;
     IndexEntry without = e;
@@ -99,8 +99,7 @@ std::string Journal::next_unlisted_body() {
       std::string name = it->key().ToString();
       std::lock_guard<std::mutex> lock(mu_);
       auto held = index_.find(name);
-      if ((held != index_.end() && held->second.pending()) || evictable_pos_.count(name) || suspects_.count(name) ||
-          pins_.count(name))
+      if ((held != index_.end() && held->second.pending()) || evictable_pos_.count(name) || body_held_locked(name))
         continue;
       evict_cursor_ = name;
       return name;
@@ -118,7 +117,7 @@ std::string Journal::next_unlisted_body() {
 
 void Journal::make_evictable_locked(const std::string& name, const IndexEntry& e) {
   if (e.op != Op::kPut || e.body.place == BodyPlace::kNone || evictable_pos_.count(name)) return;
-  if (suspects_.count(name) || pins_.count(name)) return;  // held: a repair may have to send it again
+  if (body_held_locked(name)) return;  // held: a repair may have to send it again
   evictable_.push_back(name);
   evictable_pos_[name] = std::prev(evictable_.end());
 }
@@ -144,8 +143,7 @@ void Journal::touch(const std::string& name) {
     return;
   }
   auto held = index_.find(name);
-  if ((held != index_.end() && held->second.pending()) || suspects_.count(name) || pins_.count(name))
-    return;  // pending, or held
+  if ((held != index_.end() && held->second.pending()) || body_held_locked(name)) return;  // pending, or held
   evictable_.push_back(name);
   evictable_pos_[name] = std::prev(evictable_.end());
 }

@@ -316,6 +316,8 @@ class Journal {
   // Makes a settled name evictable again once nothing holds its body (no
   // suspicion, no pin); under mu_.
   void release_body_hold_locked(const std::string& name);
+  // A suspicion or a pin keeps name's body; under mu_.
+  bool body_held_locked(const std::string& name) const { return suspects_.count(name) || pins_.count(name); }
   // Held by an eviction from its last check of a name to the body's
   // removal, and by pin_body and add_suspects while they take hold of a
   // name: the check and the removal are one step for them. Before mu_.

@@ -60,7 +60,7 @@ Status Journal::clear_suspect(const std::string& name, const std::string& backen
 }
 
 void Journal::release_body_hold_locked(const std::string& name) {
-  if (suspects_.count(name) || pins_.count(name)) return;
+  if (body_held_locked(name)) return;
   // Evictable again: a settled name joins the list (the eviction reads its
   // stored state and skips it if it holds no body); a pending one settles into it.
   auto e = index_.find(name);

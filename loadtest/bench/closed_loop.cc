@@ -1,5 +1,7 @@
-// fsbench_closed_loop: the closed-loop client of scripts/bench-router.sh,
-// on fsload's event-driven HTTP client (loadtest/http_client.h).
+// fsbench_closed_loop: the closed-loop client of scripts/bench-router.sh, on
+// its own lean keep-alive client (loadtest/bench/keepalive_client.h): the
+// client shares the cores with the server it measures, so it must cost far
+// less per request than the server does.
 //
 // Each of --connections workers sends one request, waits for the whole
 // answer, and sends the next; connections are kept alive and reused. PUT
@@ -31,12 +33,12 @@
 #include <nlohmann/json.hpp>
 
 #include "common/flags.h"
-#include "loadtest/body.h"
-#include "loadtest/http_client.h"
+#include "loadtest/bench/keepalive_client.h"
 
 namespace fsr::load {
 namespace {
 
+using bench::Clock;
 using Seconds = std::chrono::duration<double>;
 
 struct Options {
@@ -53,24 +55,6 @@ struct Options {
   double backoff_ms = 100;
   long expect_size = -1;
   double timeout = 30;
-};
-
-// The same bytes for every PUT, handed to curl without a copy per request.
-class SharedBody : public BodySource {
- public:
-  explicit SharedBody(const std::string& text) : text_(text) {}
-  uint64_t size() const override { return text_.size(); }
-  size_t read(char* out, size_t max) override {
-    size_t n = std::min(max, text_.size() - offset_);
-    std::copy_n(text_.data() + offset_, n, out);
-    offset_ += n;
-    return n;
-  }
-  void rewind() override { offset_ = 0; }
-
- private:
-  const std::string& text_;
-  size_t offset_ = 0;
 };
 
 struct Worker {
@@ -109,11 +93,26 @@ double round_to(double value, int decimals) {
   return std::round(value * scale) / scale;
 }
 
+// "http://HOST:PORT" (checked by main): HOST, and PORT (80 if absent).
+std::string host_of(const std::string& url) {
+  std::string rest = url.substr(7);
+  rest = rest.substr(0, rest.find('/'));
+  if (!rest.empty() && rest.front() == '[') return rest.substr(1, rest.find(']') - 1);
+  return rest.substr(0, rest.rfind(':') == std::string::npos ? rest.size() : rest.rfind(':'));
+}
+int port_of(const std::string& url) {
+  std::string rest = url.substr(7);
+  rest = rest.substr(0, rest.find('/'));
+  size_t colon = rest.rfind(':');
+  if (colon == std::string::npos || (rest.front() == '[' && colon < rest.find(']'))) return 80;
+  return std::stoi(rest.substr(colon + 1));
+}
+
 class ClosedLoop {
  public:
   explicit ClosedLoop(Options options)
       : o_(std::move(options)),
-        client_(HttpClient::Options{o_.url, std::max(2L, static_cast<long>(o_.connections)), 5, false}),
+        client_(host_of(o_.url), port_of(o_.url), static_cast<size_t>(o_.connections)),
         rng_(12345) {
     body_.resize(o_.body_size);
     for (size_t i = 0; i < body_.size(); ++i) body_[i] = static_cast<char>('a' + i % 26);
@@ -171,20 +170,17 @@ class ClosedLoop {
     }
     w.attempt_start = now;
     w.busy = true;
-    HttpRequest request;
-    request.method = o_.method;
-    request.target = "/api/fileserver/" + w.name;
-    if (o_.method == "PUT") request.body = std::make_unique<SharedBody>(body_);
-    request.timeout_sec = o_.timeout;
-    client_.submit(std::move(request), [this, &w](HttpResult& result) { complete(w, result); });
+    client_.submit(static_cast<size_t>(w.id), o_.method, "/api/fileserver/" + w.name,
+                   o_.method == "PUT" ? &body_ : nullptr, o_.timeout,
+                   [this, &w](const bench::Answer& answer) { complete(w, answer); });
   }
 
   bool counting(Clock::time_point t) const { return t >= measure_from_ && t < end_at_; }
 
-  void complete(Worker& w, const HttpResult& r) {
+  void complete(Worker& w, const bench::Answer& r) {
     auto now = Clock::now();
     if (!r.is_response()) {
-      if (counting(now)) ++(r.outcome == HttpResult::Outcome::kTimeout ? st_.timeouts : st_.errors);
+      if (counting(now)) ++(r.outcome == bench::Answer::Outcome::kTimeout ? st_.timeouts : st_.errors);
       pause(w, now);
       return;
     }
@@ -281,7 +277,7 @@ class ClosedLoop {
   }
 
   Options o_;
-  HttpClient client_;
+  bench::KeepAliveClient client_;
   std::mt19937_64 rng_;
   std::string body_;
   std::vector<Worker> workers_;

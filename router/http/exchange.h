@@ -4,7 +4,7 @@
 // A request arrives in two steps. Handler::start sees the head (method,
 // target, header fields) on an event-loop thread and must not block: it
 // either answers at once or returns an Exchange. The Exchange takes the
-// body chunk by chunk, in order, on the same connection's strand (so a body
+// body chunk by chunk, in order, on the same connection's event loop (so a body
 // is never whole in memory), then finish() runs on the blocking pool, where
 // waiting (a backend read) holds no event-loop thread. An exchange whose
 // wait has a callback of its own (a queued journal commit) answers through
@@ -62,14 +62,14 @@ using Reply = std::function<void(Response)>;
 class Exchange {
  public:
   virtual ~Exchange() = default;
-  // The next chunk of the body, on the connection's strand; must not wait
+  // The next chunk of the body, on the connection's event loop; must not wait
   // on anything but the local disk. False refuses the rest: the server
   // stops reading, calls finish(false, ..) and closes after the reply.
   virtual bool body(const char* data, size_t n) { return true; }
   // On the blocking pool, once: after the whole body (complete) or after
   // body() refused it. Fills the reply.
   virtual void finish(bool complete, Response* res) = 0;
-  // Tried first, on the connection's strand; must not block. True: the
+  // Tried first, on the connection's event loop; must not block. True: the
   // exchange calls reply exactly once, from any thread, and finish() is not
   // called. False: finish() runs on the blocking pool.
   virtual bool finish_async(bool complete, Reply reply) { return false; }

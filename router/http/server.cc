@@ -4,10 +4,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <pthread.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <future>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -58,35 +62,74 @@ constexpr size_t kLingerChunk = 4096;
 
 class Session;
 
+// A session in the server's list: the weak pointer to reach it, and the raw
+// one to read its deadline while the list's mutex is held (a session leaves
+// the list in its destructor's body, under that mutex, so the object is
+// whole while listed).
+struct Listed {
+  Session* raw;
+  std::weak_ptr<Session> weak;
+};
+using SessionList = std::list<Listed>;
+
+std::vector<std::unique_ptr<net::io_context>> make_loops(int count) {
+  std::vector<std::unique_ptr<net::io_context>> loops;
+  // Concurrency hint 1: each loop is run by one thread only.
+  for (int i = 0; i < std::max(1, count); ++i) loops.push_back(std::make_unique<net::io_context>(1));
+  return loops;
+}
+
 }  // namespace
 
+// One io_context per event-loop thread: a connection stays on the loop that
+// accepted it, so its handlers never run concurrently and need no strand,
+// and no two loops contend for one scheduler or wake each other. The
+// acceptor and the deadline sweep run on the first loop.
 class ServerState : public std::enable_shared_from_this<ServerState> {
  public:
-  ServerState(Handler& h, ServerOptions o) : handler(h), options(std::move(o)) {}
+  ServerState(Handler& h, ServerOptions o)
+      : handler(h),
+        options(std::move(o)),
+        loops(make_loops(options.io_threads)),
+        acceptor(loops[0]->get_executor()),
+        accept_retry(loops[0]->get_executor()),
+        sweep_timer(loops[0]->get_executor()) {}
 
   Handler& handler;
   ServerOptions options;
-  net::io_context ioc;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
-  tcp::acceptor acceptor{net::make_strand(ioc)};
-  net::steady_timer accept_retry{acceptor.get_executor()};
+  std::vector<std::unique_ptr<net::io_context>> loops;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
+  tcp::acceptor acceptor;
+  net::steady_timer accept_retry;
+  net::steady_timer sweep_timer;
+  bool sweep_stopped = false;  // on loops[0]
+  size_t next_loop = 0;        // on loops[0]: where the next connection goes
   std::unique_ptr<net::thread_pool> blocking;
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
 
   std::mutex mu;
   std::condition_variable drained;
-  std::list<std::weak_ptr<Session>> sessions;  // guarded by mu
-  int open = 0;                                 // guarded by mu
-  bool accept_paused = false;                   // guarded by mu: at max_connections
+  SessionList sessions;         // guarded by mu
+  int open = 0;                 // guarded by mu
+  bool accept_paused = false;   // guarded by mu: at max_connections
 
   void accept();
-  std::list<std::weak_ptr<Session>>::iterator add(std::shared_ptr<Session> s) {
+  void sweep();
+  // How often deadlines are checked: a small part of the shortest timeout,
+  // so a timeout fires at most that late; cheap at 10,000 connections.
+  std::chrono::milliseconds sweep_interval() const {
+    auto shortest = std::min({std::chrono::milliseconds(options.keep_alive), options.header_timeout,
+                              options.body_idle_timeout, std::chrono::milliseconds(options.io_timeout),
+                              std::chrono::milliseconds(kLingerTime)});
+    return std::clamp(shortest / 8, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
+  }
+  SessionList::iterator add(const std::shared_ptr<Session>& s) {
     std::lock_guard lock(mu);
     ++open;
-    return sessions.insert(sessions.end(), s);
+    return sessions.insert(sessions.end(), Listed{s.get(), s});
   }
-  void remove(std::list<std::weak_ptr<Session>>::iterator it) {
+  void remove(SessionList::iterator it) {
     std::lock_guard lock(mu);
     sessions.erase(it);
     --open;
@@ -113,11 +156,12 @@ bool is_parse_error(const beast::error_code& ec) {
 
 // One client connection: reads a request head, hands it to the handler,
 // streams the body to its exchange, writes the reply, and loops while the
-// connection is kept alive. Every step runs on the connection's strand.
+// connection is kept alive. Every step runs on the connection's loop (one
+// thread), so none runs concurrently with another.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<ServerState> server)
-      : stream_(std::move(socket)), server_(std::move(server)), timer_(stream_.get_executor()) {}
+      : stream_(std::move(socket)), server_(std::move(server)) {}
   ~Session() {
     if (exchange_) exchange_->aborted();
     if (registered_) server_->remove(self_in_list_);
@@ -138,10 +182,19 @@ class Session : public std::enable_shared_from_this<Session> {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
       if (self->phase_ != Phase::kIdle) return;
       beast::error_code ec;
-      if (self->stream_.socket().available(ec) > 0 && !ec) return;  // a request is arriving
+      if (self->stream_.available(ec) > 0 && !ec) return;  // a request is arriving
       if (self->served_ == 0) return self->arm(self->options().header_timeout);
       self->close();
     });
+  }
+
+  // From the sweep, under the server's mutex (any thread): when the
+  // deadline has passed, the session checks it again on its own loop.
+  void check_deadline(int64_t now, const std::weak_ptr<Session>& weak) {
+    int64_t d = deadline_.load(std::memory_order_relaxed);
+    if (d == 0 || d > now) return;
+    if (auto self = weak.lock())
+      net::post(stream_.get_executor(), [self = std::move(self)] { self->on_deadline(); });
   }
 
  private:
@@ -149,23 +202,28 @@ class Session : public std::enable_shared_from_this<Session> {
 
   const ServerOptions& options() const { return server_->options; }
 
-  // The one read timer: when it fires, the pending read is cancelled and
-  // its handler sees timed_out_. Disarming makes a late firing harmless.
+  // The one deadline, of whatever the connection waits for (a request, a
+  // body's next bytes, a write, a lingering close): a store, no timer. The
+  // server's sweep finds it passed (ServerState::sweep), and on_deadline
+  // cancels the pending operation, whose handler sees timed_out_. A
+  // deadline disarmed or moved on before on_deadline runs is left alone.
+  // A passed deadline stays set until the operation's handler disarms it,
+  // so a composed read or write (several reads or writes in turn) whose
+  // step was between two calls when the cancel came is cancelled again at
+  // the next sweep: a timeout is never lost.
   template <class Duration>
   void arm(Duration d) {
     timed_out_ = false;
-    uint64_t generation = ++timer_generation_;
-    timer_.expires_after(d);
-    timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
-      if (ec || generation != self->timer_generation_) return;
-      self->timed_out_ = true;
-      beast::error_code ignored;
-      self->stream_.socket().cancel(ignored);
-    });
+    auto at = std::chrono::steady_clock::now() + d;
+    deadline_.store(at.time_since_epoch().count(), std::memory_order_relaxed);
   }
-  void disarm() {
-    ++timer_generation_;
-    timer_.cancel();
+  void disarm() { deadline_.store(0, std::memory_order_relaxed); }
+  void on_deadline() {
+    int64_t d = deadline_.load(std::memory_order_relaxed);
+    if (d == 0 || d > std::chrono::steady_clock::now().time_since_epoch().count()) return;
+    timed_out_ = true;
+    beast::error_code ignored;
+    stream_.cancel(ignored);
   }
 
   // Idle: wait for the first byte of the next request, holding no buffer.
@@ -178,11 +236,12 @@ class Session : public std::enable_shared_from_this<Session> {
     head_ = RequestHead{};
     if (buffer_.size() > 0) return read_header();  // a pipelined request is here already
     buffer_.shrink_to_fit();
-    stream_.expires_never();
     arm(server_->stopping ? options().header_timeout : options().keep_alive);
-    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+    stream_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      // Closed meanwhile (stop_if_idle): the close owns the deadline now.
+      if (self->phase_ != Phase::kIdle) return;
       self->disarm();
-      if (ec || self->phase_ != Phase::kIdle) return self->close();
+      if (ec) return self->close();
       self->read_header();
     });
   }
@@ -194,7 +253,6 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options().header_limit));
     parser_->body_limit(boost::none);  // Content-Length is checked by check_request_head
-    stream_.expires_never();
     arm(options().header_timeout);
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = shared_from_this()](beast::error_code ec, size_t) { self->on_head(ec); });
@@ -249,9 +307,10 @@ class Session : public std::enable_shared_from_this<Session> {
     auto expect = req.find(bhttp::field::expect);
     if (expect != req.end() && beast::iequals(expect->value(), "100-continue") && buffer_.size() == 0) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      stream_.expires_after(options().io_timeout);
+      arm(options().io_timeout);
       net::async_write(stream_, net::buffer(kContinue), [self = shared_from_this()](beast::error_code ec, size_t) {
-        if (ec) return self->close();
+        self->disarm();
+        if (ec) return self->write_failed();
         self->read_body();
       });
       return;
@@ -265,7 +324,6 @@ class Session : public std::enable_shared_from_this<Session> {
     auto& body = parser_->get().body();
     body.data = chunk_.get();
     body.size = kChunk;
-    stream_.expires_never();
     arm(options().body_idle_timeout);
     bhttp::async_read_some(stream_, buffer_, *parser_,
                            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
@@ -295,7 +353,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void finish(bool complete) {
     phase_ = Phase::kWorking;
     chunk_.reset();
-    stream_.expires_never();
     Reply reply = [self = shared_from_this(), complete](Response res) {
       if (!complete) res.close = true;
       net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
@@ -376,7 +433,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // A 304 has no content; a Content-Length there would have to be the
     // 200's (RFC 9110 section 8.6), so none is sent.
     if (res_.status != 304) msg_.content_length(length);
-    stream_.expires_after(options().io_timeout);
+    arm(options().io_timeout);
     if (!res_.stream || is_head_) {
       body_bytes_unsent_ = is_head_ ? 0 : res_.body.size();
       if (!is_head_) msg_.body() = std::move(res_.body);
@@ -388,7 +445,8 @@ class Session : public std::enable_shared_from_this<Session> {
     serializer_.emplace(msg_);
     stream_offset_ = 0;
     bhttp::async_write_header(stream_, *serializer_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->close();
+      self->disarm();
+      if (ec) return self->write_failed();
       self->write_chunk();
     });
   }
@@ -403,10 +461,11 @@ class Session : public std::enable_shared_from_this<Session> {
       log_error("response_body_read_failed").kv("target", head_.target).kv("offset", stream_base_ + stream_offset_);
       return close();
     }
-    stream_.expires_after(options().io_timeout);
+    arm(options().io_timeout);
     net::async_write(stream_, net::buffer(chunk_.get(), static_cast<size_t>(n)),
                      [self = shared_from_this()](beast::error_code ec, size_t written) {
-                       if (ec) return self->close();
+                       self->disarm();
+                       if (ec) return self->write_failed();
                        if (self->options().observer) self->options().observer->body_bytes_sent(written);
                        self->stream_offset_ += written;
                        self->write_chunk();
@@ -414,17 +473,22 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_written(beast::error_code ec) {
+    disarm();
     serializer_.reset();
     res_ = Response{};
     msg_ = {};
     chunk_.reset();
-    if (ec) return close();
+    if (ec) return write_failed();
     if (body_bytes_unsent_ > 0 && options().observer) options().observer->body_bytes_sent(body_bytes_unsent_);
     body_bytes_unsent_ = 0;
     ++served_;
     if (!keep_alive_) return close();
     read_head();
   }
+
+  // A write failed or timed out: a client that took nothing for io_timeout
+  // is not reading, so nothing is drained for it.
+  void write_failed() { timed_out_ ? close_at_once() : close(); }
 
   // Lingering close: the write side is shut down at once (the client sees
   // the end of the reply), and what the client still sends is read and
@@ -441,7 +505,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.reset();
     chunk_.reset();
     beast::error_code ignored;
-    stream_.socket().close(ignored);
+    stream_.close(ignored);
   }
 
   void close() {
@@ -452,10 +516,10 @@ class Session : public std::enable_shared_from_this<Session> {
     exchange_.reset();
     parser_.reset();
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.shutdown(tcp::socket::shutdown_send, ignored);
     chunk_ = std::make_unique_for_overwrite<char[]>(kLingerChunk);
     linger_bytes_ = 0;
-    stream_.expires_after(kLingerTime);
+    arm(kLingerTime);
     drain();
   }
 
@@ -464,18 +528,19 @@ class Session : public std::enable_shared_from_this<Session> {
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
                               self->linger_bytes_ += n;
                               if (!ec && self->linger_bytes_ < kLingerBytes) return self->drain();
+                              self->disarm();
                               beast::error_code ignored;
-                              self->stream_.socket().close(ignored);
+                              self->stream_.close(ignored);
                               self->chunk_.reset();
                             });
   }
 
-  beast::tcp_stream stream_;
+  tcp::socket stream_;
   std::shared_ptr<ServerState> server_;
-  net::steady_timer timer_;
-  uint64_t timer_generation_ = 0;
+  // steady_clock ticks; 0: none. Written on the loop, read by the sweep.
+  std::atomic<int64_t> deadline_{0};
   bool timed_out_ = false;
-  std::list<std::weak_ptr<Session>>::iterator self_in_list_;
+  SessionList::iterator self_in_list_;
   bool registered_ = false;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::buffer_body>> parser_;
@@ -501,7 +566,9 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 void ServerState::accept() {
-  acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+  // Connections go to the loops in turn.
+  auto& loop = *loops[next_loop++ % loops.size()];
+  acceptor.async_accept(loop.get_executor(), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted) return;
     if (ec) {
       if (!self->acceptor.is_open()) return;
@@ -520,6 +587,17 @@ void ServerState::accept() {
     // until one closes (ServerState::remove resumes accepting).
     if (!self->pause_if_full()) self->accept();
   });
+}
+
+void ServerState::sweep() {
+  if (sweep_stopped) return;
+  {
+    int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    std::lock_guard lock(mu);
+    for (auto& listed : sessions) listed.raw->check_deadline(now, listed.weak);
+  }
+  sweep_timer.expires_after(sweep_interval());
+  sweep_timer.async_wait([self = shared_from_this()](beast::error_code) { self->sweep(); });
 }
 
 Server::Server(Handler& handler, ServerOptions options)
@@ -547,7 +625,7 @@ int Server::bind(std::string* error) {
     if (ec) return fail("adopt inherited socket", ec);
     return s.acceptor.local_endpoint().port();
   }
-  tcp::resolver resolver(s.ioc);
+  tcp::resolver resolver(*s.loops[0]);
   auto results = resolver.resolve(s.options.host, std::to_string(s.options.port),
                                   tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || results.empty()) return fail("resolve", ec);
@@ -565,9 +643,16 @@ int Server::bind(std::string* error) {
 void Server::start() {
   ServerState& s = *state_;
   s.blocking = std::make_unique<net::thread_pool>(static_cast<size_t>(std::max(1, s.options.blocking_threads)));
-  s.work.emplace(s.ioc.get_executor());
-  net::post(s.acceptor.get_executor(), [state = state_] { state->accept(); });
-  for (int i = 0; i < std::max(1, s.options.io_threads); ++i) s.threads.emplace_back([state = state_] { state->ioc.run(); });
+  for (auto& loop : s.loops) s.work.push_back(net::make_work_guard(*loop));
+  net::post(s.acceptor.get_executor(), [state = state_] {
+    state->accept();
+    state->sweep();
+  });
+  for (size_t i = 0; i < s.loops.size(); ++i)
+    s.threads.emplace_back([loop = s.loops[i].get(), name = "fsr-loop-" + std::to_string(i)] {
+      pthread_setname_np(pthread_self(), name.c_str());  // for top -H and perf
+      loop->run();
+    });
 }
 
 void Server::stop() {
@@ -595,7 +680,7 @@ void Server::stop() {
   {
     std::lock_guard lock(s.mu);
     for (auto& w : s.sessions)
-      if (auto p = w.lock()) live.push_back(std::move(p));
+      if (auto p = w.weak.lock()) live.push_back(std::move(p));
   }
   for (auto& p : live) p->stop_if_idle();
   live.clear();
@@ -604,16 +689,28 @@ void Server::stop() {
     s.drained.wait_for(lock, s.options.drain_max, [&] { return s.open == 0; });
     if (s.open > 0) log_warn("stop_drain_timeout").kv("open_connections", s.open);
   }
-  s.work.reset();
-  s.ioc.stop();
+  {
+    std::promise<void> swept;
+    net::post(s.acceptor.get_executor(), [&] {
+      s.sweep_stopped = true;
+      s.sweep_timer.cancel();
+      swept.set_value();
+    });
+    swept.get_future().wait();
+  }
+  s.work.clear();
+  for (auto& loop : s.loops) loop->stop();
   for (auto& t : s.threads) t.join();
   s.threads.clear();
   s.blocking->join();
-  // Completion handlers still queued (the aborted accept, a session's last
-  // step) hold the state, which owns the io_context that holds them: run
-  // them out here, so that the state is freed with the Server.
-  s.ioc.restart();
-  s.ioc.poll();
+  // Completion handlers still queued (the aborted accept, the sweep's last
+  // wait, a session's last step) hold the state, which owns the io_contexts
+  // that hold them: run them out here, so that the state is freed with the
+  // Server.
+  for (auto& loop : s.loops) {
+    loop->restart();
+    loop->poll();
+  }
 }
 
 int Server::open_connections() const {

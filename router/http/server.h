@@ -1,10 +1,16 @@
-// The client-facing HTTP/1.1 server: Boost.Beast sessions on one Boost.Asio
-// io_context run by a few event-loop threads, in front of a Handler
-// (router/http/exchange.h).
+// The client-facing HTTP/1.1 server: Boost.Beast parsing and serializing on
+// Boost.Asio sockets, one io_context per event-loop thread (io_threads), in
+// front of a Handler (router/http/exchange.h).
 //
 // - A connection costs no thread: idle, reading and writing are all
-//   asynchronous. Work that waits (Exchange::finish) runs on a bounded pool
-//   of blocking threads and the session resumes on its strand afterwards.
+//   asynchronous. Connections are dealt to the loops in turn and stay on
+//   theirs, so a connection's steps never run concurrently (no strand) and
+//   the loops never contend for one scheduler. Work that waits
+//   (Exchange::finish) runs on a bounded pool of blocking threads and the
+//   session resumes on its loop afterwards.
+// - Timeouts cost no timer per request: each connection keeps one deadline
+//   (a store), and one sweep checks them all every eighth of the shortest
+//   timeout (at most 250 ms), so a timeout fires that much late at most.
 // - Bodies stream both ways in chunks of at most 64 KiB; a session holds
 //   its chunk buffer only while a body moves.
 // - The listening socket has SO_REUSEADDR and a backlog of 4096; accepted

@@ -43,6 +43,7 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   int64_t scrub_interval_ms = c.scrub_interval.count();
   int64_t header_timeout_ms = c.header_timeout.count();
   int64_t body_idle_timeout_ms = c.body_idle_timeout.count();
+  int64_t write_timeout_ms = c.write_timeout.count();
 
   CLI::App app{kSummary, "fsrouter"};
   use_flag_conventions(app, "fsrouter [flags]");
@@ -116,6 +117,10 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   add_env_option(app, "body-idle-timeout-ms", "FSROUTER_BODY_IDLE_TIMEOUT_MS", &body_idle_timeout_ms,
                  "a request body that does not move for this long gets 408, nothing stored")
       ->check(at_least(1));
+  add_env_option(app, "write-timeout-ms", "FSROUTER_WRITE_TIMEOUT_MS", &write_timeout_ms,
+                 "a reply (or a 64 KiB part of a streamed one) the client does not take within this closes the "
+                 "connection at once")
+      ->check(at_least(1));
   // The budget in bytes must fit in 64 bits.
   add_env_option(app, "body-cache-mb", "FSROUTER_BODY_CACHE_MB", &c.body_cache_mb,
                  "disk budget (MiB) for bodies of applied files kept in the journal to serve reads; past it the "
@@ -167,6 +172,7 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   c.stall_timeout = std::chrono::milliseconds(stall_timeout_ms);
   c.scrub_interval = std::chrono::milliseconds(scrub_interval_ms);
   c.header_timeout = std::chrono::milliseconds(header_timeout_ms);
+  c.write_timeout = std::chrono::milliseconds(write_timeout_ms);
   c.body_idle_timeout = std::chrono::milliseconds(body_idle_timeout_ms);
   return -1;
 }

@@ -49,6 +49,7 @@ struct RouterConfig {
   int64_t max_body_bytes = int64_t{1} << 40;
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_idle_timeout{30000};
+  std::chrono::milliseconds write_timeout{30000};
   int64_t body_cache_mb = 2048;
   std::chrono::milliseconds probe_interval{1000};
   std::chrono::milliseconds probe_timeout{3000};

@@ -161,6 +161,7 @@ int RouterServer::start() {
   server_options.max_body_bytes = static_cast<uint64_t>(c.max_body_bytes);
   server_options.header_timeout = c.header_timeout;
   server_options.body_idle_timeout = c.body_idle_timeout;
+  server_options.io_timeout = c.write_timeout;
   server_options.inherited_fd = inherited_fd;
   server_options.observer = metrics_.get();
   server_ = std::make_unique<http::Server>(*front_, server_options);

@@ -75,7 +75,7 @@ struct ServerOptions {
   std::chrono::seconds keep_alive{75};               // an idle connection closes after this
   std::chrono::milliseconds header_timeout{10000};   // a request head not complete in this: 408
   std::chrono::milliseconds body_idle_timeout{30000};  // a body that does not move for this: 408
-  std::chrono::seconds io_timeout{30};               // a write that does not progress for this long fails
+  std::chrono::milliseconds io_timeout{30000};       // a write not complete in this closes the connection
   size_t header_limit = 16 * 1024;                   // request line and header fields: 431 (414) past it
   size_t max_header_fields = 100;                    // 431 past it
   uint64_t max_body_bytes = UINT64_MAX;              // 413 past it

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 
 #include "tests/support/raw_connection.h"
 #include "tests/support/stack.h"
@@ -255,6 +256,29 @@ TEST(FrontConnections, IdleKeepAliveConnectionClosesQuietlyAfterTheKeepAliveTime
   c.read_to_close(std::chrono::seconds(5));
   EXPECT_TRUE(c.closed());
   EXPECT_EQ(c.read_to_close(std::chrono::milliseconds(1)), "");
+}
+
+TEST(FrontConnections, AClientThatStopsReadingIsCutAfterTheWriteTimeout) {
+  Stack stack("front_write_timeout");
+  stack.start_backends(1, 5);
+  stack.start_router({"--write-timeout-ms", "500"});
+  // Far more than the loopback socket buffers hold: the router's writes
+  // stall once the client stops reading.
+  const size_t size = 24u << 20;
+  ASSERT_NE(stack.put("big-unread", std::string(size, 'u')), 0u);
+  RawConnection c(stack.router_port());
+  c.send("GET /api/fileserver/big-unread HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  // What was in flight arrives, then the end: the router gave up on the
+  // reply instead of holding the connection for as long as the client stalls.
+  std::string got = c.read_to_close(std::chrono::seconds(10));
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(status_line(got), "HTTP/1.1 200 OK");
+  EXPECT_LT(got.size(), size);
+  // The router serves others meanwhile and after.
+  auto r = stack.client()->Get("/healthz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
 }
 
 }  // namespace

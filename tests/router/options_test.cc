@@ -48,7 +48,7 @@ class RouterOptions : public testing::Test {
 
 TEST_F(RouterOptions, HelpListsExactlyTheReadmeTableWithItsEnvironmentNamesDefaultsAndMeanings) {
   std::map<std::string, test::FlagRow> table = test::markdown_flag_table("README.md", "### fsrouter");
-  ASSERT_EQ(table.size(), 33u) << "README.md's fsrouter table not found or changed size";
+  ASSERT_EQ(table.size(), 34u) << "README.md's fsrouter table not found or changed size";
   RouterConfig config;
   testing::internal::CaptureStdout();
   ASSERT_EQ(parse({"--help"}, &config), 0);
@@ -76,6 +76,7 @@ TEST_F(RouterOptions, DefaultsParseIntoTheConfigTheReadmeDescribes) {
   EXPECT_EQ(config.read_memory_max, 1048576);
   EXPECT_EQ(config.record_retention, std::chrono::hours(24));
   EXPECT_EQ(config.keep_alive_s, 75);
+  EXPECT_EQ(config.write_timeout, std::chrono::milliseconds(30000));
   EXPECT_EQ(config.body_cache_mb, 2048);
   EXPECT_EQ(config.probe_interval, std::chrono::milliseconds(1000));
   EXPECT_EQ(config.probe_timeout, std::chrono::milliseconds(3000));
@@ -96,6 +97,7 @@ TEST_F(RouterOptions, EnvironmentNamesFillTheConfigWhenFlagsAreAbsent) {
   set_env("FSROUTER_RECORD_RETENTION_S", "60");
   set_env("FSROUTER_FAILBACK", "true");
   set_env("FSROUTER_STALL_TIMEOUT_MS", "7000");
+  set_env("FSROUTER_WRITE_TIMEOUT_MS", "1500");
   set_env("FSROUTER_SCRUB_SLOTS", "0");
   set_env("FSROUTER_LOG_LEVEL", "warn");
   RouterConfig config;
@@ -108,6 +110,7 @@ TEST_F(RouterOptions, EnvironmentNamesFillTheConfigWhenFlagsAreAbsent) {
   EXPECT_EQ(config.abandon_settle, std::chrono::milliseconds(250));
   EXPECT_EQ(config.record_retention, std::chrono::seconds(60));
   EXPECT_TRUE(config.failback);
+  EXPECT_EQ(config.write_timeout, std::chrono::milliseconds(1500));
   EXPECT_EQ(config.stall_timeout, std::chrono::milliseconds(7000));
   EXPECT_EQ(config.scrub_slots, 0);
   EXPECT_EQ(config.log_level, LogLevel::kWarn);

@@ -8,6 +8,10 @@
 //   the loops never contend for one scheduler. Work that waits
 //   (Exchange::finish) runs on a bounded pool of blocking threads and the
 //   session resumes on its loop afterwards.
+// - A read whose bytes are there already (a body that came with its head)
+//   and a reply the socket has room for are done at once, not through the
+//   loop's queue, at most 16 steps in a row per connection before the loop
+//   runs again (so a burst of pipelined requests cannot recurse unbounded).
 // - Timeouts cost no timer per request: each connection keeps one deadline
 //   (a store), and one sweep checks them all every eighth of the shortest
 //   timeout (at most 250 ms), so a timeout fires that much late at most.

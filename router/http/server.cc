@@ -172,8 +172,9 @@ class Session : public std::enable_shared_from_this<Session> {
     registered_ = true;
     // Non-blocking for the steps tried at once (try_now): a read or write
     // that would wait returns would_block and goes through the loop instead.
-    beast::error_code ignored;
-    stream_.non_blocking(true, ignored);
+    beast::error_code ec;
+    stream_.non_blocking(true, ec);
+    inline_ok_ = !ec;  // a blocking socket would freeze the loop in a step tried at once
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_head(); });
   }
 
@@ -184,6 +185,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // connected before the stop has its request answered, not cut.
   void stop_if_idle() {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->new_turn();
       if (self->phase_ != Phase::kIdle) return;
       beast::error_code ec;
       if (self->stream_.available(ec) > 0 && !ec) return;  // a request is arriving
@@ -198,7 +200,10 @@ class Session : public std::enable_shared_from_this<Session> {
     int64_t d = deadline_.load(std::memory_order_relaxed);
     if (d == 0 || d > now) return;
     if (auto self = weak.lock())
-      net::post(stream_.get_executor(), [self = std::move(self)] { self->on_deadline(); });
+      net::post(stream_.get_executor(), [self = std::move(self)] {
+        self->new_turn();
+        self->on_deadline();
+      });
   }
 
  private:
@@ -239,8 +244,16 @@ class Session : public std::enable_shared_from_this<Session> {
   // requests would otherwise recurse without end); past the bound, and
   // whenever a step would wait, it goes through the loop, which resets the
   // count.
+  // A body streaming in fast is read at once for one chunk's worth per turn
+  // of the loop at most (inline_body_bytes_), so that a large upload does
+  // not hold its loop from the other connections' steps.
   static constexpr int kMaxInlineSteps = 16;
-  bool try_now() { return inline_steps_++ < kMaxInlineSteps; }
+  bool try_now() { return inline_ok_ && inline_steps_++ < kMaxInlineSteps; }
+  // At the start of every handler the loop runs: the stack is fresh.
+  void new_turn() {
+    inline_steps_ = 0;
+    inline_body_bytes_ = 0;
+  }
 
   // Idle: wait for the first byte of the next request, holding no buffer.
   void read_head() {
@@ -254,7 +267,7 @@ class Session : public std::enable_shared_from_this<Session> {
     buffer_.shrink_to_fit();
     arm(server_->stopping ? options().header_timeout : options().keep_alive);
     stream_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
-      self->inline_steps_ = 0;
+      self->new_turn();
       // Closed meanwhile (stop_if_idle): the close owns the deadline now.
       if (self->phase_ != Phase::kIdle) return;
       self->disarm();
@@ -277,7 +290,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (ec != net::error::would_block) return on_head(ec);
     }
     bhttp::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      self->inline_steps_ = 0;
+      self->new_turn();
       self->on_head(ec);
     });
   }
@@ -333,7 +346,7 @@ class Session : public std::enable_shared_from_this<Session> {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       arm(options().io_timeout);
       net::async_write(stream_, net::buffer(kContinue), [self = shared_from_this()](beast::error_code ec, size_t) {
-        self->inline_steps_ = 0;
+        self->new_turn();
         self->disarm();
         if (ec) return self->write_failed();
         self->read_body();
@@ -350,13 +363,16 @@ class Session : public std::enable_shared_from_this<Session> {
     body.data = chunk_.get();
     body.size = kChunk;
     arm(options().body_idle_timeout);
-    if (try_now()) {
+    if (inline_body_bytes_ < kChunk && try_now()) {
       beast::error_code ec;
       bhttp::read_some(stream_, buffer_, *parser_, ec);
-      if (ec != net::error::would_block) return on_body(ec);
+      if (ec != net::error::would_block) {
+        inline_body_bytes_ += kChunk - parser_->get().body().size;
+        return on_body(ec);
+      }
     }
     bhttp::async_read_some(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      self->inline_steps_ = 0;
+      self->new_turn();
       self->on_body(ec);
     });
   }
@@ -388,7 +404,7 @@ class Session : public std::enable_shared_from_this<Session> {
     Reply reply = [self = shared_from_this(), complete](Response res) {
       if (!complete) res.close = true;
       net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
-        self->inline_steps_ = 0;
+        self->new_turn();
         self->exchange_.reset();
         self->write(std::move(res));
       });
@@ -404,7 +420,7 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       if (!complete) res.close = true;
       net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
-        self->inline_steps_ = 0;
+        self->new_turn();
         self->exchange_.reset();
         self->write(std::move(res));
       });
@@ -478,7 +494,7 @@ class Session : public std::enable_shared_from_this<Session> {
         if (ec != net::error::would_block) return on_written(ec);
       }
       bhttp::async_write(stream_, *serializer_, [self = shared_from_this()](beast::error_code ec, size_t) {
-        self->inline_steps_ = 0;
+        self->new_turn();
         self->on_written(ec);
       });
       return;
@@ -486,6 +502,7 @@ class Session : public std::enable_shared_from_this<Session> {
     serializer_.emplace(msg_);
     stream_offset_ = 0;
     bhttp::async_write_header(stream_, *serializer_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      self->new_turn();
       self->disarm();
       if (ec) return self->write_failed();
       self->write_chunk();
@@ -505,6 +522,7 @@ class Session : public std::enable_shared_from_this<Session> {
     arm(options().io_timeout);
     net::async_write(stream_, net::buffer(chunk_.get(), static_cast<size_t>(n)),
                      [self = shared_from_this()](beast::error_code ec, size_t written) {
+                       self->new_turn();
                        self->disarm();
                        if (ec) return self->write_failed();
                        if (self->options().observer) self->options().observer->body_bytes_sent(written);
@@ -567,6 +585,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void drain() {
     stream_.async_read_some(net::buffer(chunk_.get(), kLingerChunk),
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->new_turn();
                               self->linger_bytes_ += n;
                               if (!ec && self->linger_bytes_ < kLingerBytes) return self->drain();
                               self->disarm();
@@ -581,7 +600,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // steady_clock ticks; 0: none. Written on the loop, read by the sweep.
   std::atomic<int64_t> deadline_{0};
   bool timed_out_ = false;
-  int inline_steps_ = 0;  // steps done at once since the loop last ran one of this session's handlers
+  bool inline_ok_ = false;       // the socket is non-blocking: steps may be tried at once
+  int inline_steps_ = 0;         // steps done at once since the loop last ran one of this session's handlers
+  size_t inline_body_bytes_ = 0;  // body bytes read at once since then
   SessionList::iterator self_in_list_;
   bool registered_ = false;
   beast::flat_buffer buffer_;

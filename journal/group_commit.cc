@@ -1,7 +1,8 @@
 // Group commit: commits queue up for the single committer thread, which
 // writes them as one synced RocksDB batch and only then updates the pending
-// names in memory and wakes the committers (docs/journal-format.md, "Commit
-// order").
+// names in memory; the completer thread then tells the listener and wakes
+// the committers, batch after batch in order, while the committer writes
+// the next batch (docs/journal-format.md, "Commit order").
 #include <pthread.h>
 #include <unistd.h>
 
@@ -27,6 +28,13 @@ struct Journal::CommitRequest {
   Status status;  // not Ok before the batch: failed already (a broken body), never written
   CommitCallback done;
   WritePrecondition precondition;
+};
+
+struct Journal::Completion {
+  std::vector<CommitRequest*> written;   // answered Ok, in seq order
+  std::vector<CommitRequest*> rejected;  // answered with their own status (a failed precondition)
+  std::unordered_map<std::string, IndexEntry> latest;
+  std::function<void(const std::string&, const IndexEntry&)> listener;
 };
 
 bool WritePrecondition::holds(const IndexEntry* latest) const {
@@ -304,7 +312,11 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
     }
   };
   if (batch.empty()) {
-    answer_rejected(Status::Ok());
+    // Answered after the batches before it, like every answer of a batch
+    // that was not refused by the database.
+    auto* done = new Completion;
+    done->rejected = std::move(rejected);
+    hand_to_completer(done);
     return;
   }
   // The pending keys (format.h): one per name's new latest record, and the
@@ -383,26 +395,65 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
     last_seq_ = seq;
     max_committed_body_id_ = max_body_id;
     recompute_watermark_locked();
-    for (auto* r : batch) {
-      if (r->body) r->body->committed_ = true;  // its file now belongs to the journal
-      r->body.reset();
-    }
+    for (auto* r : batch)
+      if (r->body) r->body->committed_ = true;  // its file now belongs to the journal (freed by the completer)
   }
   for (auto id : freed_files) ::unlink(body_path(id).c_str());
-  std::function<void(const std::string&, const IndexEntry&)> listener;
+  // The batch is durable and in the index: its notifications, answers and
+  // frees go to the completer thread, and this thread takes the next batch.
+  auto* done = new Completion;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    listener = listener_;
+    done->listener = listener_;
   }
-  for (auto* r : batch) {
+  done->written = std::move(batch);
+  batch.clear();
+  done->rejected = std::move(rejected);
+  done->latest = std::move(latest);
+  hand_to_completer(done);
+}
+
+
+// At most kMaxCompletions batches wait for the completer: past that the
+// committer waits too, so a slow listener or callback slows the commits
+// instead of piling up requests to answer (and their bodies) in memory.
+void Journal::hand_to_completer(Completion* c) {
+  constexpr size_t kMaxCompletions = 8;
+  {
+    std::unique_lock<std::mutex> lock(done_mu_);
+    done_space_cv_.wait(lock, [this] { return done_queue_.size() < kMaxCompletions; });
+    done_queue_.push_back(c);
+  }
+  done_cv_.notify_one();
+}
+
+void Journal::run_completion(Completion* c) {
+  std::unique_ptr<Completion> owned(c);
+  for (auto* r : c->written) {
     // Tell the applier before the caller hears: a write acknowledged to a
     // client is one the applier knows about.
-    const IndexEntry& e = latest[r->name];
-    if (listener && e.seq == r->seq) listener(r->name, e);
+    const IndexEntry& e = c->latest[r->name];
+    if (c->listener && e.seq == r->seq) c->listener(r->name, e);
     r->status = Status::Ok();
     complete(r);
   }
-  answer_rejected(Status::Ok());
+  for (auto* r : c->rejected) complete(r);
+}
+
+void Journal::completer_loop() {
+  pthread_setname_np(pthread_self(), "fsr-complete");
+  while (true) {
+    Completion* c = nullptr;
+    {
+      std::unique_lock<std::mutex> lock(done_mu_);
+      done_cv_.wait(lock, [this] { return done_stopping_ || !done_queue_.empty(); });
+      if (done_queue_.empty()) return;  // stopping, and everything answered
+      c = done_queue_.front();
+      done_queue_.pop_front();
+    }
+    done_space_cv_.notify_one();
+    run_completion(c);
+  }
 }
 
 }  // namespace fsr::journal

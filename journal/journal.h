@@ -9,7 +9,9 @@
 //   order, so of two acknowledged writes of one name the higher seq is later.
 //   Concurrent commits share one synced write (group commit).
 // - commit_put_async / commit_delete_async queue the same commit and return
-//   at once; their callback runs exactly once, on the committer thread, after
+//   at once; their callback runs exactly once, on a journal thread (the
+//   completer, in commit order, for a commit written or refused by its
+//   precondition; the committer for one that failed), after
 //   the record is durable, the index holds it and the commit listener has
 //   seen it (a read after the callback sees the write), or after the commit
 //   failed (nothing indexed, no seq used). Submissions are committed in the
@@ -188,7 +190,8 @@ struct JournalDiskUsage {
 };
 
 // The outcome of a queued commit: Ok with the record's seq, or the failure
-// (seq 0). Runs on the committer thread and must not block.
+// (seq 0). Runs on a journal thread (the completer, or the committer for a
+// failed commit) and must not block.
 using CommitCallback = std::function<void(Status, uint64_t seq)>;
 
 class Journal {
@@ -203,7 +206,7 @@ class Journal {
                     const WritePrecondition& precondition = {});
   Status commit_delete(const std::string& name, uint64_t* seq, const WritePrecondition& precondition = {});
   // Queues a durable commit and returns at once. done runs exactly once, on
-  // the committer thread, after the record is durable (or the commit failed);
+  // a journal thread, after the record is durable (or the commit failed);
   // it must not block. Same ordering and sequence rules as commit_put.
   // A spilled body not yet finish()ed is fsync'd on the committer thread.
   // Once the journal is closing, done runs at once here with kClosed.
@@ -346,6 +349,13 @@ class Journal {
   Status read_stored(const std::string& name, std::optional<IndexEntry>* out) const;
   void restore_backend_states();
   void committer_loop();
+  // A durable batch's notifications and answers, run by the completer
+  // thread in batch order (group_commit.cc), so that the committer starts
+  // the next batch instead.
+  struct Completion;
+  void completer_loop();
+  void run_completion(Completion* c);
+  void hand_to_completer(Completion* c);
   void commit_batch(std::vector<CommitRequest*>& batch);
   void submit(CommitRequest* request);  // takes ownership; the committer deletes it after its callback
   static void complete(CommitRequest* request);  // runs the callback and deletes the request
@@ -397,6 +407,12 @@ class Journal {
   std::atomic<uint64_t> body_evicted_bytes_{0};  // a write failed; Resume() before the next one
   std::mutex mark_mu_;  // one mark_applied at a time: marks are stored in the order they take effect
   std::thread committer_;
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  std::condition_variable done_space_cv_;  // the committer waits here while the queue is full
+  std::deque<Completion*> done_queue_;  // owned; drained before the completer stops
+  bool done_stopping_ = false;
+  std::thread completer_;
   std::thread walker_;  // the background index walk; joined before the database closes
   std::atomic<bool> closing_{false};
   std::string evict_cursor_;     // committer thread: where the eviction's walk of the index resumes

@@ -68,6 +68,7 @@ Status Journal::open(Options options, std::unique_ptr<Journal>* out) {
   Status s = j->recover();
   if (!s.ok()) return s;
   j->committer_ = std::thread([p = j.get()] { p->committer_loop(); });
+  j->completer_ = std::thread([p = j.get()] { p->completer_loop(); });
   *out = std::move(j);
   return Status::Ok();
 }
@@ -436,6 +437,13 @@ Journal::~Journal() {
   }
   queue_cv_.notify_all();
   if (committer_.joinable()) committer_.join();
+  // After the committer: every durable batch it handed over is answered.
+  {
+    std::lock_guard<std::mutex> lock(done_mu_);
+    done_stopping_ = true;
+  }
+  done_cv_.notify_all();
+  if (completer_.joinable()) completer_.join();
   if (db_ && recovered_) {
     std::lock_guard<std::mutex> lock(mu_);
     rocksdb::WriteOptions wo;

@@ -96,7 +96,7 @@ class HttpFront::PutExchange : public http::Exchange {
     return write_status_.ok();
   }
   // With --ack journal, the commit is queued and answers from the
-  // committer thread: no thread waits for the group commit.
+  // journal's completer thread: no thread waits for the group commit.
   bool finish_async(bool, http::Reply reply) override {
     if (!write_status_.ok() || front_.options_.ack != AckMode::kJournal) return false;
     if (refuse_mismatched_digest()) {

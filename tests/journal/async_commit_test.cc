@@ -110,7 +110,7 @@ struct Gate {
   }
 };
 
-TEST(AsyncCommit, SeqsIncreaseInSubmissionOrderAndEachCallbackRunsOnceOnTheCommitterThread) {
+TEST(AsyncCommit, SeqsIncreaseInSubmissionOrderAndEachCallbackRunsOnceOnOneJournalThread) {
   TempDir dir;
   auto j = open_journal(options_for(dir));
   ASSERT_TRUE(j);
@@ -130,7 +130,7 @@ TEST(AsyncCommit, SeqsIncreaseInSubmissionOrderAndEachCallbackRunsOnceOnTheCommi
   }
   ASSERT_TRUE(outcomes.wait_all());
   uint64_t last_seq = j->last_seq();
-  j.reset();  // joins the committer: no callback can still be on its way
+  j.reset();  // joins the committer and the completer: no callback can still be on its way
 
   auto seen = outcomes.snapshot();
   std::set<std::thread::id> threads;
@@ -247,7 +247,8 @@ TEST(AsyncCommit, DestroyingTheJournalCompletesQueuedCommitsAndRefusesNewOnesWit
   ASSERT_TRUE(j);
   Journal* journal = j.get();
 
-  // Hold the committer inside the first callback so the rest stay queued.
+  // Hold the completer (the thread that runs the answers) inside the first
+  // callback, so the rest wait: committed and waiting for it, or queued.
   Gate gate;
   journal->commit_delete_async("first", [&](Status, uint64_t) { gate.enter_and_wait(); });
   ASSERT_TRUE(gate.wait_entered());

@@ -12,24 +12,10 @@
 #include <stdexcept>
 
 #include "common/checksum.h"
+#include "common/text.h"
 
 namespace fsr::load {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-    s.remove_suffix(1);
-  return s;
-}
 
 int set_linger_zero(void*, curl_socket_t fd, curlsocktype) {
   linger option{1, 0};
@@ -133,7 +119,7 @@ struct HttpClient::Transfer {
     }
     auto colon = line.find(':');
     if (colon == std::string_view::npos) return n;
-    std::string_view key = trim(line.substr(0, colon)), value = trim(line.substr(colon + 1));
+    std::string_view key = trim(line.substr(0, colon), " \t\r\n"), value = trim(line.substr(colon + 1), " \t\r\n");
     if (iequals(key, "X-Fsrouter-Seq")) t->result.seq = std::string(value);
     if (t->request.keep_headers) t->result.headers.emplace_back(std::string(key), std::string(value));
     return n;

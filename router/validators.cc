@@ -10,15 +10,10 @@
 #include <stdexcept>
 
 #include "journal/entity_tag.h"
+#include "common/text.h"
 
 namespace fsr::router {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 std::vector<std::string_view> split_commas(std::string_view s) {
   std::vector<std::string_view> parts;

@@ -13,22 +13,13 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/text.h"
+
 namespace fsr::load::bench {
 
 namespace {
 
 constexpr size_t kMaxHead = 64 * 1024;
-
-bool iequal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower(x) == std::tolower(y); });
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
 
 }  // namespace
 
@@ -92,8 +83,8 @@ bool ResponseFramer::parse_head() {
     pos = eol + 2;
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
-    std::string_view name = line.substr(0, colon), value = trim(line.substr(colon + 1));
-    if (iequal(name, "Content-Length")) {
+    std::string_view name = line.substr(0, colon), value = trim(line.substr(colon + 1), " \t\r");
+    if (iequals(name, "Content-Length")) {
       uint64_t v = 0;
       if (value.empty() || value.size() > 18) {
         error_ = "malformed Content-Length";
@@ -112,12 +103,12 @@ bool ResponseFramer::parse_head() {
       }
       has_length = true;
       body_left_ = v;
-    } else if (iequal(name, "Transfer-Encoding")) {
+    } else if (iequals(name, "Transfer-Encoding")) {
       error_ = "Transfer-Encoding is not supported by this client";
       return false;
-    } else if (iequal(name, "Connection")) {
-      if (iequal(value, "close")) close_after_ = true;
-      else if (iequal(value, "keep-alive")) close_after_ = false;
+    } else if (iequals(name, "Connection")) {
+      if (iequals(value, "close")) close_after_ = true;
+      else if (iequals(value, "keep-alive")) close_after_ = false;
     }
   }
   bool bodiless = no_body_ || status_ == 204 || status_ == 304 || (status_ >= 100 && status_ < 200);

@@ -1,7 +1,10 @@
 // Queued commits (commit_put_async / commit_delete_async): the callback runs
-// exactly once, on the committer thread, after the write is durable and
+// exactly once, on a journal thread, after the write is durable and
 // visible; failures reach the callback with nothing indexed; a journal being
 // destroyed still completes what was queued.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -298,6 +301,90 @@ TEST(AsyncCommit, DestroyingTheJournalCompletesQueuedCommitsAndRefusesNewOnesWit
   }
   for (const auto& p : accepted) {
     EXPECT_EQ(p->calls.load(), 1);
+    EXPECT_TRUE(p->status.ok()) << p->status.message;
+  }
+
+  j = open_journal(options_for(dir));
+  ASSERT_TRUE(j);
+  for (const auto& [name, seq] : seqs) {
+    auto e = j->lookup(name);
+    ASSERT_TRUE(e) << name << " was acknowledged but is not durable";
+    EXPECT_EQ(e->seq, seq) << name;
+  }
+}
+
+// As above, but the committer itself is held, inside its first batch (in
+// the bodies directory's fsync), so that the commits queued meanwhile and
+// the probes accepted while closing begins are still in the committer's
+// queue, not yet taken: closing must commit them, not drop them.
+TEST(AsyncCommit, DestroyingTheJournalCommitsWhatTheCommitterHadNotTakenYet) {
+  TempDir dir;
+  Options o = options_for(dir);
+  Gate gate;
+  std::atomic<bool> hold{false};
+  o.sync_dir = [&](const std::string& path) {
+    if (hold.exchange(false)) gate.enter_and_wait();
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int r = ::fsync(fd);
+    ::close(fd);
+    return r;
+  };
+  auto j = open_journal(o);
+  ASSERT_TRUE(j);
+  Journal* journal = j.get();
+
+  hold = true;
+  Outcomes first(1);
+  journal->commit_put_async("first", body_of(*journal, random_body(2 * kSmallInline, 1)), first.callback(0));
+  ASSERT_TRUE(gate.wait_entered()) << "the committer never reached the bodies directory's fsync";
+  const size_t n = 20;
+  Outcomes queued(n);
+  for (size_t i = 0; i < n; ++i) {
+    std::string name = "q" + std::to_string(i);
+    journal->commit_put_async(name, body_of(*journal, random_body(i % 2 ? 2 * kSmallInline : 50, i + 2)),
+                              queued.callback(i));
+  }
+
+  std::thread destroyer([&] { j.reset(); });
+  struct Probe {
+    std::atomic<int> calls{0};
+    Status status;
+  };
+  std::vector<std::unique_ptr<Probe>> accepted;
+  Status refused;
+  auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto probe = std::make_unique<Probe>();
+    Probe* p = probe.get();
+    journal->commit_delete_async("probe", [p](Status s, uint64_t) {
+      p->status = std::move(s);
+      p->calls.fetch_add(1);
+    });
+    if (p->calls.load() == 1) {
+      refused = p->status;
+      break;
+    }
+    accepted.push_back(std::move(probe));
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  EXPECT_EQ(refused.code, Status::Code::kClosed) << "no commit was refused while closing";
+  // Nothing queued behind the held batch can have been answered yet.
+  for (const auto& outcome : queued.snapshot()) EXPECT_EQ(outcome.calls, 0);
+  gate.release();
+  destroyer.join();
+
+  EXPECT_EQ(first.snapshot()[0].calls, 1);
+  EXPECT_TRUE(first.snapshot()[0].status.ok());
+  auto seen = queued.snapshot();
+  std::map<std::string, uint64_t> seqs{{"first", first.snapshot()[0].seq}};
+  for (size_t i = 0; i < n; ++i) {
+    EXPECT_EQ(seen[i].calls, 1) << "queued commit " << i << " was never answered";
+    EXPECT_TRUE(seen[i].status.ok()) << i << ": " << seen[i].status.message;
+    seqs["q" + std::to_string(i)] = seen[i].seq;
+  }
+  for (const auto& p : accepted) {
+    EXPECT_EQ(p->calls.load(), 1) << "a probe accepted before closing was never answered";
     EXPECT_TRUE(p->status.ok()) << p->status.message;
   }
 

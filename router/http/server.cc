@@ -51,6 +51,11 @@ void plain(Response& res, unsigned status, const std::string& text) {
 namespace {
 
 constexpr size_t kChunk = 64 * 1024;
+// What a request is read into from the socket, taken once its first bytes
+// are there (an idle connection holds none): a small request's head and
+// body arrive in one read, a large body in reads of this size (Beast reads
+// at most the buffer's free space, and at least 512 bytes, at a time).
+constexpr size_t kReadBuffer = 16 * 1024;
 // After the write side is shut down, unread bytes are drained for at most
 // this long and this many bytes before the socket closes, so the client
 // reads the reply instead of a reset.
@@ -283,6 +288,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options().header_limit));
     parser_->body_limit(boost::none);  // Content-Length is checked by check_request_head
+    buffer_.reserve(kReadBuffer);
     arm(options().header_timeout);
     if (try_now()) {
       beast::error_code ec;

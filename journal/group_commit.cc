@@ -212,7 +212,6 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
   // No key is both put and deleted in one batch except a body or pending
   // key put by an earlier record of the batch and deleted by a later one,
   // which puts-before-deletes keeps in order.
-  rocksdb::WriteBatch wb;
   std::vector<std::pair<uint64_t, const std::string*>> body_puts;  // (body id, inline bytes)
   std::vector<std::pair<uint64_t, std::string>> record_puts;       // (seq, encoded record)
   std::vector<uint64_t> body_deletes;                               // inline bodies superseded
@@ -345,6 +344,14 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
   // record_puts rise with seq already; body ids were drawn when each upload
   // began, so not in the batch's order.
   std::sort(body_puts.begin(), body_puts.end());
+  // The batch's bytes, reserved at once: grown by doubling, a batch of
+  // hundreds of 1 KiB bodies was copied a dozen times on its way up.
+  size_t reserve = 256;
+  for (const auto& [id, bytes] : body_puts) reserve += bytes->size() + 24;
+  for (const auto& [rec_seq, value] : record_puts) reserve += value.size() + 24;
+  for (const auto* entry : names) reserve += 2 * entry->first.size() + 160;
+  reserve += 24 * (body_deletes.size() + pending_deletes.size());
+  rocksdb::WriteBatch wb(reserve);
   for (const auto& [id, bytes] : body_puts) wb.Put(db_->bodies, encode_seq_key(id), *bytes);
   for (const auto& [rec_seq, value] : record_puts) wb.Put(db_->records, encode_seq_key(rec_seq), value);
   for (const auto* entry : names) wb.Put(db_->index, entry->first, encode_index_entry(entry->second));

@@ -51,10 +51,12 @@ void plain(Response& res, unsigned status, const std::string& text) {
 namespace {
 
 constexpr size_t kChunk = 64 * 1024;
-// What a request is read into from the socket, taken once its first bytes
-// are there (an idle connection holds none): a small request's head and
-// body arrive in one read, a large body in reads of this size (Beast reads
-// at most the buffer's free space, and at least 512 bytes, at a time).
+// What a request is read into from the socket (at most the header limit),
+// taken once its first bytes are there and given back once it is read: a
+// small request's head and body arrive in one read, a large body in reads
+// of this size (Beast reads at most the buffer's free space, and at least
+// 512 bytes, at a time). A connection that is idle, waiting for its answer
+// or writing it holds none (unless the next request's bytes are in it).
 constexpr size_t kReadBuffer = 16 * 1024;
 // After the write side is shut down, unread bytes are drained for at most
 // this long and this many bytes before the socket closes, so the client
@@ -288,7 +290,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options().header_limit));
     parser_->body_limit(boost::none);  // Content-Length is checked by check_request_head
-    buffer_.reserve(kReadBuffer);
+    buffer_.reserve(std::min(kReadBuffer, options().header_limit));
     arm(options().header_timeout);
     if (try_now()) {
       beast::error_code ec;
@@ -407,6 +409,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void finish(bool complete) {
     phase_ = Phase::kWorking;
     chunk_.reset();
+    release_read_buffer();
     Reply reply = [self = shared_from_this(), complete](Response res) {
       if (!complete) res.close = true;
       net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
@@ -471,7 +474,15 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  // This request is read (or will not be): the read buffer goes back unless
+  // it holds the next request's bytes. Only between reads: no read into
+  // the buffer is outstanding when a request is finished or answered.
+  void release_read_buffer() {
+    if (buffer_.size() == 0) buffer_.shrink_to_fit();
+  }
+
   void write(Response res) {
+    release_read_buffer();
     phase_ = Phase::kWriting;
     res_ = std::move(res);
     stream_base_ = 0;

@@ -244,6 +244,63 @@ TEST(AsyncCommit, ABodyFileSyncFailureReachesTheCallbackAsNoSpaceWithNothingInde
       << "a failed commit consumes no sequence number";
 }
 
+// Commits to the journal being destroyed on another thread until one is
+// refused: closing has begun then (the refused callback runs at once on the
+// submitting thread). The commits accepted before it are queued, and each
+// must still be answered once.
+struct ClosingProbes {
+  struct Probe {
+    std::atomic<int> calls{0};
+    Status status;
+  };
+  std::vector<std::unique_ptr<Probe>> accepted;
+  Status refused;
+};
+
+ClosingProbes probe_until_refused(Journal& journal) {
+  ClosingProbes out;
+  auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto probe = std::make_unique<ClosingProbes::Probe>();
+    ClosingProbes::Probe* p = probe.get();
+    journal.commit_delete_async("probe", [p](Status s, uint64_t) {
+      p->status = std::move(s);
+      p->calls.fetch_add(1);
+    });
+    if (p->calls.load() == 1) {
+      out.refused = p->status;
+      break;
+    }
+    out.accepted.push_back(std::move(probe));
+    // Paces the probes (the condition is polled, not waited for by time).
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return out;
+}
+
+// After the journal closed: each queued commit ("q<i>") and each probe
+// accepted before closing was answered once, Ok, and every acknowledged
+// name (those of `acknowledged` too) is durable at its seq after reopening.
+void expect_answered_and_durable(const Options& options, const std::vector<Outcome>& queued,
+                                 const ClosingProbes& probes, std::map<std::string, uint64_t> acknowledged) {
+  for (size_t i = 0; i < queued.size(); ++i) {
+    EXPECT_EQ(queued[i].calls, 1) << "queued commit " << i << " was never answered";
+    EXPECT_TRUE(queued[i].status.ok()) << i << ": " << queued[i].status.message;
+    acknowledged["q" + std::to_string(i)] = queued[i].seq;
+  }
+  for (const auto& p : probes.accepted) {
+    EXPECT_EQ(p->calls.load(), 1) << "a probe accepted before closing was never answered";
+    EXPECT_TRUE(p->status.ok()) << p->status.message;
+  }
+  auto j = open_journal(options);
+  ASSERT_TRUE(j);
+  for (const auto& [name, seq] : acknowledged) {
+    auto e = j->lookup(name);
+    ASSERT_TRUE(e) << name << " was acknowledged but is not durable";
+    EXPECT_EQ(e->seq, seq) << name;
+  }
+}
+
 TEST(AsyncCommit, DestroyingTheJournalCompletesQueuedCommitsAndRefusesNewOnesWithClosed) {
   TempDir dir;
   auto j = open_journal(options_for(dir));
@@ -264,53 +321,12 @@ TEST(AsyncCommit, DestroyingTheJournalCompletesQueuedCommitsAndRefusesNewOnesWit
   }
 
   std::thread destroyer([&] { j.reset(); });
-  // Closing has begun once a commit is refused: its callback then runs at
-  // once on the submitting thread. Commits accepted before that are queued.
-  struct Probe {
-    std::atomic<int> calls{0};
-    Status status;
-  };
-  std::vector<std::unique_ptr<Probe>> accepted;
-  Status refused;
-  auto deadline = std::chrono::steady_clock::now() + kDeadline;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto probe = std::make_unique<Probe>();
-    Probe* p = probe.get();
-    journal->commit_delete_async("probe", [p](Status s, uint64_t) {
-      p->status = std::move(s);
-      p->calls.fetch_add(1);
-    });
-    if (p->calls.load() == 1) {
-      refused = p->status;
-      break;
-    }
-    accepted.push_back(std::move(probe));
-    // Paces the probes (the condition is polled, not waited for by time).
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  EXPECT_EQ(refused.code, Status::Code::kClosed) << "no commit was refused while closing";
+  ClosingProbes probes = probe_until_refused(*journal);
+  EXPECT_EQ(probes.refused.code, Status::Code::kClosed) << "no commit was refused while closing";
   gate.release();
   destroyer.join();
 
-  auto seen = queued.snapshot();
-  std::map<std::string, uint64_t> seqs;
-  for (size_t i = 0; i < n; ++i) {
-    EXPECT_EQ(seen[i].calls, 1) << "queued commit " << i;
-    EXPECT_TRUE(seen[i].status.ok()) << i << ": " << seen[i].status.message;
-    seqs["q" + std::to_string(i)] = seen[i].seq;
-  }
-  for (const auto& p : accepted) {
-    EXPECT_EQ(p->calls.load(), 1);
-    EXPECT_TRUE(p->status.ok()) << p->status.message;
-  }
-
-  j = open_journal(options_for(dir));
-  ASSERT_TRUE(j);
-  for (const auto& [name, seq] : seqs) {
-    auto e = j->lookup(name);
-    ASSERT_TRUE(e) << name << " was acknowledged but is not durable";
-    EXPECT_EQ(e->seq, seq) << name;
-  }
+  expect_answered_and_durable(options_for(dir), queued.snapshot(), probes, {});
 }
 
 // As above, but the committer itself is held, inside its first batch (in
@@ -347,28 +363,8 @@ TEST(AsyncCommit, DestroyingTheJournalCommitsWhatTheCommitterHadNotTakenYet) {
   }
 
   std::thread destroyer([&] { j.reset(); });
-  struct Probe {
-    std::atomic<int> calls{0};
-    Status status;
-  };
-  std::vector<std::unique_ptr<Probe>> accepted;
-  Status refused;
-  auto deadline = std::chrono::steady_clock::now() + kDeadline;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto probe = std::make_unique<Probe>();
-    Probe* p = probe.get();
-    journal->commit_delete_async("probe", [p](Status s, uint64_t) {
-      p->status = std::move(s);
-      p->calls.fetch_add(1);
-    });
-    if (p->calls.load() == 1) {
-      refused = p->status;
-      break;
-    }
-    accepted.push_back(std::move(probe));
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  EXPECT_EQ(refused.code, Status::Code::kClosed) << "no commit was refused while closing";
+  ClosingProbes probes = probe_until_refused(*journal);
+  EXPECT_EQ(probes.refused.code, Status::Code::kClosed) << "no commit was refused while closing";
   // Nothing queued behind the held batch can have been answered yet.
   for (const auto& outcome : queued.snapshot()) EXPECT_EQ(outcome.calls, 0);
   gate.release();
@@ -376,25 +372,7 @@ TEST(AsyncCommit, DestroyingTheJournalCommitsWhatTheCommitterHadNotTakenYet) {
 
   EXPECT_EQ(first.snapshot()[0].calls, 1);
   EXPECT_TRUE(first.snapshot()[0].status.ok());
-  auto seen = queued.snapshot();
-  std::map<std::string, uint64_t> seqs{{"first", first.snapshot()[0].seq}};
-  for (size_t i = 0; i < n; ++i) {
-    EXPECT_EQ(seen[i].calls, 1) << "queued commit " << i << " was never answered";
-    EXPECT_TRUE(seen[i].status.ok()) << i << ": " << seen[i].status.message;
-    seqs["q" + std::to_string(i)] = seen[i].seq;
-  }
-  for (const auto& p : accepted) {
-    EXPECT_EQ(p->calls.load(), 1) << "a probe accepted before closing was never answered";
-    EXPECT_TRUE(p->status.ok()) << p->status.message;
-  }
-
-  j = open_journal(options_for(dir));
-  ASSERT_TRUE(j);
-  for (const auto& [name, seq] : seqs) {
-    auto e = j->lookup(name);
-    ASSERT_TRUE(e) << name << " was acknowledged but is not durable";
-    EXPECT_EQ(e->seq, seq) << name;
-  }
+  expect_answered_and_durable(options_for(dir), queued.snapshot(), probes, {{"first", first.snapshot()[0].seq}});
 }
 
 }  // namespace

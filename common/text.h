@@ -10,8 +10,8 @@ namespace fsr {
 inline constexpr std::string_view kOptionalWhitespace = " \t";
 
 // s without the leading and trailing characters found in `chars` (by
-// default RFC 9110's OWS; a client reading raw header lines also passes
-// "\r\n").
+// default RFC 9110's OWS; a client handed whole header lines, line end
+// included, also passes "\r\n").
 std::string_view trim(std::string_view s, std::string_view chars = kOptionalWhitespace);
 
 // ASCII case-insensitive equality (header names, tokens such as "chunked");

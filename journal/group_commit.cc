@@ -304,12 +304,6 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
     latest[r->name] = e;
   }
   batch.resize(kept);
-  auto answer_rejected = [&](const Status& outcome) {
-    for (auto* r : rejected) {
-      if (!outcome.ok()) r->status = outcome;
-      complete(r);
-    }
-  };
   if (batch.empty()) {
     // Answered after the batches before it, like every answer of a batch
     // that was not refused by the database.
@@ -373,11 +367,15 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
     Status s = from_rocks(rs);
     log_error("journal_write_failed").kv("first_seq", batch.front()->seq).kv("records", batch.size()).kv("error", s.message);
     fail_all(s);
-    answer_rejected(s);
+    // A refused precondition may rest on a record of this batch that was
+    // never written: those commits fail with the batch.
+    for (auto* r : rejected) {
+      r->status = s;
+      complete(r);
+    }
     return;
   }
 
-  std::vector<std::pair<std::string, IndexEntry>> notify;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [name, e] : latest) {
@@ -419,7 +417,6 @@ void Journal::commit_batch(std::vector<CommitRequest*>& batch) {
   done->latest = std::move(latest);
   hand_to_completer(done);
 }
-
 
 // At most kMaxCompletions batches wait for the completer: past that the
 // committer waits too, so a slow listener or callback slows the commits

@@ -357,7 +357,7 @@ class Journal {
   void run_completion(Completion* c);
   void hand_to_completer(Completion* c);
   void commit_batch(std::vector<CommitRequest*>& batch);
-  void submit(CommitRequest* request);  // takes ownership; the committer deletes it after its callback
+  void submit(CommitRequest* request);  // takes ownership; complete() deletes it after its callback
   static void complete(CommitRequest* request);  // runs the callback and deletes the request
   int do_sync_file(int fd, const std::string& path) const;
   void recompute_watermark_locked();

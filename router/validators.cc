@@ -9,8 +9,8 @@
 #include <ctime>
 #include <stdexcept>
 
-#include "journal/entity_tag.h"
 #include "common/text.h"
+#include "journal/entity_tag.h"
 
 namespace fsr::router {
 namespace {

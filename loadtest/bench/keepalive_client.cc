@@ -83,7 +83,7 @@ bool ResponseFramer::parse_head() {
     pos = eol + 2;
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
-    std::string_view name = line.substr(0, colon), value = trim(line.substr(colon + 1), " \t\r");
+    std::string_view name = line.substr(0, colon), value = trim(line.substr(colon + 1));
     if (iequals(name, "Content-Length")) {
       uint64_t v = 0;
       if (value.empty() || value.size() > 18) {

@@ -1,7 +1,6 @@
 #include "router/http/request_head.h"
 
 #include <algorithm>
-#include <cctype>
 #include <optional>
 
 #include "common/text.h"

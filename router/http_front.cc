@@ -540,6 +540,7 @@ void HttpFront::handle_status(http::Response& res) {
   j["ready"] = ready_.load();
   j["journal_id"] = journal_.journal_id();
   journal::add_journal_status_fields(s, &j);
+  j["index_walked"] = s.index_walked;
   j["apply_queue"] = applier_.queued();
   j["uncertain_names"] = guard_.uncertain_count();
   j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_).count();

@@ -247,6 +247,8 @@ TEST_F(RouterApi, StatusIsJsonWithJournalAndBackendFacts) {
   ASSERT_FALSE(s.is_null());
   for (const char* key : {"last_seq", "applied_seq", "pending_count", "pending_bytes", "oldest_pending_age_ms"})
     EXPECT_TRUE(s.contains(key)) << key;
+  // A fresh journal has nothing to walk: names and body_bytes are exact at once.
+  EXPECT_EQ(s["index_walked"], true);
   ASSERT_EQ(s["backends"].size(), 1u);
   EXPECT_EQ(s["backends"][0]["role"], "primary");
   EXPECT_TRUE(s["backends"][0].contains("rejected_429"));

@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
+#include <memory>
 #include <string>
 
+#include "journal/journal.h"
 #include "router/metrics.h"
+#include "tests/support/process.h"
 
 namespace fsr::router {
 namespace {
@@ -83,6 +87,47 @@ TEST(RouterMetricsRequests, WithoutSourcesOnlyTheRequestAndProcessFamiliesAreSer
   EXPECT_NE(res.body.find("process_start_time_seconds "), std::string::npos);
   EXPECT_EQ(res.body.find("fsrouter_journal_"), std::string::npos);
   EXPECT_EQ(res.body.find("fsrouter_backend_"), std::string::npos);
+}
+
+// After an open, the walk of the index runs in the background: until it
+// ends the names are RocksDB's estimate and the body bytes 0, which the
+// scrape must say (fsrouter_journal_index_walked), or an operator reads an
+// estimate as a count.
+TEST(RouterMetricsJournal, IndexWalkedIsZeroWhileTheWalkAfterAnOpenRunsAndOneOnceItEnded) {
+  test::TempDir dir;
+  journal::Options o;
+  o.dir = dir / "journal";
+  auto must = [](const journal::Status& s) { ASSERT_TRUE(s.ok()) << s.message; };
+  {
+    std::unique_ptr<journal::Journal> j;
+    must(journal::Journal::open(o, &j));
+    for (const char* name : {"a", "b", "c"}) {
+      auto body = j->new_body();
+      must(body->append("xyz", 3));
+      uint64_t seq = 0;
+      must(j->commit_put(name, std::move(body), &seq));
+    }
+  }
+  // Reopened with the walk held until the first scrape is read.
+  std::promise<void> gate;
+  std::shared_future<void> released = gate.get_future().share();
+  o.before_index_walk = [released] { released.wait_for(std::chrono::seconds(60)); };
+  std::unique_ptr<journal::Journal> j;
+  must(journal::Journal::open(o, &j));
+  RouterMetrics metrics(0);
+  MetricSources sources;
+  sources.journal = j.get();
+  metrics.set_sources(sources);
+  std::string during = metrics.scrape();
+  gate.set_value();
+  j->wait_for_index_walk();
+  std::string after = metrics.scrape();
+
+  EXPECT_TRUE(has_line(during, "fsrouter_journal_index_walked 0")) << during;
+  EXPECT_TRUE(has_line(during, "fsrouter_body_cache_bytes 0")) << during;
+  EXPECT_TRUE(has_line(after, "fsrouter_journal_index_walked 1")) << after;
+  EXPECT_TRUE(has_line(after, "fsrouter_journal_names 3")) << after;
+  EXPECT_TRUE(has_line(after, "fsrouter_body_cache_bytes 9")) << after;
 }
 
 }  // namespace

@@ -161,8 +161,9 @@ std::vector<MetricFamily> RouterMetrics::Collect() const {
         .add(static_cast<double>(st.oldest_pending_age_ms) / 1000.0);
     gauge("fsrouter_journal_names", "Names in the index, deleted ones included").add(st.names);
     gauge("fsrouter_journal_index_walked",
-          "1 once the walk of the index that follows an open has ended: the names and body bytes are then exact "
-          "(before, the names are RocksDB's estimate, the body bytes 0, and no body is evicted)")
+          "1 once the walk of the index that follows an open has completed: the names and body bytes are then exact "
+          "(before, or after a walk that failed, the names are RocksDB's estimate, the body bytes 0, and no body "
+          "is evicted)")
         .add(st.index_walked ? 1 : 0);
     gauge("fsrouter_body_cache_bytes", "Bytes of the bodies the journal holds (pending and cached)")
         .add(st.body_bytes);

@@ -29,7 +29,7 @@
 # ports nobody else holds (stand-ins and routers take a port from the kernel;
 # nginx a port just probed free) in a temporary directory, removed on exit
 # along with every process the script started. Clients run at nice -10 when
-# allowed, so that they do not queue behind the servers' threads. About six
+# allowed, so that they do not queue behind the servers' threads. About seven
 # minutes.
 #
 #   scripts/bench-router.sh [BUILD_DIR]        default: build-bench
@@ -159,6 +159,9 @@ start_router() {
   started+=("$pid")
   routers+=("$pid")
   line="$(wait_log "$log" 'event=listening' "$pid")"
+  # setsid execs in place unless its caller leads a process group (job
+  # control on): then $! would be a wrapper that has exited.
+  [ "$(ps -o sid= -p "$pid" | tr -d ' ')" = "$pid" ] || die "router $tag is not in a session of its own"
   port="$(sed -E 's/.* listen="[^"]*:([0-9]+)".*/\1/' <<<"$line")"
   admin_port_of[$port]="$(sed -E 's/.* admin_listen="[^"]*:([0-9]+)".*/\1/' <<<"$line")"
   for _ in $(seq 100); do
@@ -448,6 +451,8 @@ CONF
       # come to when nothing is written.
       bench "get1000-$who" --url "$url" --method GET --prefix g --names "$names" --name-mode random \
         --expect-size 1024 --connections 1000 --duration 8 --warmup 2
+      # shellcheck disable=SC2086
+      settle "$fds" $pids
       wrk_run "close256-$who" "$url/api/fileserver/g0" 256 -H "Connection: close"
       # shellcheck disable=SC2086
       settle "$fds" $pids
@@ -583,7 +588,7 @@ if router and bare:
             f"failures {failures(hundred)}")
 
 def paired_ratio(xs, ys, key):
-    rs = [x[key] / y[key] for x, y in zip(xs, ys) if y[key] > 0]
+    rs = [x[key] / y[key] for x, y in zip(xs, ys) if y[key] > 0 and x[key] >= 0]
     return statistics.median(rs) if rs else float("nan")
 
 for tag, label in (("get16", "GET cached 1 KiB, wrk closed loop, 16 keep-alive connections"),

@@ -97,23 +97,24 @@ TEST(RouterMetricsJournal, IndexWalkedIsZeroWhileTheWalkAfterAnOpenRunsAndOneOnc
   test::TempDir dir;
   journal::Options o;
   o.dir = dir / "journal";
-  auto must = [](const journal::Status& s) { ASSERT_TRUE(s.ok()) << s.message; };
   {
     std::unique_ptr<journal::Journal> j;
-    must(journal::Journal::open(o, &j));
+    ASSERT_TRUE(journal::Journal::open(o, &j).ok());
     for (const char* name : {"a", "b", "c"}) {
       auto body = j->new_body();
-      must(body->append("xyz", 3));
+      ASSERT_TRUE(body->append("xyz", 3).ok());
       uint64_t seq = 0;
-      must(j->commit_put(name, std::move(body), &seq));
+      ASSERT_TRUE(j->commit_put(name, std::move(body), &seq).ok()) << name;
     }
   }
-  // Reopened with the walk held until the first scrape is read.
+  // Reopened with the walk held until the first scrape is read. The journal
+  // is declared first so that it goes last: the promise, broken if the test
+  // leaves early, releases the walk before the journal's close joins it.
+  std::unique_ptr<journal::Journal> j;
   std::promise<void> gate;
   std::shared_future<void> released = gate.get_future().share();
   o.before_index_walk = [released] { released.wait_for(std::chrono::seconds(60)); };
-  std::unique_ptr<journal::Journal> j;
-  must(journal::Journal::open(o, &j));
+  ASSERT_TRUE(journal::Journal::open(o, &j).ok());
   RouterMetrics metrics(0);
   MetricSources sources;
   sources.journal = j.get();

@@ -101,6 +101,32 @@ void Backend::purge_holds_locked(Clock::time_point now) {
   holds_.erase(expired, holds_.end());
 }
 
+Backend::~Backend() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  waiters_cv_.notify_all();
+  if (waiter_thread_.joinable()) waiter_thread_.join();
+}
+
+std::unique_ptr<httplib::Client> Backend::take_slot_locked(Clock::time_point now) {
+  ++in_use_;
+  progress_.occupancy(now, in_use_, cap_);
+  std::unique_ptr<httplib::Client> client;
+  if (!idle_.empty()) {
+    client = std::move(idle_.back());
+    idle_.pop_back();
+  }
+  return client;
+}
+
+BackendLease Backend::lease(std::unique_ptr<httplib::Client> client) {
+  if (!client) client = new_client();
+  counters_.requests++;
+  return BackendLease(this, std::move(client));
+}
+
 std::optional<BackendLease> Backend::acquire(Clock::time_point deadline) {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
@@ -113,17 +139,101 @@ std::optional<BackendLease> Backend::acquire(Clock::time_point deadline) {
     if (!holds_.empty()) wake = std::min(wake, *std::min_element(holds_.begin(), holds_.end()));
     clock_.wait_until(cv_, lock, wake);
   }
-  ++in_use_;
-  progress_.occupancy(clock_.now(), in_use_, cap_);
-  std::unique_ptr<httplib::Client> client;
-  if (!idle_.empty()) {
-    client = std::move(idle_.back());
-    idle_.pop_back();
-  }
+  auto client = take_slot_locked(clock_.now());
   lock.unlock();
-  if (!client) client = new_client();
-  counters_.requests++;
-  return BackendLease(this, std::move(client));
+  return lease(std::move(client));
+}
+
+std::optional<BackendLease> Backend::try_acquire() {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto now = clock_.now();
+  purge_holds_locked(now);
+  if (in_use_ >= cap_ || !waiters_.empty()) {
+    progress_.occupancy(now, in_use_, cap_);
+    return std::nullopt;
+  }
+  auto client = take_slot_locked(now);
+  lock.unlock();
+  return lease(std::move(client));
+}
+
+void Backend::acquire_async(Clock::time_point deadline, LeaseCallback done) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto now = clock_.now();
+  purge_holds_locked(now);
+  if (waiters_.empty() && in_use_ < cap_) {
+    auto client = take_slot_locked(now);
+    lock.unlock();
+    done(lease(std::move(client)));
+    return;
+  }
+  progress_.occupancy(now, in_use_, cap_);
+  if (now >= deadline || stopping_) {
+    lock.unlock();
+    done(std::nullopt);
+    return;
+  }
+  waiters_.push_back(Waiter{deadline, std::move(done)});
+  if (!waiter_thread_.joinable()) waiter_thread_ = std::thread([this] { serve_waiters(); });
+  lock.unlock();
+  waiters_cv_.notify_all();
+}
+
+int Backend::async_waiters() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(waiters_.size());
+}
+
+void Backend::serve_waiters() {
+  struct Grant {
+    LeaseCallback done;
+    bool granted = false;
+    std::unique_ptr<httplib::Client> client;
+  };
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    if (waiters_.empty()) {
+      // Idle: a plain wait, not one on the clock, so that a test's
+      // ManualClock counts this thread only while someone waits here.
+      waiters_cv_.wait(lock);
+      continue;
+    }
+    auto now = clock_.now();
+    purge_holds_locked(now);
+    std::vector<Grant> grants;
+    while (!waiters_.empty() && in_use_ < cap_) {
+      grants.push_back(Grant{std::move(waiters_.front().done), true, take_slot_locked(now)});
+      waiters_.pop_front();
+    }
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      if (it->deadline > now) {
+        ++it;
+        continue;
+      }
+      grants.push_back(Grant{std::move(it->done), false, nullptr});
+      it = waiters_.erase(it);
+    }
+    if (!grants.empty()) {
+      lock.unlock();
+      for (auto& g : grants) {
+        if (g.granted) g.done(lease(std::move(g.client)));
+        else g.done(std::nullopt);
+      }
+      grants.clear();  // callbacks and their captures go before the lock is taken again
+      lock.lock();
+      continue;
+    }
+    if (in_use_ >= cap_) progress_.occupancy(now, in_use_, cap_);
+    auto wake = waiters_.front().deadline;
+    for (const auto& w : waiters_) wake = std::min(wake, w.deadline);
+    if (!holds_.empty()) wake = std::min(wake, *std::min_element(holds_.begin(), holds_.end()));
+    clock_.wait_until(waiters_cv_, lock, wake);
+  }
+  // Stopping: no slot is handed out any more.
+  std::deque<Waiter> left;
+  left.swap(waiters_);
+  lock.unlock();
+  for (auto& w : left) w.done(std::nullopt);
 }
 
 void Backend::release(std::unique_ptr<httplib::Client> client, bool keep_connection, bool hold) {
@@ -145,6 +255,7 @@ void Backend::release(std::unique_ptr<httplib::Client> client, bool keep_connect
   }
   client.reset();  // closes the connection when not kept
   cv_.notify_one();
+  waiters_cv_.notify_all();  // the waiter thread: a slot is free, or a hold now ends sooner than it waits
 }
 
 int Backend::in_flight() {

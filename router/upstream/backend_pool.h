@@ -20,11 +20,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/clock.h"
@@ -115,8 +117,26 @@ class Backend {
   const std::string& address() const { return address_; }
   int cap() const { return cap_; }
 
+  ~Backend();
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
+
   // Waits until a slot is free or the deadline passes.
   std::optional<BackendLease> acquire(Clock::time_point deadline);
+  // Without waiting: a lease when a slot is free and no asynchronous waiter
+  // is ahead in line.
+  std::optional<BackendLease> try_acquire();
+  // Waits without a thread: `done` gets a lease once a slot is free (first
+  // come, first served among asynchronous waiters), or std::nullopt once the
+  // deadline has passed. Called exactly once: at once on the calling thread
+  // when a slot is free or the deadline is already past, else on this
+  // backend's one waiter thread, which hands out slots as they free up
+  // (released, or a hold expired). `done` must not block: it hands the work
+  // on. A blocking acquire() competes for slots as before; it does not queue
+  // behind these waiters.
+  using LeaseCallback = std::function<void(std::optional<BackendLease>)>;
+  void acquire_async(Clock::time_point deadline, LeaseCallback done);
+  int async_waiters();  // acquire_async calls still waiting
   int in_flight();  // slots in use, abandoned ones included
   int idle_connections();  // open connections kept for reuse
 
@@ -148,6 +168,16 @@ class Backend {
   void release(std::unique_ptr<httplib::Client> client, bool keep_connection, bool hold);
   void purge_holds_locked(Clock::time_point now);
   std::unique_ptr<httplib::Client> new_client();
+  // Counts a slot taken (in_use_ < cap_ checked by the caller) and returns
+  // an idle connection for it, or nullptr; lease() makes the lease.
+  std::unique_ptr<httplib::Client> take_slot_locked(Clock::time_point now);
+  BackendLease lease(std::unique_ptr<httplib::Client> client);
+  void serve_waiters();  // the waiter thread
+
+  struct Waiter {
+    Clock::time_point deadline;
+    LeaseCallback done;
+  };
 
   int id_;
   std::string host_;
@@ -163,6 +193,10 @@ class Backend {
   std::vector<Clock::time_point> holds_;
   std::vector<std::unique_ptr<httplib::Client>> idle_;
   ProgressWatch progress_;  // under mu_
+  std::deque<Waiter> waiters_;  // under mu_: acquire_async calls in arrival order
+  std::condition_variable waiters_cv_;  // wakes the waiter thread: a waiter came, a slot freed, stop
+  std::thread waiter_thread_;  // started with the first waiter that has to wait
+  bool stopping_ = false;  // under mu_
   std::string down_reason_;  // under mu_
   BackendCounters counters_;
 };

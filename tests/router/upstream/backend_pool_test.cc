@@ -6,7 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "common/clock.h"
 
@@ -198,6 +204,215 @@ TEST(BackendPermits, OpenConnectionsNeverExceedTheCap) {
     clock.advance(round % 2 ? kSlotGrace : kAbandonHold);
     fill();
   }
+}
+
+// What acquire_async callbacks received, in order: the waiter's number and
+// whether it got a lease (kept, so its permit stays taken).
+class AsyncLine {
+ public:
+  Backend::LeaseCallback waiter(int number) {
+    return [this, number](std::optional<BackendLease> lease) {
+      std::lock_guard<std::mutex> lock(mu_);
+      got_.emplace_back(number, lease.has_value());
+      if (lease) leases_.push_back(std::move(*lease));
+      cv_.notify_all();
+    };
+  }
+  // Waits (real time, bounded) until n callbacks have run; their record.
+  std::vector<std::pair<int, bool>> await(size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return got_.size() >= n; });
+    return got_;
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return got_.size();
+  }
+  void release_one() {
+    std::lock_guard<std::mutex> lock(mu_);
+    leases_.erase(leases_.begin());
+  }
+  void release_all() {
+    std::lock_guard<std::mutex> lock(mu_);
+    leases_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::pair<int, bool>> got_;
+  std::vector<BackendLease> leases_;
+};
+
+// A backend and the line of its async waiters, torn down in the order that
+// keeps both valid: the leases the line holds go back to the backend first,
+// then the backend goes, calling the waiters left in the line.
+struct AsyncBackend {
+  AsyncBackend(ManualClock& clock, int cap, milliseconds slot_grace = milliseconds(0))
+      : b(make_backend(clock, cap, slot_grace)) {}
+  ~AsyncBackend() {
+    line.release_all();
+    b.reset();
+  }
+  AsyncLine line;
+  std::unique_ptr<Backend> b;
+};
+
+int process_threads() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  return -1;
+}
+
+TEST(BackendAsyncPermits, AFreeSlotIsHandedOverAtOnceOnTheCallingThread) {
+  ManualClock clock;
+  AsyncBackend t(clock, 1);
+  Backend* b = t.b.get();
+  AsyncLine& line = t.line;
+  b->acquire_async(clock.now() + milliseconds(100), line.waiter(0));
+  ASSERT_EQ(line.count(), 1u) << "called before acquire_async returned";
+  EXPECT_EQ(line.await(1)[0], std::make_pair(0, true));
+  EXPECT_EQ(b->in_flight(), 1);
+  EXPECT_FALSE(b->try_acquire()) << "the slot is taken";
+  b->acquire_async(clock.now(), line.waiter(1));
+  EXPECT_EQ(line.await(2)[1], std::make_pair(1, false)) << "no slot and the deadline reached: no lease, at once";
+}
+
+TEST(BackendAsyncPermits, WaitersGetReleasedSlotsInArrivalOrderWithoutAThreadEach) {
+  ManualClock clock;
+  AsyncBackend t(clock, 2);
+  Backend* b = t.b.get();
+  AsyncLine& line = t.line;
+  auto a = b->acquire(clock.now());
+  auto c = b->acquire(clock.now());
+  ASSERT_TRUE(a && c);
+  int threads_before = process_threads();
+  const int waiters = 500;
+  for (int i = 0; i < waiters; ++i) b->acquire_async(clock.now() + std::chrono::hours(1), line.waiter(i));
+  EXPECT_EQ(b->async_waiters(), waiters);
+  EXPECT_LE(process_threads(), threads_before + 1) << "one waiter thread for the backend, not one per waiter";
+  EXPECT_EQ(line.count(), 0u);
+  EXPECT_FALSE(b->try_acquire()) << "no slot";
+  a.reset();  // frees a permit at once (no slot grace)
+  auto got = line.await(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], std::make_pair(0, true));
+  c.reset();
+  got = line.await(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1], std::make_pair(1, true));
+  EXPECT_EQ(b->in_flight(), 2);
+  for (int i = 2; i < 6; ++i) {
+    line.release_one();
+    got = line.await(static_cast<size_t>(i + 1));
+    ASSERT_EQ(got.size(), static_cast<size_t>(i + 1));
+    EXPECT_EQ(got[i], std::make_pair(i, true)) << "first come, first served";
+  }
+  EXPECT_EQ(b->async_waiters(), waiters - 6);
+  EXPECT_EQ(b->in_flight(), 2) << "never more than the cap";
+}
+
+TEST(BackendAsyncPermits, AWaiterGetsTheSlotWhenItsHoldEndsOnTheClock) {
+  ManualClock clock;
+  AsyncBackend t(clock, 1, kSlotGrace);
+  Backend* b = t.b.get();
+  AsyncLine& line = t.line;
+  auto held = b->acquire(clock.now());
+  ASSERT_TRUE(held);
+  b->acquire_async(clock.now() + std::chrono::hours(1), line.waiter(0));
+  held.reset();  // answered: the permit is held for the slot grace
+  ASSERT_TRUE(clock.await_waiters(1)) << "the waiter thread waits on the clock for the hold to end";
+  EXPECT_EQ(line.count(), 0u);
+  clock.advance(kSlotGrace - milliseconds(1));
+  ASSERT_TRUE(clock.await_waiters(1));
+  EXPECT_EQ(line.count(), 0u) << "still held 1 ms before the grace ends";
+  clock.advance(milliseconds(1));
+  auto got = line.await(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], std::make_pair(0, true));
+}
+
+TEST(BackendAsyncPermits, AWaiterGetsNothingAtItsDeadlineAndTheOthersKeepTheirPlace) {
+  ManualClock clock;
+  AsyncBackend t(clock, 1);
+  Backend* b = t.b.get();
+  AsyncLine& line = t.line;
+  auto held = b->acquire(clock.now());
+  ASSERT_TRUE(held);
+  b->acquire_async(clock.now() + milliseconds(500), line.waiter(0));
+  b->acquire_async(clock.now() + milliseconds(200), line.waiter(1));
+  b->acquire_async(clock.now() + milliseconds(900), line.waiter(2));
+  ASSERT_TRUE(clock.await_waiters(1));
+  clock.advance(milliseconds(199));
+  ASSERT_TRUE(clock.await_waiters(1));
+  EXPECT_EQ(line.count(), 0u);
+  clock.advance(milliseconds(1));
+  auto got = line.await(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], std::make_pair(1, false)) << "the one whose deadline came, and only it";
+  EXPECT_EQ(b->async_waiters(), 2);
+  held.reset();
+  got = line.await(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1], std::make_pair(0, true)) << "the earliest still waiting";
+  EXPECT_EQ(b->async_waiters(), 1);
+}
+
+TEST(BackendAsyncPermits, ABlockingAcquireIsNotStarvedByAsyncWaiters) {
+  ManualClock clock;
+  AsyncBackend t(clock, 1);
+  Backend* b = t.b.get();
+  AsyncLine& line = t.line;
+  auto held = b->acquire(clock.now());
+  ASSERT_TRUE(held);
+  b->acquire_async(clock.now() + std::chrono::hours(1), line.waiter(0));
+  b->acquire_async(clock.now() + std::chrono::hours(1), line.waiter(1));
+  held.reset();
+  ASSERT_EQ(line.await(1).size(), 1u);
+  // The applier's blocking acquire competes for the next free slot as before.
+  std::optional<BackendLease> sync;
+  std::atomic<bool> got_sync{false};
+  std::thread applier([&] {
+    sync = b->acquire(clock.now() + std::chrono::hours(1));
+    got_sync = true;
+  });
+  ASSERT_TRUE(clock.await_waiters(2)) << "the waiter thread and the applier";
+  line.release_one();
+  // One of the two gets the slot, and then the other the next one.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (line.count() < 2 && !got_sync && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(milliseconds(1));
+  if (got_sync) {
+    applier.join();
+    EXPECT_TRUE(sync);
+    EXPECT_EQ(line.count(), 1u);
+    sync.reset();
+    EXPECT_EQ(line.await(2).size(), 2u);
+  } else {
+    ASSERT_EQ(line.count(), 2u);
+    line.release_one();
+    applier.join();
+    EXPECT_TRUE(sync);
+  }
+  EXPECT_EQ(b->in_flight(), 1);
+}
+
+TEST(BackendAsyncPermits, WaitersLeftWhenTheBackendGoesGetNothing) {
+  ManualClock clock;
+  AsyncBackend t(clock, 1);
+  Backend* b = t.b.get();
+  AsyncLine& line = t.line;
+  auto held = b->acquire(clock.now());
+  ASSERT_TRUE(held);
+  held->abandon();  // the permit stays held for the abandon hold, with no lease left
+  b->acquire_async(clock.now() + std::chrono::hours(1), line.waiter(0));
+  ASSERT_EQ(b->async_waiters(), 1);
+  t.b.reset();
+  auto got = line.await(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], std::make_pair(0, false));
 }
 
 TEST(BackendPool, RejectsBadConfigurationsWithAReason) {

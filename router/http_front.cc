@@ -1,20 +1,14 @@
 #include "router/http_front.h"
 
-#include <cstring>
-#include <map>
-#include <random>
 
 #include <nlohmann/json.hpp>
 
-#include "common/checksum.h"
 #include "common/file_io.h"
 #include "common/log.h"
 #include "common/names.h"
 #include "journal/entity_tag.h"
 #include "journal/status_fields.h"
-#include "recovery/retry_schedule.h"
 #include "router/status_page.h"
-#include "router/upstream/backend_call.h"
 #include "router/validators.h"
 
 namespace fsr::router {
@@ -175,9 +169,28 @@ class HttpFront::DeleteExchange : public http::Exchange {
 
 bool is_reserved_name(const std::string& name) { return name.rfind(kReservedPrefix, 0) == 0; }
 
-HttpFront::HttpFront(journal::Journal& journal, BackendPool& pool, NameGuard& guard, recovery::Applier& applier,
-                     FrontOptions options)
-    : journal_(journal), pool_(pool), guard_(guard), applier_(applier), options_(std::move(options)) {}
+// A GET or HEAD the journal could not answer: read through from a backend
+// (router/read_through.cc), holding no thread while it waits.
+class HttpFront::ReadExchange : public http::Exchange {
+ public:
+  ReadExchange(HttpFront& front, std::string name, std::optional<DigestAlgorithm> content_digest,
+               std::optional<DigestAlgorithm> repr_digest)
+      : front_(front), name_(std::move(name)), content_digest_(content_digest), repr_digest_(repr_digest) {}
+  bool finish_async(bool, http::Reply reply) override {
+    front_.read_through(name_, [reply = std::move(reply), content = content_digest_,
+                                repr = repr_digest_](http::Response res) {
+      add_digest_fields(res, content, repr);
+      reply(std::move(res));
+    });
+    return true;
+  }
+  void finish(bool, http::Response* res) override { plain(*res, 500, "internal error"); }  // finish_async answers
+
+ private:
+  HttpFront& front_;
+  std::string name_;
+  std::optional<DigestAlgorithm> content_digest_, repr_digest_;
+};
 
 std::unique_ptr<http::Exchange> HttpFront::start(const http::RequestHead& req, http::Response* out) {
   http::Response& res = *out;
@@ -209,13 +222,16 @@ std::unique_ptr<http::Exchange> HttpFront::start(const http::RequestHead& req, h
         content_digest = wanted_digest(*want);
       if (const std::string* want = req.field("Want-Repr-Digest")) repr_digest = wanted_digest(*want);
       bool head_only = method == "HEAD";
-      bool digest = content_digest || repr_digest;
-      if (!digest && serve_from_journal(name, res, head_only, /*count_miss=*/true)) return nullptr;
-      return std::make_unique<BlockingExchange>([this, name, head_only, digest, content_digest, repr_digest](http::Response* r) {
-        // A miss is counted once: here only when the journal was not tried above.
-        if (!serve_from_journal(name, *r, head_only, /*count_miss=*/digest)) read_from_backends(name, *r);
-        add_digest_fields(*r, content_digest, repr_digest);
-      });
+      if (serve_from_journal(name, res, head_only, /*count_miss=*/true)) {
+        if (!content_digest && !repr_digest) return nullptr;
+        auto ready = std::make_shared<http::Response>(std::move(res));
+        res = http::Response{};
+        return std::make_unique<BlockingExchange>([ready, content_digest, repr_digest](http::Response* r) {
+          *r = std::move(*ready);
+          add_digest_fields(*r, content_digest, repr_digest);
+        });
+      }
+      return std::make_unique<ReadExchange>(*this, std::move(name), content_digest, repr_digest);
     }
     if (method == "PUT" || method == "DELETE") {
       if (!name_of(req, res, &name)) return nullptr;
@@ -338,15 +354,18 @@ bool HttpFront::serve_from_journal(const std::string& name, http::Response& res,
   return false;
 }
 
-Backend* HttpFront::pick_reader(uint64_t need, const std::set<int>& failed) {
+bool HttpFront::eligible_reader(Backend& b, uint64_t need, const std::set<int>& skip) {
+  if (!b.healthy || skip.count(b.id())) return false;
+  // Causal reads: a replica only once it proved it reflects the name's
+  // last applied sequence; the primary always does.
+  return &b == &pool_.primary() || (b.confirmed && b.watermark.load() >= need);
+}
+
+Backend* HttpFront::pick_reader(uint64_t need, const std::set<int>& skip) {
   Backend* best = nullptr;
   int best_load = 0;
-  Backend& primary = pool_.primary();
   for (Backend* b : pool_.all()) {
-    if (!b->healthy || failed.count(b->id())) continue;
-    // Causal reads: a replica only once it proved it reflects the name's
-    // last applied sequence; the primary always does.
-    if (b != &primary && (!b->confirmed || b->watermark.load() < need)) continue;
+    if (!eligible_reader(*b, need, skip)) continue;
     int load = b->in_flight();
     if (!best || load < best_load) {
       best = b;
@@ -354,114 +373,6 @@ Backend* HttpFront::pick_reader(uint64_t need, const std::set<int>& failed) {
     }
   }
   return best;
-}
-
-void HttpFront::read_from_backends(const std::string& name, http::Response& res) {
-  res.source = "backend";  // serve_from_journal sets "journal" when the journal answers after all
-  auto deadline = Clock::now() + options_.read_wait;
-  std::set<int> failed;
-  // A backend that answered 429 (full) rests for a backoff drawn as the
-  // applier's (recovery/retry_schedule.h) while the others are tried; the
-  // read waits for a resting one only when no other is eligible.
-  std::map<int, Clock::time_point> resting;
-  std::map<int, int> refusals;
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  while (Clock::now() < deadline) {
-    auto entry = journal_.lookup(name);
-    if (entry && serve_from_journal(name, res)) return;
-    uint64_t need = entry ? entry->seq : 0;
-    auto now = Clock::now();
-    std::erase_if(resting, [&](const auto& r) { return r.second <= now; });
-    std::set<int> skip = failed;
-    for (const auto& [id, until] : resting) skip.insert(id);
-    Backend* backend = pick_reader(need, skip);
-    if (!backend) {
-      if (!failed.empty()) failed.clear();  // every eligible one failed once: let them try again
-      auto wake = now + std::chrono::milliseconds(50);
-      for (const auto& [id, until] : resting) wake = std::min(wake, until);
-      std::this_thread::sleep_until(std::min(wake, deadline));
-      continue;
-    }
-    Clock::time_point retry_at;
-    auto ticket = guard_.try_begin(name, backend->id(), GuardOp::kRead, &retry_at);
-    if (!ticket) {
-      // Uncertain there (a request on this name was abandoned): try another
-      // backend. Otherwise another operation on this name runs: wait a little.
-      if (retry_at > Clock::now() + std::chrono::milliseconds(50)) failed.insert(backend->id());
-      else std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      continue;
-    }
-    auto now_entry = journal_.lookup(name);
-    if (now_entry.has_value() != entry.has_value() || (now_entry && now_entry->seq != entry->seq)) {
-      guard_.cancel(*ticket);  // written meanwhile: look again
-      continue;
-    }
-    auto lease = backend->acquire(deadline);
-    if (!lease) {
-      guard_.cancel(*ticket);
-      break;
-    }
-    guard_.sending(*ticket);
-    // In memory up to a limit, then in an unlinked temporary file.
-    SpillBuffer body(
-        options_.read_memory_max,
-        [](void* dir) { return open_unlinked_temp(*static_cast<const std::string*>(dir)); },
-        &options_.temp_dir);
-    Checksum checksum;
-    int sink_error = 0;
-    auto result = backend_get(
-        std::move(*lease), name,
-        [&](const char* d, size_t n) {
-          checksum.update(d, n);
-          sink_error = body.append(d, n);
-          return sink_error == 0;
-        },
-        options_.backend_timeout);
-    guard_.end(*ticket, guard_outcome(result));
-    if (result.outcome == Outcome::kNotSent) pool_.report_refused(*backend);
-    if (result.outcome == Outcome::kUnknown) pool_.report_hung(*backend);
-    if (sink_error != 0) {
-      log_error("read_spill_failed").kv("name", name).kv("temp_dir", options_.temp_dir)
-          .kv("error", std::strerror(sink_error));
-      failed.insert(backend->id());
-      continue;
-    }
-    if (!result.answered()) {
-      failed.insert(backend->id());
-      continue;
-    }
-    if (result.status == 429) {
-      auto backoff = recovery::draw_backoff(recovery::retry_backoff(result, ++refusals[backend->id()]), rng);
-      resting[backend->id()] = Clock::now() + backoff;
-      continue;
-    }
-    if (entry) {
-      // Catches stale files, truncated reads and error text served as content.
-      if (result.status == 200 && body.size() == entry->size && checksum.hex() == entry->checksum) {
-        serve_spilled_body(body, res);
-        add_validators(res, *entry, journal_.journal_id());
-        return;
-      }
-      log_error("read_mismatch").kv("seq", entry->seq).kv("name", name).kv("backend", backend->address())
-          .kv("status", result.status).kv("size", body.size()).kv("expected_size", entry->size);
-      failed.insert(backend->id());
-      continue;
-    }
-    if (journal_.lookup(name)) continue;  // written while we read: the journal is newer
-    if (result.status == 404) {
-      plain(res, 404, "File not found.");
-      return;
-    }
-    if (result.status == 200) {
-      serve_spilled_body(body, res);
-      return;
-    }
-    failed.insert(backend->id());
-  }
-  log_warn("read_unavailable").kv("name", name).kv("tried", failed.size())
-      .kv("waited_ms", options_.read_wait.count());
-  res.set_header("Retry-After", "1");
-  plain(res, 503, "no backend could serve this file in time; retry");
 }
 
 void HttpFront::serve_spilled_body(SpillBuffer& body, http::Response& res) {

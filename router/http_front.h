@@ -10,8 +10,10 @@
 // (router/validators.h).
 // Reads: the journal's index answers every name the router ever wrote: a
 // tombstone is 404, a body is served from the journal. Only names the router
-// never wrote are read through from a backend, buffered whole (memory, then
-// a temporary file) before the first byte goes to the client.
+// never wrote (or whose body the journal freed) are read through from a
+// backend, buffered whole (memory, then a temporary file) before the first
+// byte goes to the client; a read waiting for a backend slot or turn holds
+// no thread (router/read_through.cc).
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -19,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 
@@ -60,6 +63,15 @@ class HttpFront : public http::Handler {
  public:
   HttpFront(journal::Journal& journal, BackendPool& pool, NameGuard& guard, recovery::Applier& applier,
             FrontOptions options);
+  ~HttpFront() override;
+  HttpFront(const HttpFront&) = delete;
+  HttpFront& operator=(const HttpFront&) = delete;
+  // Returns once every read through from a backend has answered (each ends
+  // by its deadline); call after the servers stopped, before the journal
+  // and the backends go. The destructor calls it too.
+  void stop_reads();
+  // Reads through from a backend now running, waiting ones included.
+  int reads_in_progress() const { return reads_in_progress_.load(std::memory_order_relaxed); }
   // Routes a request (router/http/exchange.h): answers what needs no
   // waiting at once, hands the rest to an exchange.
   std::unique_ptr<http::Exchange> start(const http::RequestHead& req, http::Response* res) override;
@@ -104,10 +116,19 @@ class HttpFront : public http::Handler {
   // as a body-cache miss (the request's first look only).
   bool serve_from_journal(const std::string& name, http::Response& res, bool head_only = false,
                           bool count_miss = false);
+  class ReadThreads;
+  class ReadThrough;
+  class ReadExchange;
+  void start_reads();
   // Pulls the body from an eligible backend whole, verifies it against the
-  // index, then serves it; retries other backends within read_wait. Blocks.
-  void read_from_backends(const std::string& name, http::Response& res);
-  Backend* pick_reader(uint64_t need, const std::set<int>& failed);
+  // index, then hands the answer to `done`, once, from a read thread;
+  // retries other backends within read_wait (router/read_through.cc).
+  void read_through(const std::string& name, std::function<void(http::Response)> done);
+  // May serve a read of a name whose last applied sequence is `need`:
+  // healthy, not skipped, and the primary or a replica proved current.
+  bool eligible_reader(Backend& b, uint64_t need, const std::set<int>& skip);
+  // The least loaded eligible backend, or nullptr.
+  Backend* pick_reader(uint64_t need, const std::set<int>& skip);
   void serve_spilled_body(SpillBuffer& body, http::Response& res);
 
   journal::Journal& journal_;
@@ -120,6 +141,9 @@ class HttpFront : public http::Handler {
   BodyCacheReads body_cache_reads_;
   std::function<void(http::Response&)> metrics_route_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::atomic<int> reads_in_progress_{0};
+  // Last: destroyed first, so reads end while everything they use is there.
+  std::unique_ptr<ReadThreads> reads_;
 };
 
 }  // namespace fsr::router

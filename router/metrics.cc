@@ -189,6 +189,9 @@ std::vector<MetricFamily> RouterMetrics::Collect() const {
         .add(reads.hits.load(std::memory_order_relaxed));
     counter("fsrouter_body_cache_misses_total", "Reads of a written name whose body was freed (read from a backend)")
         .add(reads.misses.load(std::memory_order_relaxed));
+    gauge("fsrouter_reads_through_in_progress",
+          "Reads through from a backend now running, those waiting for a slot or their turn included")
+        .add(s.front->reads_in_progress());
   }
   if (s.guard)
     gauge("fsrouter_uncertain_names", "Names with a backend PUT or DELETE of unknown outcome")
@@ -236,6 +239,7 @@ std::vector<MetricFamily> RouterMetrics::Collect() const {
     Family watermark = gauge("fsrouter_backend_watermark", "Highest sequence the backend is known to reflect");
     Family in_flight = gauge("fsrouter_backend_in_flight", "Requests in flight to the backend (abandoned included)");
     Family cap = gauge("fsrouter_backend_cap", "Most requests in flight to the backend (--backend-cap)");
+    Family waiting = gauge("fsrouter_backend_reads_waiting", "Reads through waiting for a slot of the backend");
     Family requests = counter("fsrouter_backend_requests_total", "Requests sent to the backend, probes included");
     Family rejected = counter("fsrouter_backend_rejected_429_total", "Answers of 429 from the backend");
     Family errors = counter("fsrouter_backend_errors_total", "Requests to the backend that got no answer (refused, timed out or cut)");
@@ -250,6 +254,7 @@ std::vector<MetricFamily> RouterMetrics::Collect() const {
       watermark.add(static_cast<double>(b->watermark.load()), label);
       in_flight.add(b->in_flight(), label);
       cap.add(b->cap(), label);
+      waiting.add(b->async_waiters(), label);
       requests.add(static_cast<double>(b->counters().requests.load()), label);
       rejected.add(static_cast<double>(b->counters().rejected_429.load()), label);
       errors.add(static_cast<double>(b->counters().errors.load()), label);

@@ -248,6 +248,7 @@ int RouterServer::run() {
 
   signal_thread.join();
   housekeeping.join();
+  front_->stop_reads();  // reads through still waiting end by their deadline
   monitor_->stop();
   repairer_->stop();
   applier_->stop();

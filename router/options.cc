@@ -68,8 +68,16 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
                  "event-loop threads serving client connections (0: the core count)")
       ->check(at_least(0));
   add_env_option(app, "threads", "FSROUTER_THREADS", &c.threads,
-                 "threads for request work that blocks (reads through from a backend, waits of --ack backend)")
-      ->check(at_least(4));
+                 "threads for request work that blocks: the waits of --ack backend, digests of cached bodies "
+                 "(0: 1024 with --ack backend, else 16; reads through from a backend have threads of their own)")
+      ->check(CLI::Validator(
+          [](std::string& input) -> std::string {
+            double value = 0;
+            if (!CLI::detail::lexical_cast(input, value)) return "'" + input + "' is not a number";
+            if (value != 0 && value < 4) return "must be 0 (automatic) or at least 4, got " + input;
+            return {};
+          },
+          "0 or at least 4"));
   add_env_option(app, "apply-workers", "FSROUTER_APPLY_WORKERS", &c.apply_workers,
                  "threads sending journal records to the primary (0: the backend cap)")
       ->check(at_least(0));
@@ -159,6 +167,9 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
   c.backend_addresses = split_list(c.backends);
   if (c.io_threads == 0) c.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   c.ack = c.ack_name == "backend" ? AckMode::kBackend : AckMode::kJournal;
+  // With --ack backend each write waits on a thread for the applier; with
+  // --ack journal nothing waits on one, and they only compute digests.
+  if (c.threads == 0) c.threads = c.ack == AckMode::kBackend ? 1024 : 16;
   parse_log_level(c.log_level_name, &c.log_level);
   c.backend_timeout = std::chrono::milliseconds(backend_timeout_ms);
   c.backend_timeout_max = std::chrono::milliseconds(backend_timeout_max_ms);

@@ -32,7 +32,7 @@ struct RouterConfig {
   int backend_cap = 10;
   std::string ack_name = "journal";
   AckMode ack = AckMode::kJournal;
-  int threads = 1024;
+  int threads = 0;  // 0: 1024 with --ack backend, else 16
   int io_threads = 0;  // 0: the core count
   int apply_workers = 0;  // 0: backend_cap
   std::chrono::milliseconds backend_timeout{5000};

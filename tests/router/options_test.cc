@@ -65,7 +65,7 @@ TEST_F(RouterOptions, DefaultsParseIntoTheConfigTheReadmeDescribes) {
   EXPECT_EQ(config.journal_dir, "./fsrouter-journal");
   EXPECT_EQ(config.backend_cap, 10);
   EXPECT_EQ(config.ack, AckMode::kJournal);
-  EXPECT_EQ(config.threads, 1024);
+  EXPECT_EQ(config.threads, 16) << "0 (automatic) with --ack journal";
   EXPECT_EQ(config.apply_workers, 0);
   EXPECT_EQ(config.backend_timeout, std::chrono::milliseconds(5000));
   EXPECT_EQ(config.backend_timeout_max, std::chrono::milliseconds(60000));
@@ -139,7 +139,7 @@ TEST_F(RouterOptions, InvalidAckListenAndOutOfRangeValuesAreRefusedWithExitTwoAn
       {{"--ack", "sometimes"}, "--ack: must be journal or backend, got 'sometimes'"},
       {{"--listen", "8080"}, "--listen: must be HOST:PORT"},
       {{"--listen=host:70000"}, "--listen: must be HOST:PORT"},
-      {{"--threads", "3"}, "--threads: must be at least 4, got 3"},
+      {{"--threads", "3"}, "--threads: must be 0 (automatic) or at least 4, got 3"},
       {{"--backend-cap", "0"}, "--backend-cap: must be at least 1"},
       {{"--backend-timeout-ms", "0"}, "--backend-timeout-ms: must be at least 1"},
       {{"--abandon-settle-ms", "-1"}, "--abandon-settle-ms: must be at least 0"},

@@ -37,7 +37,7 @@ std::cv_status ManualClock::wait_until(std::condition_variable& cv, std::unique_
     std::lock_guard<std::mutex> guard(mu_);
     if (now_ >= until) return std::cv_status::timeout;
     id = next_id_++;
-    waiters_.push_back({id, &cv, lock.mutex()});
+    waiters_.push_back({id, &cv, lock.mutex(), until});
   }
   waiters_cv_.notify_all();
   cv.wait(lock);
@@ -71,6 +71,13 @@ void ManualClock::advance(duration d) {
 int ManualClock::waiters() const {
   std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int>(waiters_.size());
+}
+
+bool ManualClock::await_wake_by(time_point t, std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  return waiters_cv_.wait_for(lock, timeout, [&] {
+    return std::any_of(waiters_.begin(), waiters_.end(), [&](const Waiter& w) { return w.until <= t; });
+  });
 }
 
 bool ManualClock::await_waiters(int n, std::chrono::milliseconds timeout) const {

@@ -54,12 +54,17 @@ class ManualClock : public Clock {
   // in wait_until; false if they never were. With advance(), a test knows a
   // worker has come back to its wait before it looks at what it did.
   bool await_waiters(int n, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
+  // Waits, in real time up to `timeout`, until some thread is blocked in
+  // wait_until with a wake time at or before `t`; false if none ever was.
+  // A test knows a worker saw a sooner deadline without advancing to it.
+  bool await_wake_by(time_point t, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
 
  private:
   struct Waiter {
     uint64_t id;
     std::condition_variable* cv;
     std::mutex* mutex;
+    time_point until;
   };
 
   mutable std::mutex mu_;

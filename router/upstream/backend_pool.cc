@@ -81,6 +81,13 @@ void BackendLease::discard() {
   backend_ = nullptr;
 }
 
+void BackendLease::unused() {
+  if (!backend_) return;
+  backend_->counters().requests--;
+  backend_->release(std::move(client_), /*keep_connection=*/true, /*hold=*/false, /*grace=*/false);
+  backend_ = nullptr;
+}
+
 Backend::Backend(int id, std::string host, int port, int cap, std::chrono::milliseconds abandon_hold,
                  std::chrono::milliseconds slot_grace, fsr::Clock& clock)
     : id_(id), host_(std::move(host)), port_(port), address_(host_ + ":" + std::to_string(port)), cap_(cap),
@@ -128,20 +135,25 @@ BackendLease Backend::lease(std::unique_ptr<httplib::Client> client) {
 }
 
 std::optional<BackendLease> Backend::acquire(Clock::time_point deadline) {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (true) {
-    auto now = clock_.now();
-    purge_holds_locked(now);
-    if (in_use_ < cap_) break;
-    progress_.occupancy(now, in_use_, cap_);
-    if (now >= deadline) return std::nullopt;
-    auto wake = deadline;
-    if (!holds_.empty()) wake = std::min(wake, *std::min_element(holds_.begin(), holds_.end()));
-    clock_.wait_until(cv_, lock, wake);
-  }
-  auto client = take_slot_locked(clock_.now());
-  lock.unlock();
-  return lease(std::move(client));
+  // Through the same line as acquire_async, so a blocking caller (applier,
+  // prober, repairer) neither jumps ahead of reads waiting there nor falls
+  // behind ones that came after it.
+  struct Handover {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::optional<BackendLease> lease;
+  };
+  auto handover = std::make_shared<Handover>();
+  acquire_async(deadline, [handover](std::optional<BackendLease> lease) {
+    std::lock_guard<std::mutex> lock(handover->mu);
+    handover->lease = std::move(lease);
+    handover->done = true;
+    handover->cv.notify_one();
+  });
+  std::unique_lock<std::mutex> lock(handover->mu);
+  handover->cv.wait(lock, [&] { return handover->done; });  // the waiter thread keeps the deadline
+  return std::move(handover->lease);
 }
 
 std::optional<BackendLease> Backend::try_acquire() {
@@ -161,7 +173,7 @@ void Backend::acquire_async(Clock::time_point deadline, LeaseCallback done) {
   std::unique_lock<std::mutex> lock(mu_);
   auto now = clock_.now();
   purge_holds_locked(now);
-  if (waiters_.empty() && in_use_ < cap_) {
+  if (!stopping_ && waiters_.empty() && in_use_ < cap_) {
     auto client = take_slot_locked(now);
     lock.unlock();
     done(lease(std::move(client)));
@@ -201,10 +213,7 @@ void Backend::serve_waiters() {
     auto now = clock_.now();
     purge_holds_locked(now);
     std::vector<Grant> grants;
-    while (!waiters_.empty() && in_use_ < cap_) {
-      grants.push_back(Grant{std::move(waiters_.front().done), true, take_slot_locked(now)});
-      waiters_.pop_front();
-    }
+    // Past their deadline first: a slot goes only to someone still waiting.
     for (auto it = waiters_.begin(); it != waiters_.end();) {
       if (it->deadline > now) {
         ++it;
@@ -212,6 +221,10 @@ void Backend::serve_waiters() {
       }
       grants.push_back(Grant{std::move(it->done), false, nullptr});
       it = waiters_.erase(it);
+    }
+    while (!waiters_.empty() && in_use_ < cap_) {
+      grants.push_back(Grant{std::move(waiters_.front().done), true, take_slot_locked(now)});
+      waiters_.pop_front();
     }
     if (!grants.empty()) {
       lock.unlock();
@@ -236,12 +249,14 @@ void Backend::serve_waiters() {
   for (auto& w : left) w.done(std::nullopt);
 }
 
-void Backend::release(std::unique_ptr<httplib::Client> client, bool keep_connection, bool hold) {
+void Backend::release(std::unique_ptr<httplib::Client> client, bool keep_connection, bool hold, bool grace) {
+  bool line = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    line = !waiters_.empty();
     if (hold) {
       holds_.push_back(clock_.now() + abandon_hold_);
-    } else if (slot_grace_.count() > 0) {
+    } else if (grace && slot_grace_.count() > 0) {
       // The backend counts a request out only after it has sent the answer:
       // a new request sent the instant this one was answered could still
       // find it counted and be refused with 429.
@@ -254,8 +269,9 @@ void Backend::release(std::unique_ptr<httplib::Client> client, bool keep_connect
     }
   }
   client.reset();  // closes the connection when not kept
-  cv_.notify_one();
-  waiters_cv_.notify_all();  // the waiter thread: a slot is free, or a hold now ends sooner than it waits
+  // The waiter thread, if anyone waits: a slot is free, or a hold now ends
+  // sooner than it waits for.
+  if (line) waiters_cv_.notify_one();
 }
 
 int Backend::in_flight() {

@@ -93,6 +93,9 @@ class BackendLease {
   // sent, or answered with "Connection: close"): no abandon hold; the slot
   // is freed as an answered one's, after slot_grace.
   void discard();
+  // Nothing was sent on it: the slot is free at once (no slot grace), the
+  // connection is kept, and it does not count as a request.
+  void unused();
 
  private:
   void release();
@@ -121,22 +124,25 @@ class Backend {
   Backend(const Backend&) = delete;
   Backend& operator=(const Backend&) = delete;
 
-  // Waits until a slot is free or the deadline passes.
+  // Slots go out first come, first served, through one line per backend:
+  // a request that finds no free slot, or others already waiting, joins
+  // the end of the line. The backend's one waiter thread (started with the
+  // first request that has to wait) hands slots to the head of the line as
+  // they free up (released, or a hold ended on the clock), and gives up on
+  // a waiter whose deadline has passed.
+  //
+  // Waits in the line (blocking) until a slot is free or the deadline passes.
   std::optional<BackendLease> acquire(Clock::time_point deadline);
-  // Without waiting: a lease when a slot is free and no asynchronous waiter
-  // is ahead in line.
+  // Without waiting: a lease when a slot is free and nobody is in the line.
   std::optional<BackendLease> try_acquire();
-  // Waits without a thread: `done` gets a lease once a slot is free (first
-  // come, first served among asynchronous waiters), or std::nullopt once the
-  // deadline has passed. Called exactly once: at once on the calling thread
-  // when a slot is free or the deadline is already past, else on this
-  // backend's one waiter thread, which hands out slots as they free up
-  // (released, or a hold expired). `done` must not block: it hands the work
-  // on. A blocking acquire() competes for slots as before; it does not queue
-  // behind these waiters.
+  // Waits in the line without a thread: `done` gets a lease, or
+  // std::nullopt once the deadline has passed. Called exactly once: at once
+  // on the calling thread when a slot is free and the line empty (or the
+  // deadline already past), else on the waiter thread. `done` must not
+  // block: it hands the work on.
   using LeaseCallback = std::function<void(std::optional<BackendLease>)>;
   void acquire_async(Clock::time_point deadline, LeaseCallback done);
-  int async_waiters();  // acquire_async calls still waiting
+  int async_waiters();  // requests waiting in the line, blocking ones included
   int in_flight();  // slots in use, abandoned ones included
   int idle_connections();  // open connections kept for reuse
 
@@ -165,7 +171,9 @@ class Backend {
 
  private:
   friend class BackendLease;
-  void release(std::unique_ptr<httplib::Client> client, bool keep_connection, bool hold);
+  // hold: keep the slot for abandon_hold; else for slot_grace, unless
+  // grace is false (nothing was sent).
+  void release(std::unique_ptr<httplib::Client> client, bool keep_connection, bool hold, bool grace = true);
   void purge_holds_locked(Clock::time_point now);
   std::unique_ptr<httplib::Client> new_client();
   // Counts a slot taken (in_use_ < cap_ checked by the caller) and returns
@@ -188,12 +196,11 @@ class Backend {
   std::chrono::milliseconds slot_grace_;
   fsr::Clock& clock_;
   std::mutex mu_;
-  std::condition_variable cv_;
   int in_use_ = 0;  // leases out + abandoned holds
   std::vector<Clock::time_point> holds_;
   std::vector<std::unique_ptr<httplib::Client>> idle_;
   ProgressWatch progress_;  // under mu_
-  std::deque<Waiter> waiters_;  // under mu_: acquire_async calls in arrival order
+  std::deque<Waiter> waiters_;  // under mu_: the line, in arrival order
   std::condition_variable waiters_cv_;  // wakes the waiter thread: a waiter came, a slot freed, stop
   std::thread waiter_thread_;  // started with the first waiter that has to wait
   bool stopping_ = false;  // under mu_

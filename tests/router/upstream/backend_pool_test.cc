@@ -214,7 +214,7 @@ class AsyncLine {
     return [this, number](std::optional<BackendLease> lease) {
       std::lock_guard<std::mutex> lock(mu_);
       got_.emplace_back(number, lease.has_value());
-      if (lease) leases_.push_back(std::move(*lease));
+      if (lease && !closed_) leases_.push_back(std::move(*lease));  // closed: goes back at once
       cv_.notify_all();
     };
   }
@@ -232,9 +232,14 @@ class AsyncLine {
     std::lock_guard<std::mutex> lock(mu_);
     leases_.erase(leases_.begin());
   }
-  void release_all() {
-    std::lock_guard<std::mutex> lock(mu_);
-    leases_.clear();
+  // Gives every lease back, and any handed over from now on at once.
+  void close() {
+    std::vector<BackendLease> held;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closed_ = true;
+      held.swap(leases_);
+    }
   }
 
  private:
@@ -242,16 +247,18 @@ class AsyncLine {
   std::condition_variable cv_;
   std::vector<std::pair<int, bool>> got_;
   std::vector<BackendLease> leases_;
+  bool closed_ = false;
 };
 
 // A backend and the line of its async waiters, torn down in the order that
-// keeps both valid: the leases the line holds go back to the backend first,
-// then the backend goes, calling the waiters left in the line.
+// keeps both valid: the leases the line holds go back to the backend first
+// (and those it hands over meanwhile at once), then the backend goes,
+// calling the waiters left in the line.
 struct AsyncBackend {
   AsyncBackend(ManualClock& clock, int cap, milliseconds slot_grace = milliseconds(0))
       : b(make_backend(clock, cap, slot_grace)) {}
   ~AsyncBackend() {
-    line.release_all();
+    line.close();
     b.reset();
   }
   AsyncLine line;
@@ -322,8 +329,10 @@ TEST(BackendAsyncPermits, AWaiterGetsTheSlotWhenItsHoldEndsOnTheClock) {
   auto held = b->acquire(clock.now());
   ASSERT_TRUE(held);
   b->acquire_async(clock.now() + std::chrono::hours(1), line.waiter(0));
+  ASSERT_TRUE(clock.await_waiters(1));
   held.reset();  // answered: the permit is held for the slot grace
-  ASSERT_TRUE(clock.await_waiters(1)) << "the waiter thread waits on the clock for the hold to end";
+  ASSERT_TRUE(clock.await_wake_by(clock.now() + kSlotGrace, std::chrono::seconds(5)))
+      << "the waiter thread was told of the hold and waits for its end, not for the waiter's deadline";
   EXPECT_EQ(line.count(), 0u);
   clock.advance(kSlotGrace - milliseconds(1));
   ASSERT_TRUE(clock.await_waiters(1));
@@ -360,7 +369,7 @@ TEST(BackendAsyncPermits, AWaiterGetsNothingAtItsDeadlineAndTheOthersKeepTheirPl
   EXPECT_EQ(b->async_waiters(), 1);
 }
 
-TEST(BackendAsyncPermits, ABlockingAcquireIsNotStarvedByAsyncWaiters) {
+TEST(BackendAsyncPermits, ABlockingAcquireWaitsInTheSameLineAsAsyncWaiters) {
   ManualClock clock;
   AsyncBackend t(clock, 1);
   Backend* b = t.b.get();
@@ -369,33 +378,37 @@ TEST(BackendAsyncPermits, ABlockingAcquireIsNotStarvedByAsyncWaiters) {
   ASSERT_TRUE(held);
   b->acquire_async(clock.now() + std::chrono::hours(1), line.waiter(0));
   b->acquire_async(clock.now() + std::chrono::hours(1), line.waiter(1));
-  held.reset();
-  ASSERT_EQ(line.await(1).size(), 1u);
-  // The applier's blocking acquire competes for the next free slot as before.
+  // The applier's blocking acquire comes third, a read fourth.
   std::optional<BackendLease> sync;
   std::atomic<bool> got_sync{false};
   std::thread applier([&] {
     sync = b->acquire(clock.now() + std::chrono::hours(1));
     got_sync = true;
   });
-  ASSERT_TRUE(clock.await_waiters(2)) << "the waiter thread and the applier";
-  line.release_one();
-  // One of the two gets the slot, and then the other the next one.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (line.count() < 2 && !got_sync && std::chrono::steady_clock::now() < deadline)
+  auto patience = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (b->async_waiters() < 3 && std::chrono::steady_clock::now() < patience)
     std::this_thread::sleep_for(milliseconds(1));
-  if (got_sync) {
+  ASSERT_EQ(b->async_waiters(), 3) << "the blocking acquire is in the line";
+  b->acquire_async(clock.now() + std::chrono::hours(1), line.waiter(3));
+  held.reset();
+  EXPECT_EQ(line.await(1).back(), std::make_pair(0, true));
+  line.release_one();
+  EXPECT_EQ(line.await(2).back(), std::make_pair(1, true));
+  EXPECT_FALSE(got_sync) << "not ahead of the reads that came first";
+  line.release_one();  // its turn: it gets the slot, and before the read behind it
+  patience = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!got_sync && std::chrono::steady_clock::now() < patience) std::this_thread::sleep_for(milliseconds(1));
+  if (!got_sync) {  // let it go (the backend fails its line) before failing
+    line.close();
+    t.b.reset();
     applier.join();
-    EXPECT_TRUE(sync);
-    EXPECT_EQ(line.count(), 1u);
-    sync.reset();
-    EXPECT_EQ(line.await(2).size(), 2u);
-  } else {
-    ASSERT_EQ(line.count(), 2u);
-    line.release_one();
-    applier.join();
-    EXPECT_TRUE(sync);
+    FAIL() << "the blocking acquire never got its turn";
   }
+  applier.join();
+  ASSERT_TRUE(sync && *sync);
+  EXPECT_EQ(line.count(), 2u);
+  sync.reset();
+  EXPECT_EQ(line.await(3).back(), std::make_pair(3, true));
   EXPECT_EQ(b->in_flight(), 1);
 }
 

@@ -91,7 +91,7 @@ class HttpFront::PutExchange : public http::Exchange {
   }
   // With --ack journal, the commit is queued and answers from the
   // journal's completer thread: no thread waits for the group commit.
-  bool finish_async(bool, http::Reply reply) override {
+  bool finish_async(bool, http::Reply reply, http::RunBlocking) override {
     if (!write_status_.ok() || front_.options_.ack != AckMode::kJournal) return false;
     if (refuse_mismatched_digest()) {
       reply(std::move(refusal_));
@@ -146,7 +146,7 @@ class HttpFront::DeleteExchange : public http::Exchange {
  public:
   DeleteExchange(HttpFront& front, std::string name, journal::WritePrecondition precondition)
       : front_(front), name_(std::move(name)), precondition_(std::move(precondition)) {}
-  bool finish_async(bool, http::Reply reply) override {
+  bool finish_async(bool, http::Reply reply, http::RunBlocking) override {
     if (front_.options_.ack != AckMode::kJournal) return false;
     HttpFront* front = &front_;
     front_.journal_.commit_delete_async(
@@ -176,11 +176,20 @@ class HttpFront::ReadExchange : public http::Exchange {
   ReadExchange(HttpFront& front, std::string name, std::optional<DigestAlgorithm> content_digest,
                std::optional<DigestAlgorithm> repr_digest)
       : front_(front), name_(std::move(name)), content_digest_(content_digest), repr_digest_(repr_digest) {}
-  bool finish_async(bool, http::Reply reply) override {
-    front_.read_through(name_, [reply = std::move(reply), content = content_digest_,
+  bool finish_async(bool, http::Reply reply, http::RunBlocking blocking) override {
+    if (!content_digest_ && !repr_digest_) {
+      front_.read_through(name_, std::move(reply));
+      return true;
+    }
+    // The digest reads the whole body back: on the blocking pool, not on
+    // the read threads, where it would hold up reads handed a slot.
+    front_.read_through(name_, [reply = std::move(reply), blocking = std::move(blocking), content = content_digest_,
                                 repr = repr_digest_](http::Response res) {
-      add_digest_fields(res, content, repr);
-      reply(std::move(res));
+      auto ready = std::make_shared<http::Response>(std::move(res));
+      blocking([reply, ready, content, repr] {
+        add_digest_fields(*ready, content, repr);
+        reply(std::move(*ready));
+      });
     });
     return true;
   }
@@ -366,7 +375,8 @@ Backend* HttpFront::pick_reader(uint64_t need, const std::set<int>& skip) {
   int best_load = 0;
   for (Backend* b : pool_.all()) {
     if (!eligible_reader(*b, need, skip)) continue;
-    int load = b->in_flight();
+    // Those waiting in its line count too: a read goes where it is served soonest.
+    int load = b->in_flight() + b->async_waiters();
     if (!best || load < best_load) {
       best = b;
       best_load = load;

@@ -66,9 +66,10 @@ class HttpFront : public http::Handler {
   ~HttpFront() override;
   HttpFront(const HttpFront&) = delete;
   HttpFront& operator=(const HttpFront&) = delete;
-  // Returns once every read through from a backend has answered (each ends
-  // by its deadline); call after the servers stopped, before the journal
-  // and the backends go. The destructor calls it too.
+  // Returns once every read through from a backend has answered (each by
+  // --read-wait-ms, or a GET already sent by --backend-timeout-ms); call
+  // after the servers stopped, before the journal and the backends go. The
+  // destructor calls it too.
   void stop_reads();
   // Reads through from a backend now running, waiting ones included.
   int reads_in_progress() const { return reads_in_progress_.load(std::memory_order_relaxed); }

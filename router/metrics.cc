@@ -239,7 +239,8 @@ std::vector<MetricFamily> RouterMetrics::Collect() const {
     Family watermark = gauge("fsrouter_backend_watermark", "Highest sequence the backend is known to reflect");
     Family in_flight = gauge("fsrouter_backend_in_flight", "Requests in flight to the backend (abandoned included)");
     Family cap = gauge("fsrouter_backend_cap", "Most requests in flight to the backend (--backend-cap)");
-    Family waiting = gauge("fsrouter_backend_reads_waiting", "Reads through waiting for a slot of the backend");
+    Family waiting = gauge("fsrouter_backend_waiting",
+                           "Requests waiting in the backend's line for a slot (reads through, applier, prober, repairer)");
     Family requests = counter("fsrouter_backend_requests_total", "Requests sent to the backend, probes included");
     Family rejected = counter("fsrouter_backend_rejected_429_total", "Answers of 429 from the backend");
     Family errors = counter("fsrouter_backend_errors_total", "Requests to the backend that got no answer (refused, timed out or cut)");

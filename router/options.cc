@@ -68,7 +68,7 @@ int parse_router_config(int argc, char** argv, RouterConfig* config) {
                  "event-loop threads serving client connections (0: the core count)")
       ->check(at_least(0));
   add_env_option(app, "threads", "FSROUTER_THREADS", &c.threads,
-                 "threads for request work that blocks: the waits of --ack backend, digests of cached bodies "
+                 "threads for request work that blocks: the waits of --ack backend, the digests clients ask for "
                  "(0: 1024 with --ack backend, else 16; reads through from a backend have threads of their own)")
       ->check(CLI::Validator(
           [](std::string& input) -> std::string {

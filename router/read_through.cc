@@ -4,14 +4,17 @@
 // on the front's read threads (HttpFront::ReadThreads). A step looks at the
 // journal, picks an eligible backend, takes the name's guard ticket and a
 // slot, and either sends the GET or ends by arranging the next step:
-// - a backend slot: Backend::acquire_async hands one over when it frees up;
+// - a backend slot: Backend::acquire_async hands one over when it frees up
+//   (or the read looks again after kLineSlice);
 // - a resting backend, no eligible one, or another operation on the name:
 //   a timer;
 // so a waiting read is a small object in a queue, not a blocked thread. Only
 // the GET itself blocks a read thread (cpp-httplib), and a read holds a slot
 // while it does, so at most the sum of the backends' caps do at a time; the
 // read threads are that many and two more, and a step never waits behind a
-// backend call.
+// backend call. (A digest the client asked for is computed on the --threads
+// pool, by ReadExchange.) A slot handed over but not used (the name busy,
+// the backend no longer eligible) goes back at once, not after a slot grace.
 //
 // Correctness is the old loop's: the same eligibility (causal reads), the
 // same journal re-checks around the guard ticket, the same verification of
@@ -69,6 +72,12 @@ class HttpFront::ReadThreads {
 
 class HttpFront::ReadThrough : public std::enable_shared_from_this<ReadThrough> {
  public:
+  // The longest a read stays in one backend's line before it looks again
+  // at which backends are eligible and least loaded: a backend may turn
+  // unhealthy (paused, hung) while its line waits. Speed only: whatever it
+  // is, every answer is still checked as below.
+  static constexpr std::chrono::milliseconds kLineSlice{250};
+
   using Done = std::function<void(http::Response)>;
   ReadThrough(HttpFront& front, std::string name, Done done)
       : front_(front),
@@ -82,6 +91,38 @@ class HttpFront::ReadThrough : public std::enable_shared_from_this<ReadThrough> 
   ~ReadThrough() { front_.reads_in_progress_.fetch_sub(1, std::memory_order_relaxed); }
 
   void start() { next({}); }
+
+  // Ends a begun guard ticket if the step unwinds before the request's
+  // outcome is known: cancelled when nothing was sent, else unknown.
+  class TicketHold {
+   public:
+    TicketHold(NameGuard& guard, NameGuard::Ticket ticket) : guard_(guard), ticket_(std::move(ticket)) {}
+    ~TicketHold() {
+      if (!open_) return;
+      if (sent_) guard_.end(ticket_, GuardOutcome::kUnknown);
+      else guard_.cancel(ticket_);
+    }
+    TicketHold(const TicketHold&) = delete;
+    TicketHold& operator=(const TicketHold&) = delete;
+    void sending() {
+      guard_.sending(ticket_);
+      sent_ = true;
+    }
+    void cancel() {
+      guard_.cancel(ticket_);
+      open_ = false;
+    }
+    void end(GuardOutcome outcome) {
+      guard_.end(ticket_, outcome);
+      open_ = false;
+    }
+
+   private:
+    NameGuard& guard_;
+    NameGuard::Ticket ticket_;
+    bool open_ = true;
+    bool sent_ = false;
+  };
 
  private:
   // The next step, on a read thread, without growing the stack.
@@ -107,10 +148,22 @@ class HttpFront::ReadThrough : public std::enable_shared_from_this<ReadThrough> 
     }
   }
 
+  // A slot from the backend's line, or none within the slice: choose again
+  // (the backend may have turned unhealthy, another one freed up), or give
+  // up at the deadline.
+  void granted(std::optional<BackendLease> lease) { step(std::move(lease)); }
+
   // One try; ends by answering or by arranging the next step. spare: a
   // slot handed over by acquire_async while this read waited for it.
   void attempt(std::optional<BackendLease> spare) {
     HttpFront& f = front_;
+    // A slot handed over and not used on any path below goes back at once.
+    struct GiveBack {
+      std::optional<BackendLease>& lease;
+      ~GiveBack() {
+        if (lease && *lease) lease->unused();
+      }
+    } give_back{spare};
     if (Clock::now() >= deadline_) return unavailable();
     auto entry = f.journal_.lookup(name_);
     if (entry) {
@@ -124,7 +177,7 @@ class HttpFront::ReadThrough : public std::enable_shared_from_this<ReadThrough> 
     for (const auto& [id, until] : resting_) skip.insert(id);
     Backend* backend = nullptr;
     if (spare && f.eligible_reader(spare->backend(), need, skip)) backend = &spare->backend();
-    else spare.reset();
+    else if (spare) spare->unused();
     if (!backend) backend = f.pick_reader(need, skip);
     if (!backend) {
       if (!failed_.empty()) failed_.clear();  // every eligible one failed once: let them try again
@@ -133,8 +186,8 @@ class HttpFront::ReadThrough : public std::enable_shared_from_this<ReadThrough> 
       return later(wake);
     }
     Clock::time_point retry_at;
-    auto ticket = f.guard_.try_begin(name_, backend->id(), GuardOp::kRead, &retry_at);
-    if (!ticket) {
+    auto begun = f.guard_.try_begin(name_, backend->id(), GuardOp::kRead, &retry_at);
+    if (!begun) {
       // Uncertain there (a request on this name was abandoned): try another
       // backend. Otherwise another operation on this name runs: wait a
       // little, without holding a slot.
@@ -144,36 +197,35 @@ class HttpFront::ReadThrough : public std::enable_shared_from_this<ReadThrough> 
       }
       return later(Clock::now() + std::chrono::milliseconds(10));
     }
+    TicketHold ticket(f.guard_, std::move(*begun));
     auto now_entry = f.journal_.lookup(name_);
     if (now_entry.has_value() != entry.has_value() || (now_entry && now_entry->seq != entry->seq)) {
-      f.guard_.cancel(*ticket);  // written meanwhile: look again
+      ticket.cancel();  // written meanwhile: look again
       return next(std::move(spare));
     }
     std::optional<BackendLease> lease = std::move(spare);
-    if (!lease) lease = backend->try_acquire();
+    if (!lease || !*lease) lease = backend->try_acquire();
     if (!lease) {
       // No slot: give the ticket back (others may use the name meanwhile)
       // and wait in the backend's line; the step that gets the slot takes a
       // ticket again.
-      f.guard_.cancel(*ticket);
-      backend->acquire_async(deadline_, [self = shared_from_this()](std::optional<BackendLease> got) {
+      ticket.cancel();
+      auto until = std::min(deadline_, Clock::now() + kLineSlice);
+      backend->acquire_async(until, [self = shared_from_this()](std::optional<BackendLease> got) {
         // On the thread that freed the slot: hand over, do not work here.
-        net::post(self->front_.reads_->context(), [self, got = std::move(got)]() mutable {
-          if (!got) return self->unavailable();
-          self->step(std::move(got));
-        });
+        net::post(self->front_.reads_->context(),
+                  [self, got = std::move(got)]() mutable { self->granted(std::move(got)); });
       });
       return;
     }
-    fetch(*backend, std::move(*ticket), std::move(entry), std::move(*lease));
+    fetch(*backend, ticket, std::move(entry), std::move(*lease));
   }
 
   // Sends the GET (blocking this read thread until the backend answers) and
   // judges the answer.
-  void fetch(Backend& backend, NameGuard::Ticket ticket, std::optional<journal::IndexEntry> entry,
-             BackendLease lease) {
+  void fetch(Backend& backend, TicketHold& ticket, std::optional<journal::IndexEntry> entry, BackendLease lease) {
     HttpFront& f = front_;
-    f.guard_.sending(ticket);
+    ticket.sending();
     // In memory up to a limit, then in an unlinked temporary file.
     SpillBuffer body(
         f.options_.read_memory_max,
@@ -189,7 +241,7 @@ class HttpFront::ReadThrough : public std::enable_shared_from_this<ReadThrough> 
           return sink_error == 0;
         },
         f.options_.backend_timeout);
-    f.guard_.end(ticket, guard_outcome(result));
+    ticket.end(guard_outcome(result));
     if (result.outcome == Outcome::kNotSent) f.pool_.report_refused(backend);
     if (result.outcome == Outcome::kUnknown) f.pool_.report_hung(backend);
     if (sink_error != 0) {

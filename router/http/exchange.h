@@ -58,6 +58,8 @@ void plain(Response& res, unsigned status, const std::string& text);
 
 // Delivers an exchange's reply, once, from any thread.
 using Reply = std::function<void(Response)>;
+// Runs work on the blocking pool (the --threads pool).
+using RunBlocking = std::function<void(std::function<void()>)>;
 
 class Exchange {
  public:
@@ -71,8 +73,9 @@ class Exchange {
   virtual void finish(bool complete, Response* res) = 0;
   // Tried first, on the connection's event loop; must not block. True: the
   // exchange calls reply exactly once, from any thread, and finish() is not
-  // called. False: finish() runs on the blocking pool.
-  virtual bool finish_async(bool complete, Reply reply) { return false; }
+  // called; work of its own that blocks goes to `blocking`. False: finish()
+  // runs on the blocking pool.
+  virtual bool finish_async(bool complete, Reply reply, RunBlocking blocking) { return false; }
   // The connection ended before the body was complete (client gone, body
   // malformed or too slow); finish() is never called then.
   virtual void aborted() {}

@@ -418,7 +418,10 @@ class Session : public std::enable_shared_from_this<Session> {
         self->write(std::move(res));
       });
     };
-    if (exchange_->finish_async(complete, reply)) return;
+    RunBlocking blocking = [self = shared_from_this()](std::function<void()> work) {
+      net::post(self->server_->blocking->get_executor(), std::move(work));
+    };
+    if (exchange_->finish_async(complete, reply, std::move(blocking))) return;
     net::post(server_->blocking->get_executor(), [self = shared_from_this(), complete] {
       Response res;
       try {

@@ -187,7 +187,13 @@ class HttpFront::ReadExchange : public http::Exchange {
                                 repr = repr_digest_](http::Response res) {
       auto ready = std::make_shared<http::Response>(std::move(res));
       blocking([reply, ready, content, repr] {
-        add_digest_fields(*ready, content, repr);
+        try {
+          add_digest_fields(*ready, content, repr);
+        } catch (const std::exception& e) {
+          log_error("request_failed").kv("error", e.what());
+          *ready = http::Response{};
+          plain(*ready, 500, "internal error");
+        }
         reply(std::move(*ready));
       });
     });

@@ -5,7 +5,8 @@
 // journal, picks an eligible backend, takes the name's guard ticket and a
 // slot, and either sends the GET or ends by arranging the next step:
 // - a backend slot: Backend::acquire_async hands one over when it frees up
-//   (or the read looks again after kLineSlice);
+//   (or the read looks again after kLineSlice, keeping its place in line:
+//   it stands where its start time puts it);
 // - a resting backend, no eligible one, or another operation on the name:
 //   a timer;
 // so a waiting read is a small object in a queue, not a blocked thread. Only
@@ -150,8 +151,12 @@ class HttpFront::ReadThrough : public std::enable_shared_from_this<ReadThrough> 
 
   // A slot from the backend's line, or none within the slice: choose again
   // (the backend may have turned unhealthy, another one freed up), or give
-  // up at the deadline.
-  void granted(std::optional<BackendLease> lease) { step(std::move(lease)); }
+  // up at the deadline. None before the slice ended (a backend going away):
+  // wait out the slice rather than ask again at once.
+  void granted(std::optional<BackendLease> lease) {
+    if (!lease && Clock::now() < line_until_) return later(line_until_);
+    step(std::move(lease));
+  }
 
   // One try; ends by answering or by arranging the next step. spare: a
   // slot handed over by acquire_async while this read waited for it.
@@ -176,8 +181,12 @@ class HttpFront::ReadThrough : public std::enable_shared_from_this<ReadThrough> 
     std::set<int> skip = failed_;
     for (const auto& [id, until] : resting_) skip.insert(id);
     Backend* backend = nullptr;
-    if (spare && f.eligible_reader(spare->backend(), need, skip)) backend = &spare->backend();
-    else if (spare) spare->unused();
+    if (spare && f.eligible_reader(spare->backend(), need, skip)) {
+      backend = &spare->backend();
+    } else if (spare) {
+      spare->unused();
+      spare.reset();  // no half-empty lease left for the steps below
+    }
     if (!backend) backend = f.pick_reader(need, skip);
     if (!backend) {
       if (!failed_.empty()) failed_.clear();  // every eligible one failed once: let them try again
@@ -210,12 +219,17 @@ class HttpFront::ReadThrough : public std::enable_shared_from_this<ReadThrough> 
       // and wait in the backend's line; the step that gets the slot takes a
       // ticket again.
       ticket.cancel();
-      auto until = std::min(deadline_, Clock::now() + kLineSlice);
-      backend->acquire_async(until, [self = shared_from_this()](std::optional<BackendLease> got) {
-        // On the thread that freed the slot: hand over, do not work here.
-        net::post(self->front_.reads_->context(),
-                  [self, got = std::move(got)]() mutable { self->granted(std::move(got)); });
-      });
+      line_until_ = std::min(deadline_, Clock::now() + kLineSlice);
+      // In the line at the place of the read's start: one that looked again
+      // after a slice keeps its turn.
+      backend->acquire_async(
+          line_until_,
+          [self = shared_from_this()](std::optional<BackendLease> got) {
+            // On the thread that freed the slot: hand over, do not work here.
+            net::post(self->front_.reads_->context(),
+                      [self, got = std::move(got)]() mutable { self->granted(std::move(got)); });
+          },
+          since_);
       return;
     }
     fetch(*backend, ticket, std::move(entry), std::move(*lease));
@@ -309,6 +323,8 @@ class HttpFront::ReadThrough : public std::enable_shared_from_this<ReadThrough> 
   std::string name_;
   Done done_;
   Clock::time_point deadline_;
+  Clock::time_point since_ = Clock::now();  // its place in a backend's line
+  Clock::time_point line_until_{};          // the end of its current wait in a line
   net::steady_timer timer_;
   bool finished_ = false;
   std::set<int> failed_;

@@ -83,7 +83,6 @@ void BackendLease::discard() {
 
 void BackendLease::unused() {
   if (!backend_) return;
-  backend_->counters().requests--;
   backend_->release(std::move(client_), /*keep_connection=*/true, /*hold=*/false, /*grace=*/false);
   backend_ = nullptr;
 }
@@ -169,7 +168,7 @@ std::optional<BackendLease> Backend::try_acquire() {
   return lease(std::move(client));
 }
 
-void Backend::acquire_async(Clock::time_point deadline, LeaseCallback done) {
+void Backend::acquire_async(Clock::time_point deadline, LeaseCallback done, std::optional<Clock::time_point> since) {
   std::unique_lock<std::mutex> lock(mu_);
   auto now = clock_.now();
   purge_holds_locked(now);
@@ -185,8 +184,11 @@ void Backend::acquire_async(Clock::time_point deadline, LeaseCallback done) {
     done(std::nullopt);
     return;
   }
-  waiters_.push_back(Waiter{deadline, std::move(done)});
-  if (!waiter_thread_.joinable()) waiter_thread_ = std::thread([this] { serve_waiters(); });
+  if (!waiter_thread_.joinable()) waiter_thread_ = std::thread([this] { serve_waiters(); });  // before the line holds anyone
+  Clock::time_point place = since.value_or(now);
+  auto at = std::upper_bound(waiters_.begin(), waiters_.end(), place,
+                             [](Clock::time_point t, const Waiter& w) { return t < w.since; });
+  waiters_.insert(at, Waiter{place, deadline, std::move(done)});
   lock.unlock();
   waiters_cv_.notify_all();
 }

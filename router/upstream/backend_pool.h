@@ -139,9 +139,12 @@ class Backend {
   // std::nullopt once the deadline has passed. Called exactly once: at once
   // on the calling thread when a slot is free and the line empty (or the
   // deadline already past), else on the waiter thread. `done` must not
-  // block: it hands the work on.
+  // block: it hands the work on. `since`: where in the line it stands, by
+  // when it first asked (a read that left the line to look again at the
+  // other backends keeps its place); by default now, the end of the line.
   using LeaseCallback = std::function<void(std::optional<BackendLease>)>;
-  void acquire_async(Clock::time_point deadline, LeaseCallback done);
+  void acquire_async(Clock::time_point deadline, LeaseCallback done,
+                     std::optional<Clock::time_point> since = std::nullopt);
   int async_waiters();  // requests waiting in the line, blocking ones included
   int in_flight();  // slots in use, abandoned ones included
   int idle_connections();  // open connections kept for reuse
@@ -183,6 +186,7 @@ class Backend {
   void serve_waiters();  // the waiter thread
 
   struct Waiter {
+    Clock::time_point since;  // the line's order
     Clock::time_point deadline;
     LeaseCallback done;
   };
@@ -200,7 +204,7 @@ class Backend {
   std::vector<Clock::time_point> holds_;
   std::vector<std::unique_ptr<httplib::Client>> idle_;
   ProgressWatch progress_;  // under mu_
-  std::deque<Waiter> waiters_;  // under mu_: the line, in arrival order
+  std::deque<Waiter> waiters_;  // under mu_: the line, ordered by `since` (arrival order among equals)
   std::condition_variable waiters_cv_;  // wakes the waiter thread: a waiter came, a slot freed, stop
   std::thread waiter_thread_;  // started with the first waiter that has to wait
   bool stopping_ = false;  // under mu_

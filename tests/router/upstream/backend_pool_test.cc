@@ -412,6 +412,30 @@ TEST(BackendAsyncPermits, ABlockingAcquireWaitsInTheSameLineAsAsyncWaiters) {
   EXPECT_EQ(b->in_flight(), 1);
 }
 
+TEST(BackendAsyncPermits, AWaiterThatComesBackKeepsItsPlaceByWhenItFirstAsked) {
+  ManualClock clock;
+  AsyncBackend t(clock, 1);
+  Backend* b = t.b.get();
+  AsyncLine& line = t.line;
+  auto held = b->acquire(clock.now());
+  ASSERT_TRUE(held);
+  auto first_asked = clock.now();
+  clock.advance(milliseconds(300));
+  b->acquire_async(clock.now() + std::chrono::hours(1), line.waiter(0));
+  b->acquire_async(clock.now() + std::chrono::hours(1), line.waiter(1));
+  // A read that asked before both, left a line to look again, and is back.
+  b->acquire_async(clock.now() + std::chrono::hours(1), line.waiter(2), first_asked);
+  b->acquire_async(clock.now() + std::chrono::hours(1), line.waiter(3), clock.now());
+  held.reset();
+  EXPECT_EQ(line.await(1).back(), std::make_pair(2, true)) << "the one that asked first";
+  line.release_one();
+  EXPECT_EQ(line.await(2).back(), std::make_pair(0, true));
+  line.release_one();
+  EXPECT_EQ(line.await(3).back(), std::make_pair(1, true));
+  line.release_one();
+  EXPECT_EQ(line.await(4).back(), std::make_pair(3, true)) << "equal times: in arrival order";
+}
+
 TEST(BackendAsyncPermits, WaitersLeftWhenTheBackendGoesGetNothing) {
   ManualClock clock;
   AsyncBackend t(clock, 1);

@@ -382,7 +382,7 @@ Backend* HttpFront::pick_reader(uint64_t need, const std::set<int>& skip) {
   for (Backend* b : pool_.all()) {
     if (!eligible_reader(*b, need, skip)) continue;
     // Those waiting in its line count too: a read goes where it is served soonest.
-    int load = b->in_flight() + b->async_waiters();
+    int load = b->load();
     if (!best || load < best_load) {
       best = b;
       best_load = load;

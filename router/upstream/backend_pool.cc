@@ -193,6 +193,12 @@ void Backend::acquire_async(Clock::time_point deadline, LeaseCallback done, std:
   waiters_cv_.notify_all();
 }
 
+int Backend::load() {
+  std::lock_guard<std::mutex> lock(mu_);
+  purge_holds_locked(clock_.now());
+  return in_use_ + static_cast<int>(waiters_.size());
+}
+
 int Backend::async_waiters() {
   std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int>(waiters_.size());

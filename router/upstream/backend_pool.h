@@ -146,6 +146,7 @@ class Backend {
   void acquire_async(Clock::time_point deadline, LeaseCallback done,
                      std::optional<Clock::time_point> since = std::nullopt);
   int async_waiters();  // requests waiting in the line, blocking ones included
+  int load();  // in_flight() + async_waiters(), read at once
   int in_flight();  // slots in use, abandoned ones included
   int idle_connections();  // open connections kept for reuse
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -25,29 +26,57 @@ std::string program_path(const std::string& name) {
   throw std::runtime_error("program not built: " + name);
 }
 
+pid_t spawn_program(const std::vector<std::string>& argv, const SpawnOptions& options) {
+  // Everything the child needs is built here, in the parent: posix_spawn's
+  // child only opens, duplicates and execs.
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    std::string key = kv.substr(0, kv.find('='));
+    bool replaced = false;
+    for (const auto& extra : options.extra_env) replaced = replaced || extra.substr(0, extra.find('=')) == key;
+    if (!replaced) env.push_back(std::move(kv));
+  }
+  env.insert(env.end(), options.extra_env.begin(), options.extra_env.end());
+  std::vector<char*> args, envp;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  for (const auto& kv : env) envp.push_back(const_cast<char*>(kv.c_str()));
+  envp.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  ::posix_spawn_file_actions_init(&actions);
+  ::posix_spawnattr_init(&attr);
+  int flags = O_WRONLY | O_CREAT | (options.append ? O_APPEND : O_TRUNC);
+  if (!options.stdout_path.empty()) ::posix_spawn_file_actions_addopen(&actions, 1, options.stdout_path.c_str(), flags, 0644);
+  if (!options.stderr_path.empty()) {
+    if (options.stderr_path == options.stdout_path)
+      ::posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    else
+      ::posix_spawn_file_actions_addopen(&actions, 2, options.stderr_path.c_str(), flags, 0644);
+  }
+  if (options.own_process_group) {
+    ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    ::posix_spawnattr_setpgroup(&attr, 0);
+  }
+  pid_t pid = -1;
+  int err = ::posix_spawn(&pid, args[0], &actions, &attr, args.data(), envp.data());
+  ::posix_spawn_file_actions_destroy(&actions);
+  ::posix_spawnattr_destroy(&attr);
+  if (err != 0) throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(err));
+  return pid;
+}
+
 ChildProcess::ChildProcess(std::vector<std::string> argv, std::string log_path,
                            std::vector<std::string> extra_env)
     : log_path_(std::move(log_path)) {
-  pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error("fork failed");
-  if (pid_ == 0) {
-    ::setpgid(0, 0);
-    if (!log_path_.empty()) {
-      int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) {
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-        ::close(fd);
-      }
-    }
-    for (const auto& kv : extra_env) ::putenv(const_cast<char*>(kv.c_str()));
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    std::perror("execv");
-    ::_exit(127);
-  }
+  SpawnOptions options;
+  options.stdout_path = options.stderr_path = log_path_;
+  options.append = true;
+  options.own_process_group = true;
+  options.extra_env = std::move(extra_env);
+  pid_ = spawn_program(argv, options);
 }
 
 ChildProcess::~ChildProcess() {

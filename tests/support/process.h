@@ -18,6 +18,21 @@ namespace fsr::test {
 // Absolute path of a program built by this project, e.g. program_path("fileserver").
 std::string program_path(const std::string& name);
 
+// How spawn_program starts a child.
+struct SpawnOptions {
+  std::string stdout_path;           // empty: inherited
+  std::string stderr_path;           // empty: inherited; may equal stdout_path (one file for both)
+  bool append = false;               // append to the files instead of truncating them
+  bool own_process_group = false;    // the child leads a new process group
+  std::vector<std::string> extra_env;  // "KEY=VALUE", replacing the parent's KEY
+};
+
+// Starts argv[0] (an absolute path) with argv. Safe while other threads of
+// the test allocate: nothing runs in the child between the fork and the exec
+// that could wait for a lock another thread held (posix_spawn). Throws when
+// the program cannot be started.
+pid_t spawn_program(const std::vector<std::string>& argv, const SpawnOptions& options = {});
+
 class ChildProcess {
  public:
   ChildProcess() = default;

@@ -36,22 +36,11 @@ RunResult run_fsjournal(const std::vector<std::string>& args, const std::vector<
   std::string out_path = capture / "stdout", err_path = capture / "stderr";
   std::vector<std::string> argv = {program_path("fsjournal")};
   argv.insert(argv.end(), args.begin(), args.end());
-  pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    ::close(out);
-    ::close(err);
-    for (const auto& kv : extra_env) ::putenv(const_cast<char*>(kv.c_str()));
-    std::vector<char*> ptrs;
-    for (auto& a : argv) ptrs.push_back(const_cast<char*>(a.c_str()));
-    ptrs.push_back(nullptr);
-    ::execv(ptrs[0], ptrs.data());
-    ::_exit(127);
-  }
+  SpawnOptions options;
+  options.stdout_path = out_path;
+  options.stderr_path = err_path;
+  options.extra_env = extra_env;
+  pid_t pid = spawn_program(argv, options);
   RunResult result;
   int status = 0;
   bool done = wait_until([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, patience);

@@ -23,6 +23,7 @@
 #include <rocksdb/sst_file_writer.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -82,8 +83,8 @@ struct Referenced {
 
 class CheckpointWriter {
  public:
-  CheckpointWriter(JournalReader& reader, std::string work_dir, bool copy)
-      : reader_(reader), work_(std::move(work_dir)), copy_(copy) {}
+  CheckpointWriter(JournalReader& reader, std::string work_dir, bool copy, std::chrono::milliseconds retry_for)
+      : reader_(reader), work_(std::move(work_dir)), copy_(copy), retry_for_(retry_for) {}
 
   Status run() {
     std::error_code ec;
@@ -99,49 +100,66 @@ class CheckpointWriter {
   uint64_t records() const { return records_; }
   uint64_t body_files() const { return taken_.size(); }
   uint64_t linked() const { return linked_; }
+  int views() const { return rounds_; }
   const std::map<uint64_t, Referenced>& lost() const { return missing_; }
 
  private:
-  // Links or copies every body file the current view refers to; catches up
-  // and tries again while some were freed meanwhile.
+  // Links or copies every body file the current view refers to, each as soon
+  // as the walk of the index meets it; catches up and tries again while some
+  // were freed meanwhile, for up to retry_for.
   Status take_bodies() {
     std::map<uint64_t, Referenced> previous_missing;
-    for (int round = 0; round < 20; ++round) {
+    const auto give_up_at = std::chrono::steady_clock::now() + retry_for_;
+    for (int round = 0;; ++round) {
       if (Status s = reader_.catch_up(); !s.ok()) return s;
       referenced_.clear();
+      missing_.clear();
+      Status failed = Status::Ok();
       Status s = reader_.for_each_name([&](const NameRow& row) {
-        if (row.in_index && row.decodable && row.entry.op == Op::kPut && row.entry.body.place == BodyPlace::kFile)
-          referenced_[row.entry.body.id] = {row.name, row.entry.seq};
-        return true;
+        if (!row.in_index || !row.decodable || row.entry.op != Op::kPut || row.entry.body.place != BodyPlace::kFile)
+          return true;
+        const uint64_t id = row.entry.body.id;
+        referenced_[id] = {row.name, row.entry.seq};
+        if (taken_.count(id)) return true;
+        failed = take(id, row.name, row.entry.seq);
+        return failed.ok();
       });
       if (!s.ok()) return s;
-      missing_.clear();
-      for (const auto& [id, ref] : referenced_) {
-        if (taken_.count(id)) continue;
-        std::string from = reader_.body_path(id);
-        std::string to = work_ + "/bodies/" + body_file_name(id);
-        bool done = false;
-        errno = 0;
-        if (!copy_) {
-          done = ::link(from.c_str(), to.c_str()) == 0;
-          if (done) ++linked_;
-          else if (errno != EXDEV && errno != EPERM && errno != EMLINK && errno != ENOENT)
-            return {Status::Code::kIoError, "cannot link " + from + ": " + std::strerror(errno)};
-        }
-        if (!done && errno != ENOENT) done = copy_file(from, to);
-        if (done) {
-          taken_.insert(id);
-        } else if (errno == ENOENT) {
-          missing_[id] = ref;
-        } else {
-          return {Status::Code::kIoError, "cannot copy " + from + ": " + std::strerror(errno)};
-        }
-      }
+      if (!failed.ok()) return failed;
+      rounds_ = round + 1;
       // Gone for good when the view still refers to the same missing bodies.
       if (missing_.empty() || missing_ == previous_missing) return Status::Ok();
       previous_missing = missing_;
+      if (std::chrono::steady_clock::now() >= give_up_at)
+        return {Status::Code::kIoError, "the journal changes faster than its bodies can be copied (" +
+                                            std::to_string(rounds_) + " views in " +
+                                            std::to_string(retry_for_.count()) +
+                                            " ms, --retry-ms); try again, or with a longer --retry-ms"};
     }
-    return {Status::Code::kIoError, "the journal changes faster than its bodies can be copied; try again"};
+  }
+
+  // Links (or copies) one body file into the copy; a body already freed is
+  // noted in missing_.
+  Status take(uint64_t id, const std::string& name, uint64_t seq) {
+    std::string from = reader_.body_path(id);
+    std::string to = work_ + "/bodies/" + body_file_name(id);
+    bool done = false;
+    errno = 0;
+    if (!copy_) {
+      done = ::link(from.c_str(), to.c_str()) == 0;
+      if (done) ++linked_;
+      else if (errno != EXDEV && errno != EPERM && errno != EMLINK && errno != ENOENT)
+        return {Status::Code::kIoError, "cannot link " + from + ": " + std::strerror(errno)};
+    }
+    if (!done && errno != ENOENT) done = copy_file(from, to);
+    if (done) {
+      taken_.insert(id);
+    } else if (errno == ENOENT) {
+      missing_[id] = {name, seq};
+    } else {
+      return {Status::Code::kIoError, "cannot copy " + from + ": " + std::strerror(errno)};
+    }
+    return Status::Ok();
   }
 
   // Writes each column family of the current view into a fresh database.
@@ -229,6 +247,8 @@ class CheckpointWriter {
   JournalReader& reader_;
   std::string work_;
   bool copy_;
+  std::chrono::milliseconds retry_for_;
+  int rounds_ = 0;
   std::map<uint64_t, Referenced> referenced_;
   std::map<uint64_t, Referenced> missing_;
   std::set<uint64_t> taken_;
@@ -239,10 +259,15 @@ class CheckpointWriter {
 struct CheckpointOptions {
   std::string out_dir;
   bool copy = false;
+  int64_t retry_ms = 60000;
 };
 
 int run_checkpoint(const CommonOptions& common, const CheckpointOptions& options) {
   const bool copy = options.copy;
+  if (options.retry_ms < 0) {
+    complain("--retry-ms must be 0 or more (milliseconds)");
+    return kExitUsage;
+  }
   std::string out = options.out_dir;
   while (out.size() > 1 && out.back() == '/') out.pop_back();
   std::error_code ec;
@@ -275,7 +300,7 @@ int run_checkpoint(const CommonOptions& common, const CheckpointOptions& options
   }
   std::string work = buf.data();
   remember_temp_dir(work);
-  CheckpointWriter writer(*reader, work, copy);
+  CheckpointWriter writer(*reader, work, copy, std::chrono::milliseconds(options.retry_ms));
   Status st = writer.run();
   if (st.ok() && ::rename(work.c_str(), out.c_str()) != 0)
     st = {Status::Code::kIoError, "cannot rename " + work + " to " + out + ": " + std::strerror(errno)};
@@ -298,6 +323,7 @@ int run_checkpoint(const CommonOptions& common, const CheckpointOptions& options
     j["names"] = writer.names();
     j["body_files"] = writer.body_files();
     j["body_files_linked"] = writer.linked();
+    j["views"] = writer.views();
     nlohmann::ordered_json missing = nlohmann::ordered_json::array();
     for (const auto& [id, ref] : lost)
       missing.push_back({{"seq", ref.seq}, {"name", ref.name}, {"file", "bodies/" + body_file_name(id)}});
@@ -330,6 +356,9 @@ Subcommand add_checkpoint_command(CLI::App& program, CommonOptions* common) {
   sub->add_option("OUT_DIR", options->out_dir, "the new directory of the copy")->required();
   add_json_flag(*sub, common);
   add_env_switch(*sub, "copy", "", &options->copy, "copy body files instead of hard-linking them");
+  add_env_option(*sub, "retry-ms", "", &options->retry_ms,
+                 "how long to keep taking a newer view while the router frees bodies faster than they are "
+                 "taken, before giving up (exit 1)");
   return {sub, [common, options] { return run_checkpoint(*common, *options); }};
 }
 

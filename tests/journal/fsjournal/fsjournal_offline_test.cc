@@ -6,6 +6,7 @@
 #include <rocksdb/db.h>
 
 #include <filesystem>
+#include <iostream>
 #include <thread>
 
 #include "common/checksum.h"
@@ -488,6 +489,10 @@ TEST_F(FsjournalOffline, CheckpointIsAUsableCopy) {
   // A second checkpoint into the same directory is refused.
   auto again = fsj({"checkpoint", copy});
   EXPECT_EQ(again.exit_code, 2);
+  auto negative = fsj({"checkpoint", tmp_ / "other", "--retry-ms=-1"});
+  EXPECT_EQ(negative.exit_code, 2);
+  EXPECT_NE(negative.err.find("--retry-ms must be 0 or more"), std::string::npos) << negative.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp_ / "other"));
 }
 
 TEST_F(FsjournalOffline, CheckpointWhileTheJournalIsBeingWrittenIsConsistent) {
@@ -506,6 +511,9 @@ TEST_F(FsjournalOffline, CheckpointWhileTheJournalIsBeingWrittenIsConsistent) {
   stop = true;
   load.join();
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::cout << "checkpoint took " << r.json()["views"] << " view(s) of a journal written " << written
+            << " times meanwhile\n";
+  EXPECT_GE(r.json()["views"].get<int>(), 1);
   auto verify = run_fsjournal({"--journal-dir", copy, "verify", "--json"});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   EXPECT_GT(r.json()["last_seq"].get<uint64_t>(), 6u);

@@ -54,49 +54,66 @@ BackendResult finish(BackendLease& lease, const httplib::Result& result) {
   return out;
 }
 
+// Runs one httplib call. An exception from inside it (a body source or sink
+// that throws, an allocation that fails) leaves the request half sent or its
+// answer half read: the connection must never be kept for reuse, and the
+// backend may still be working on the request, so the lease is abandoned
+// before the exception goes on.
+template <typename Call>
+httplib::Result send(BackendLease& lease, Call&& call) {
+  try {
+    return call(lease.client());
+  } catch (...) {
+    lease.backend().counters().errors++;
+    lease.abandon();
+    throw;
+  }
+}
+
 }  // namespace
 
 BackendResult backend_put(BackendLease lease, const std::string& name, uint64_t size, const BodySource& source,
                           std::chrono::milliseconds timeout) {
-  auto& c = lease.client();
-  set_timeouts(c, timeout);
+  set_timeouts(lease.client(), timeout);
   bool source_failed = false;
-  auto result = c.Put(
-      backend_path(name), httplib::Headers{}, static_cast<size_t>(size),
-      [&](size_t offset, size_t length, httplib::DataSink& sink) {
-        std::vector<char> buf(std::min<size_t>(length, 256 * 1024));
-        long n = source(offset, buf.data(), buf.size());
-        if (n <= 0) {
-          source_failed = true;
-          return false;
-        }
-        return sink.write(buf.data(), static_cast<size_t>(n));
-      },
-      "application/octet-stream");
+  auto result = send(lease, [&](httplib::Client& c) {
+    return c.Put(
+        backend_path(name), httplib::Headers{}, static_cast<size_t>(size),
+        [&](size_t offset, size_t length, httplib::DataSink& sink) {
+          std::vector<char> buf(std::min<size_t>(length, 256 * 1024));
+          long n = source(offset, buf.data(), buf.size());
+          if (n <= 0) {
+            source_failed = true;
+            return false;
+          }
+          return sink.write(buf.data(), static_cast<size_t>(n));
+        },
+        "application/octet-stream");
+  });
   BackendResult out = finish(lease, result);
   if (source_failed && out.error.empty()) out.error = "body source failed";
   return out;
 }
 
 BackendResult backend_delete(BackendLease lease, const std::string& name, std::chrono::milliseconds timeout) {
-  auto& c = lease.client();
-  set_timeouts(c, timeout);
-  auto result = c.Delete(backend_path(name));
+  set_timeouts(lease.client(), timeout);
+  auto result = send(lease, [&](httplib::Client& c) { return c.Delete(backend_path(name)); });
   return finish(lease, result);
 }
 
 BackendResult backend_get(BackendLease lease, const std::string& name, const BodySink& sink,
                           std::chrono::milliseconds timeout) {
-  auto& c = lease.client();
-  set_timeouts(c, timeout);
+  set_timeouts(lease.client(), timeout);
   int status = 0;
-  auto result = c.Get(
-      backend_path(name), httplib::Headers{},
-      [&](const httplib::Response& response) {
-        status = response.status;
-        return true;
-      },
-      [&](const char* data, size_t n) { return status != 200 || sink(data, n); });
+  auto result = send(lease, [&](httplib::Client& c) {
+    return c.Get(
+        backend_path(name), httplib::Headers{},
+        [&](const httplib::Response& response) {
+          status = response.status;
+          return true;
+        },
+        [&](const char* data, size_t n) { return status != 200 || sink(data, n); });
+  });
   return finish(lease, result);
 }
 

@@ -5,6 +5,9 @@
 // - kUnknown: the request may have reached the backend and may still take
 //   effect there (timeout, connection cut, stopped process).
 // The lease is released, discarded or abandoned accordingly by these calls.
+// An exception from a body source or sink (or from inside httplib) goes on
+// to the caller, with the lease abandoned: the connection is closed, never
+// kept half read for the next request.
 #pragma once
 
 #include <chrono>

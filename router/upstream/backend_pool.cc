@@ -129,7 +129,6 @@ std::unique_ptr<httplib::Client> Backend::take_slot_locked(Clock::time_point now
 
 BackendLease Backend::lease(std::unique_ptr<httplib::Client> client) {
   if (!client) client = new_client();
-  counters_.requests++;
   return BackendLease(this, std::move(client));
 }
 

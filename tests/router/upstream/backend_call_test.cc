@@ -71,7 +71,10 @@ class BackendCall : public ::testing::Test {
 };
 
 TEST_F(BackendCall, AnAnsweredGetKeepsItsConnectionForReuseAndFreesItsSlot) {
+  lease().unused();
+  EXPECT_EQ(backend_->counters().requests.load(), 0u) << "a slot given back unused is no request";
   expect_a_sound_get();
+  EXPECT_EQ(backend_->counters().requests.load(), 1u);
   EXPECT_EQ(backend_->idle_connections(), 1);
   EXPECT_EQ(backend_->in_flight(), 0);
   expect_a_sound_get();

@@ -106,10 +106,12 @@ class CheckpointWriter {
  private:
   // Links or copies every body file the current view refers to, each as soon
   // as the walk of the index meets it; catches up and tries again while some
-  // were freed meanwhile, for up to retry_for.
+  // were freed meanwhile, for up to retry_for after the first view (which
+  // may take long on a big journal or with --copy). A body missing from two
+  // views in a row is lost, not raced, so a second view is always taken.
   Status take_bodies() {
     std::map<uint64_t, Referenced> previous_missing;
-    const auto give_up_at = std::chrono::steady_clock::now() + retry_for_;
+    std::chrono::steady_clock::time_point give_up_at;
     for (int round = 0;; ++round) {
       if (Status s = reader_.catch_up(); !s.ok()) return s;
       referenced_.clear();
@@ -130,7 +132,8 @@ class CheckpointWriter {
       // Gone for good when the view still refers to the same missing bodies.
       if (missing_.empty() || missing_ == previous_missing) return Status::Ok();
       previous_missing = missing_;
-      if (std::chrono::steady_clock::now() >= give_up_at)
+      if (round == 0) give_up_at = std::chrono::steady_clock::now() + retry_for_;
+      else if (std::chrono::steady_clock::now() >= give_up_at)
         return {Status::Code::kIoError, "the journal changes faster than its bodies can be copied (" +
                                             std::to_string(rounds_) + " views in " +
                                             std::to_string(retry_for_.count()) +
@@ -141,6 +144,14 @@ class CheckpointWriter {
   // Links (or copies) one body file into the copy; a body already freed is
   // noted in missing_.
   Status take(uint64_t id, const std::string& name, uint64_t seq) {
+    try {
+      return take_file(id, name, seq);
+    } catch (const std::exception& e) {  // an allocation that failed: report it, do not unwind the walk
+      return {Status::Code::kIoError, "cannot take body " + body_file_name(id) + ": " + e.what()};
+    }
+  }
+
+  Status take_file(uint64_t id, const std::string& name, uint64_t seq) {
     std::string from = reader_.body_path(id);
     std::string to = work_ + "/bodies/" + body_file_name(id);
     bool done = false;
@@ -256,6 +267,8 @@ class CheckpointWriter {
   uint64_t last_seq_ = 0, names_ = 0, records_ = 0;
 };
 
+constexpr int64_t kRetryMsMax = 24LL * 3600 * 1000;  // a day
+
 struct CheckpointOptions {
   std::string out_dir;
   bool copy = false;
@@ -264,8 +277,8 @@ struct CheckpointOptions {
 
 int run_checkpoint(const CommonOptions& common, const CheckpointOptions& options) {
   const bool copy = options.copy;
-  if (options.retry_ms < 0) {
-    complain("--retry-ms must be 0 or more (milliseconds)");
+  if (options.retry_ms < 0 || options.retry_ms > kRetryMsMax) {
+    complain("--retry-ms must be 0 to " + std::to_string(kRetryMsMax) + " (milliseconds)");
     return kExitUsage;
   }
   std::string out = options.out_dir;
@@ -301,7 +314,12 @@ int run_checkpoint(const CommonOptions& common, const CheckpointOptions& options
   std::string work = buf.data();
   remember_temp_dir(work);
   CheckpointWriter writer(*reader, work, copy, std::chrono::milliseconds(options.retry_ms));
-  Status st = writer.run();
+  Status st;
+  try {
+    st = writer.run();
+  } catch (const std::exception& e) {  // the partial copy is removed below, not left behind
+    st = {Status::Code::kIoError, e.what()};
+  }
   if (st.ok() && ::rename(work.c_str(), out.c_str()) != 0)
     st = {Status::Code::kIoError, "cannot rename " + work + " to " + out + ": " + std::strerror(errno)};
   if (!st.ok()) {
@@ -346,7 +364,7 @@ int run_checkpoint(const CommonOptions& common, const CheckpointOptions& options
 Subcommand add_checkpoint_command(CLI::App& program, CommonOptions* common) {
   auto options = std::make_shared<CheckpointOptions>();
   CLI::App* sub = add_subcommand(
-      program, "checkpoint", "fsjournal --journal-dir DIR checkpoint OUT_DIR [--copy] [--json]",
+      program, "checkpoint", "fsjournal --journal-dir DIR checkpoint OUT_DIR [--copy] [--retry-ms MS] [--json]",
       "a consistent, usable copy of the journal, taken while the router runs\n\n"
       "Writes a consistent copy of the journal into OUT_DIR (which must not exist), usable by fsrouter\n"
       "and fsjournal, while the router keeps running. The database is written afresh from one view\n"

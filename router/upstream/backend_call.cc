@@ -65,8 +65,7 @@ httplib::Result send(BackendLease& lease, Call&& call) {
   try {
     return call(lease.client());
   } catch (...) {
-    lease.backend().counters().errors++;
-    lease.abandon();
+    lease.abandon();  // counted as abandoned
     throw;
   }
 }

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -29,15 +30,18 @@ std::string program_path(const std::string& name) {
 pid_t spawn_program(const std::vector<std::string>& argv, const SpawnOptions& options) {
   // Everything the child needs is built here, in the parent: posix_spawn's
   // child only opens, duplicates and execs.
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    std::string kv(*e);
-    std::string key = kv.substr(0, kv.find('='));
-    bool replaced = false;
-    for (const auto& extra : options.extra_env) replaced = replaced || extra.substr(0, extra.find('=')) == key;
-    if (!replaced) env.push_back(std::move(kv));
+  if (argv.empty()) throw std::invalid_argument("spawn_program: no program");
+  auto key_of = [](const std::string& kv) { return kv.substr(0, kv.find('=')); };
+  // Like putenv in the child: KEY=VALUE replaces KEY (the last one given wins).
+  std::map<std::string, std::string> extra;
+  for (const auto& kv : options.extra_env) {
+    if (kv.find('=') == std::string::npos) throw std::invalid_argument("spawn_program: not KEY=VALUE: " + kv);
+    extra[key_of(kv)] = kv;
   }
-  env.insert(env.end(), options.extra_env.begin(), options.extra_env.end());
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e)
+    if (!extra.count(key_of(*e))) env.emplace_back(*e);
+  for (const auto& [key, kv] : extra) env.push_back(kv);
   std::vector<char*> args, envp;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -49,19 +53,21 @@ pid_t spawn_program(const std::vector<std::string>& argv, const SpawnOptions& op
   ::posix_spawn_file_actions_init(&actions);
   ::posix_spawnattr_init(&attr);
   int flags = O_WRONLY | O_CREAT | (options.append ? O_APPEND : O_TRUNC);
-  if (!options.stdout_path.empty()) ::posix_spawn_file_actions_addopen(&actions, 1, options.stdout_path.c_str(), flags, 0644);
-  if (!options.stderr_path.empty()) {
+  int err = 0;
+  if (!options.stdout_path.empty())
+    err = ::posix_spawn_file_actions_addopen(&actions, 1, options.stdout_path.c_str(), flags, 0644);
+  if (err == 0 && !options.stderr_path.empty()) {
     if (options.stderr_path == options.stdout_path)
-      ::posix_spawn_file_actions_adddup2(&actions, 1, 2);
+      err = ::posix_spawn_file_actions_adddup2(&actions, 1, 2);
     else
-      ::posix_spawn_file_actions_addopen(&actions, 2, options.stderr_path.c_str(), flags, 0644);
+      err = ::posix_spawn_file_actions_addopen(&actions, 2, options.stderr_path.c_str(), flags, 0644);
   }
-  if (options.own_process_group) {
-    ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    ::posix_spawnattr_setpgroup(&attr, 0);
+  if (err == 0 && options.own_process_group) {
+    err = ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    if (err == 0) err = ::posix_spawnattr_setpgroup(&attr, 0);
   }
   pid_t pid = -1;
-  int err = ::posix_spawn(&pid, args[0], &actions, &attr, args.data(), envp.data());
+  if (err == 0) err = ::posix_spawn(&pid, args[0], &actions, &attr, args.data(), envp.data());
   ::posix_spawn_file_actions_destroy(&actions);
   ::posix_spawnattr_destroy(&attr);
   if (err != 0) throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(err));

@@ -59,14 +59,22 @@ TEST(SpawnProgram, OptionsReachTheChild) {
   options.stderr_path = dir / "log";
   options.append = true;
   options.own_process_group = true;
-  options.extra_env = {"HOME=/replaced"};
+  options.extra_env = {"HOME=/first", "HOME=/replaced"};
   write_file(dir / "log", "before\n");
-  pid_t pid = spawn_program({"/bin/sh", "-c", "echo \"$HOME\"; echo err >&2; ps -o pgid= -p $$ | tr -d ' '"},
+  // Field 5 of /proc/PID/stat is the process group ("(sh)" has no space).
+  pid_t pid = spawn_program({"/bin/sh", "-c", "echo \"$HOME\"; echo err >&2; cut -d' ' -f5 /proc/$$/stat"},
                             options);
   int status = reap(pid, std::chrono::seconds(20));
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_EQ(read_file(dir / "log"), "before\n/replaced\nerr\n" + std::to_string(pid) + "\n");
+  // Without append, the file starts afresh.
+  write_file(dir / "out", "a longer line than the child writes\n");
+  SpawnOptions truncating;
+  truncating.stdout_path = dir / "out";
+  status = reap(spawn_program({"/bin/sh", "-c", "echo short"}, truncating), std::chrono::seconds(20));
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(read_file(dir / "out"), "short\n");
   EXPECT_THROW(spawn_program({dir / "no-such-program"}), std::runtime_error);
 }
 

@@ -100,7 +100,7 @@ class CheckpointWriter {
   uint64_t records() const { return records_; }
   uint64_t body_files() const { return taken_.size(); }
   uint64_t linked() const { return linked_; }
-  int views() const { return rounds_; }
+  int views() const { return views_; }
   const std::map<uint64_t, Referenced>& lost() const { return missing_; }
 
  private:
@@ -128,14 +128,14 @@ class CheckpointWriter {
       });
       if (!s.ok()) return s;
       if (!failed.ok()) return failed;
-      rounds_ = round + 1;
+      views_ = round + 1;
       // Gone for good when the view still refers to the same missing bodies.
       if (missing_.empty() || missing_ == previous_missing) return Status::Ok();
       previous_missing = missing_;
       if (round == 0) give_up_at = std::chrono::steady_clock::now() + retry_for_;
       else if (std::chrono::steady_clock::now() >= give_up_at)
         return {Status::Code::kIoError, "the journal changes faster than its bodies can be copied (" +
-                                            std::to_string(rounds_) + " views in " +
+                                            std::to_string(views_) + " views in " +
                                             std::to_string(retry_for_.count()) +
                                             " ms, --retry-ms); try again, or with a longer --retry-ms"};
     }
@@ -144,14 +144,6 @@ class CheckpointWriter {
   // Links (or copies) one body file into the copy; a body already freed is
   // noted in missing_.
   Status take(uint64_t id, const std::string& name, uint64_t seq) {
-    try {
-      return take_file(id, name, seq);
-    } catch (const std::exception& e) {  // an allocation that failed: report it, do not unwind the walk
-      return {Status::Code::kIoError, "cannot take body " + body_file_name(id) + ": " + e.what()};
-    }
-  }
-
-  Status take_file(uint64_t id, const std::string& name, uint64_t seq) {
     std::string from = reader_.body_path(id);
     std::string to = work_ + "/bodies/" + body_file_name(id);
     bool done = false;
@@ -259,7 +251,7 @@ class CheckpointWriter {
   std::string work_;
   bool copy_;
   std::chrono::milliseconds retry_for_;
-  int rounds_ = 0;
+  int views_ = 0;
   std::map<uint64_t, Referenced> referenced_;
   std::map<uint64_t, Referenced> missing_;
   std::set<uint64_t> taken_;

@@ -54,11 +54,11 @@ BackendResult finish(BackendLease& lease, const httplib::Result& result) {
   return out;
 }
 
-// Runs one httplib call, counted as a request sent. An exception from inside it (a body source or sink
-// that throws, an allocation that fails) leaves the request half sent or its
-// answer half read: the connection must never be kept for reuse, and the
-// backend may still be working on the request, so the lease is abandoned
-// before the exception goes on.
+// Runs one httplib call, counted as a request sent. An exception from inside
+// it (a body source or sink that throws, an allocation that fails) leaves the
+// request half sent or its answer half read: the connection must never be
+// kept for reuse, and the backend may still be working on the request, so
+// the lease is abandoned before the exception goes on.
 template <typename Call>
 httplib::Result send(BackendLease& lease, Call&& call) {
   lease.backend().counters().requests++;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <functional>
@@ -162,6 +163,10 @@ struct MixedLoad {
   std::atomic<int64_t> slowest_ms{0};
   std::mutex mu;
   std::map<std::string, Acked> acked;
+  // Every state acknowledged per name, in the order the answers came: a read
+  // may return any state acknowledged while it ran, not only the last one
+  // (a write can land and be overwritten between its start and its end).
+  std::map<std::string, std::vector<Acked>> history;
   std::map<std::string, int> writing;  // names with a write in flight
   // Names with a write whose answer never came (client timeout, reset): it
   // may or may not have been committed, so either state is legal from then
@@ -194,15 +199,18 @@ struct MixedLoad {
           else {
             Acked& a = acked[name];
             uint64_t seq = seq_of(r);
+            history[name].push_back(Acked{seq, put, body});
             if (seq > a.seq) a = Acked{seq, put, body};
           }
         } else {
           Acked before;
           bool in_flight;
+          size_t acked_before = 0;
           {
             std::lock_guard<std::mutex> lock(mu);
             before = acked[name];
             in_flight = writing[name] > 0;
+            acked_before = history[name].size();
           }
           auto r = c->Get(api(name).c_str());
           auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
@@ -222,9 +230,12 @@ struct MixedLoad {
           auto matches = [&](const Acked& a) {
             return a.present ? r->status == 200 && r->body == a.body : r->status == 404;
           };
-          // Either the state when the read began, or a newer one acknowledged
-          // meanwhile, or (with a write in flight) the one being written.
-          if (!matches(before) && !matches(now) && !in_flight && writing[name] == 0 && !in_doubt.count(name)) {
+          // Either the state when the read began, or one acknowledged while it
+          // ran, or (with a write in flight) the one being written.
+          const auto& states = history[name];
+          bool acked_meanwhile = std::any_of(states.begin() + static_cast<long>(acked_before), states.end(), matches);
+          if (!matches(before) && !matches(now) && !acked_meanwhile && !in_flight && writing[name] == 0 &&
+              !in_doubt.count(name)) {
             invalid++;
             ADD_FAILURE() << "read of " << name << ": status " << r->status << ", " << r->body.size()
                           << " bytes; acknowledged seq " << before.seq << " when it began, " << now.seq

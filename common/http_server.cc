@@ -1,6 +1,5 @@
 #include "common/http_server.h"
 
-#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
@@ -50,13 +49,6 @@ int bind_server(httplib::Server& server, const std::string& host, int port, std:
   if (listen_fd->fd >= 0) ::listen(listen_fd->fd, 4096);
   if (listen_fd_out) *listen_fd_out = listen_fd->fd;
   return bound;
-}
-
-void refuse_new_connections(int listen_fd) {
-  if (listen_fd < 0) return;
-  sock_filter drop_all[] = {{BPF_RET | BPF_K, 0, 0, 0}};
-  sock_fprog program{1, drop_all};
-  ::setsockopt(listen_fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program);
 }
 
 long raise_open_file_limit() {

@@ -32,13 +32,6 @@ void configure_server(httplib::Server& server, const HttpServerOptions& options)
 int bind_server(httplib::Server& server, const std::string& host, int port, std::string* error,
                 int* listen_fd = nullptr);
 
-// First half of a graceful stop: the listening socket drops every new SYN
-// (a socket filter), so clients not yet connected retry and then find the
-// port closed, while connections the kernel already completed still reach
-// accept(). Wait a moment, then call Server::stop(): closing a listening
-// socket resets the connections still in its backlog.
-void refuse_new_connections(int listen_fd);
-
 // Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the new soft limit.
 long raise_open_file_limit();
 

@@ -11,6 +11,8 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstring>
+#include <functional>
 #include <future>
 #include <list>
 #include <mutex>
@@ -18,8 +20,8 @@
 #include <thread>
 #include <vector>
 
-#include "common/http_server.h"
 #include "common/log.h"
+#include "router/http/listen_socket.h"
 #include "router/http/request_head.h"
 
 namespace fsr::router::http {
@@ -62,6 +64,9 @@ constexpr size_t kReadBuffer = 16 * 1024;
 // this long and this many bytes before the socket closes, so the client
 // reads the reply instead of a reset.
 constexpr auto kLingerTime = std::chrono::seconds(2);
+// At stop, how long handshakes begun before it are waited for (a lost ACK
+// is retried by the kernel's SYN-ACK retransmit after 1 s).
+constexpr auto kHandshakeWait = std::chrono::seconds(3);
 constexpr size_t kLingerBytes = 1 << 20;
 // What a lingering close reads into: small, since the bytes are dropped, and
 // a burst of thousands of closes then costs no large allocations.
@@ -110,6 +115,8 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   net::steady_timer accept_retry;
   net::steady_timer sweep_timer;
   bool sweep_stopped = false;  // on loops[0]
+  bool accept_stopped = false;  // on loops[0]: stop() drains the accept queue itself
+  bool stop_accept_warned = false;  // on loops[0]: drain_backlog's accept failure, logged once
   size_t next_loop = 0;        // on loops[0]: where the next connection goes
   std::unique_ptr<net::thread_pool> blocking;
   std::vector<std::thread> threads;
@@ -122,7 +129,11 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   bool accept_paused = false;   // guarded by mu: at max_connections
 
   void accept();
+  void serve(tcp::socket socket);
   void sweep();
+  // stop()'s close of a listening socket it owns, on loops[0]: see Server::stop.
+  void drain_backlog(bool filtered, std::chrono::steady_clock::time_point give_up, int quiet_checks,
+                     std::function<void()> closed);
   // How often deadlines are checked: a small part of the shortest timeout,
   // so a timeout fires at most that late; cheap at 10,000 connections.
   std::chrono::milliseconds sweep_interval() const {
@@ -649,26 +660,81 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 void ServerState::accept() {
+  if (accept_stopped) return;
   // Connections go to the loops in turn.
   auto& loop = *loops[next_loop++ % loops.size()];
   acceptor.async_accept(loop.get_executor(), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted) return;
     if (ec) {
-      if (!self->acceptor.is_open()) return;
+      if (!self->acceptor.is_open() || self->accept_stopped) return;
       // Out of descriptors, most likely: wait a moment instead of spinning.
       log_warn("accept_failed").kv("error", ec.message());
       self->accept_retry.expires_after(std::chrono::milliseconds(50));
       self->accept_retry.async_wait([self](beast::error_code) { self->accept(); });
       return;
     }
-    beast::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
-    // Accepted before stop() closed the acceptor: answered like any other.
-    std::make_shared<Session>(std::move(socket), self)->run();
+    self->serve(std::move(socket));
     if (!self->acceptor.is_open()) return;
     // At the cap, the next connections wait in the kernel's accept queue
     // until one closes (ServerState::remove resumes accepting).
     if (!self->pause_if_full()) self->accept();
+  });
+}
+
+void ServerState::serve(tcp::socket socket) {
+  beast::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  // Accepted before stop() closed the acceptor: answered like any other.
+  std::make_shared<Session>(std::move(socket), shared_from_this())->run();
+}
+
+// Asks the kernel whether a handshake is still under way on the port (one
+// that began before refuse_new_handshakes), then accepts every connection
+// it has completed, in that order, so that a handshake done between the
+// two is in the queue the accepts empty. While one is under way it is
+// waited for, a poll at a time, since its client believes it is connected.
+// Closes once two checks in a row (the second covers a SYN the kernel was
+// taking in while the filter went on) found none and the accepts emptied
+// the queue after each, or at give_up (a client that vanished mid-handshake
+// is retried by the kernel for a minute). A kernel that cannot tell is
+// given the same two checks, 100 ms apart. Without the filter (the kernel
+// refused it) new handshakes never stop: one pass of accepts, then the
+// close. Past max_connections too: the queue is bounded by the backlog.
+void ServerState::drain_backlog(bool filtered, std::chrono::steady_clock::time_point give_up, int quiet_checks,
+                                std::function<void()> closed) {
+  beast::error_code ec;
+  int under_way = filtered ? handshakes_under_way(acceptor.local_endpoint(ec).port()) : 0;
+  acceptor.non_blocking(true, ec);
+  if (!ec) acceptor.set_option(net::socket_base::enable_connection_aborted(true), ec);
+  if (ec) {  // a blocking accept on an empty queue would hold this loop for good
+    log_warn("stop_accept_failed").kv("error", ec.message());
+    acceptor.close(ec);
+    return closed();
+  }
+  for (;;) {
+    tcp::socket socket(*loops[next_loop % loops.size()]);
+    acceptor.accept(socket, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) break;
+    if (ec == net::error::connection_aborted || ec == net::error::interrupted) continue;
+    if (ec) {
+      // Out of descriptors: what is left in the queue cannot be taken.
+      if (!stop_accept_warned) log_warn("stop_accept_failed").kv("error", ec.message());
+      stop_accept_warned = true;
+      break;
+    }
+    ++next_loop;
+    serve(std::move(socket));
+  }
+  quiet_checks = under_way > 0 ? 0 : quiet_checks + 1;
+  bool gave_up = std::chrono::steady_clock::now() >= give_up;
+  if (!filtered || quiet_checks >= 2 || gave_up) {
+    if (gave_up && under_way > 0) log_warn("stop_handshakes_dropped").kv("connections", under_way);
+    acceptor.close(ec);
+    return closed();
+  }
+  accept_retry.expires_after(std::chrono::milliseconds(under_way < 0 ? 100 : 5));
+  accept_retry.async_wait([self = shared_from_this(), give_up, quiet_checks, closed](beast::error_code) {
+    self->drain_backlog(true, give_up, quiet_checks, closed);
   });
 }
 
@@ -741,21 +807,30 @@ void Server::start() {
 void Server::stop() {
   ServerState& s = *state_;
   if (s.stopping.exchange(true)) return;
-  // Connections the kernel already completed are still accepted and
-  // answered; new ones are dropped and then find the port closed. An
-  // inherited socket is shared with its owner: a filter would outlive this
-  // process, so it is only closed here and new connections keep queueing.
-  if (s.options.inherited_fd < 0) {
-    refuse_new_connections(s.acceptor.native_handle());
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
   {
     std::promise<void> closed;
     net::post(s.acceptor.get_executor(), [&] {
+      // From here on only this step accepts: the accept in flight is
+      // cancelled, and neither a retry nor ServerState::remove starts another.
+      s.accept_stopped = true;
       beast::error_code ignored;
-      s.acceptor.close(ignored);
       s.accept_retry.cancel();
-      closed.set_value();
+      s.acceptor.cancel(ignored);
+      // An inherited socket is shared with its owner: a filter would outlive
+      // this process, so it is only closed here, and the connections in its
+      // queue are left for the next process that accepts.
+      if (s.options.inherited_fd >= 0 || !s.acceptor.is_open()) {
+        s.acceptor.close(ignored);
+        return closed.set_value();
+      }
+      // Owned: new clients are refused, and every client the kernel already
+      // took in (queued, or mid-handshake) is accepted and answered before
+      // the close, which would reset it.
+      // Attaching a filter to a TCP socket takes CAP_NET_ADMIN on recent
+      // kernels: without it, what is queued now is still answered.
+      bool filtered = refuse_new_handshakes(s.acceptor.native_handle());
+      if (!filtered) log_info("stop_filter_unavailable").kv("error", std::strerror(errno));
+      s.drain_backlog(filtered, std::chrono::steady_clock::now() + kHandshakeWait, 0, [&] { closed.set_value(); });
     });
     closed.get_future().wait();
   }

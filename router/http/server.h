@@ -36,14 +36,20 @@
 //   Content-Range (416 when unsatisfiable); several ranges get the whole body.
 // - Closing is lingering: the write side shuts first and what the client
 //   still sends is read and dropped for a moment, so a reply is not reset.
-// - stop() is graceful: no new connection is accepted (the kernel drops new
-//   SYNs first, so connections it already completed are still answered),
-//   idle connections close, requests in flight are answered on connections
-//   that then close; it returns once every connection is gone (or after
-//   drain_max). With an inherited socket, stop() only stops accepting and
-//   closes this process's fd: no socket filter, no shutdown(2), so the
-//   socket keeps listening for its owner and connections waiting in its
-//   queue are left for the next process that accepts.
+// - stop() is graceful: no new connection is accepted, idle connections
+//   close, requests in flight are answered on connections that then close;
+//   it returns once every connection is gone (or after drain_max). On a
+//   socket it bound itself, new SYNs are dropped first (a socket filter,
+//   where the kernel allows it: CAP_NET_ADMIN), and the connections the
+//   kernel already took in, queued or still mid-handshake, are accepted and
+//   answered before the socket closes (closing it would reset them): it
+//   asks the kernel until none is left, for at most 3 s
+//   (router/http/listen_socket.h). Without the filter, what is queued when
+//   the stop begins is accepted, then the socket closes. With an inherited
+//   socket, stop() only stops accepting and closes this process's fd: no
+//   socket filter, no shutdown(2), so the socket keeps listening for its
+//   owner and connections waiting in its queue are left for the next
+//   process that accepts.
 #pragma once
 
 #include <atomic>

@@ -37,7 +37,7 @@ bool valid_method(const std::string& method) {
 
 }  // namespace
 
-void FaultControl::install(httplib::Server& server, std::function<int()> inflight) {
+void FaultControl::install(httplib::Server& server, Gauges gauges) {
   // POST routes take a ContentReader: cpp-httplib tries those routes before
   // plain ones, and the service's catch-all POST route is one of them.
   server.Post("/_fault/hold", [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader&) {
@@ -62,7 +62,7 @@ void FaultControl::install(httplib::Server& server, std::function<int()> infligh
         "stage", stage_name(rule.stage)).kv("count", count);
     answer_json(res, {{"rule", rule.id}});
   });
-  server.Get("/_fault/held", [this, inflight](const httplib::Request&, httplib::Response& res) {
+  server.Get("/_fault/held", [this, gauges](const httplib::Request&, httplib::Response& res) {
     nlohmann::json held = nlohmann::json::array();
     nlohmann::json body;
     {
@@ -80,7 +80,8 @@ void FaultControl::install(httplib::Server& server, std::function<int()> infligh
               {"rules", rules_.size()},
               {"rejects_left", rejects_left_}};
     }
-    body["inflight"] = inflight();
+    body["inflight"] = gauges.inflight();
+    body["deletes_waiting_for_name"] = gauges.deletes_waiting_for_name();
     answer_json(res, body);
   });
   server.Post("/_fault/release", [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader&) {

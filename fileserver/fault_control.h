@@ -16,8 +16,11 @@
 //        read its whole body into an unlinked temporary file first, so it
 //        can still store it after its client gave up. Answers {"rule": id}.
 //   GET  /_fault/held    {"held": [{"id","method","name","stage","bytes"}...],
-//        "released_running": n, "inflight": n, "rules": n, "rejects_left": n}
-//        (bytes: the body a held PUT read ahead, 0 for GET and DELETE)
+//        "released_running": n, "inflight": n, "rules": n, "rejects_left": n,
+//        "deletes_waiting_for_name": n}
+//        (bytes: the body a held PUT read ahead, 0 for GET and DELETE;
+//        deletes_waiting_for_name: DELETEs holding the process-wide lock
+//        while they wait for their name, the wedge's signature when it lasts)
 //   POST /_fault/release?id=N | ?all=1   lets held requests run now;
 //        answers {"released": n}.
 //   POST /_fault/reject?count=N&method=M&name=N  the next N routed requests
@@ -48,9 +51,14 @@ class FaultControl {
   FaultControl(const FaultControl&) = delete;
   FaultControl& operator=(const FaultControl&) = delete;
 
+  // What the service reports in /_fault/held besides the holds.
+  struct Gauges {
+    std::function<int()> inflight;                  // requests in flight
+    std::function<int()> deletes_waiting_for_name;  // DELETEs holding the lock, waiting for a name
+  };
   // Registers the /_fault/ routes; call before the catch-all routes so they
-  // match first. inflight reports the service's requests in flight.
-  void install(httplib::Server& server, std::function<int()> inflight);
+  // match first.
+  void install(httplib::Server& server, Gauges gauges);
 
   // True when a forced refusal applies to this admitted-or-not request
   // (consumes one).

@@ -119,7 +119,10 @@ FileService::FileService(FileServiceOptions options) : options_(std::move(option
 
 void FileService::install(httplib::Server& server) {
   // The control routes first: cpp-httplib takes the first route that matches.
-  if (faults_) faults_->install(server, [this] { return inflight_.load(); });
+  if (faults_) {
+    faults_->install(server, {[this] { return inflight_.load(); },
+                              [this] { return deletes_waiting_for_name_.load(); }});
+  }
   // Every route matches every path: the name is taken from the raw target,
   // decoded exactly once, never from cpp-httplib's decoded path.
   const std::string any = ".*";
@@ -404,7 +407,9 @@ void FileService::handle_delete(const httplib::Request& req, httplib::Response& 
   hold_if_planned(*call, HoldStage::kBefore);
   call->exclusive_hold = std::unique_lock(known_files_lock_);
   hold_if_planned(*call, HoldStage::kInside);
+  deletes_waiting_for_name_.fetch_add(1);
   call->name_hold = names_.acquire(call->name);
+  deletes_waiting_for_name_.fetch_sub(1);
 
   if (!path_exists(path)) {
     call->answer(res, 200, kAlreadyDeleted);

@@ -80,6 +80,7 @@ class FileService {
   const FileServiceOptions options_;
   std::unique_ptr<FaultControl> faults_;  // null unless options_.fault_control
   std::atomic<int> inflight_{0};
+  std::atomic<int> deletes_waiting_for_name_{0};  // holding the exclusive lock
   NameExclusion names_;
   WriterPreferringLock known_files_lock_;
   std::unordered_set<std::string> known_files_;  // guarded by known_files_lock_

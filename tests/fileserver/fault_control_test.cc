@@ -162,6 +162,7 @@ TEST_F(FaultControlTest, PutHoldingItsNameAndDeleteHoldingTheLockWedgeTheProcess
   ASSERT_EQ(held.size(), 2u);
   EXPECT_EQ(held[1].method, "DELETE");
   EXPECT_EQ(held[1].stage, "inside");
+  EXPECT_EQ(faults.deletes_waiting_for_name(), 0) << "the DELETE is held before it waits for X";
 
   ASSERT_EQ(faults.release_all(), 2);
   EXPECT_FALSE(put.get()) << "the PUT never answers";
@@ -170,6 +171,7 @@ TEST_F(FaultControlTest, PutHoldingItsNameAndDeleteHoldingTheLockWedgeTheProcess
   auto get = make_client(port, seconds(1))->Get(backend_path("known"));
   EXPECT_FALSE(get) << "later requests that need the lock hang too";
   EXPECT_EQ(faults.released_running(), 2) << "neither released request finished";
+  EXPECT_EQ(faults.deletes_waiting_for_name(), 1) << "the wedge's signature: the DELETE holds the lock, waits for X";
   EXPECT_EQ(server.count_log_lines({"name=\"X\""}), 0);
   EXPECT_TRUE(server.process().running());
   server.process().stop(SIGKILL);

@@ -87,4 +87,9 @@ int FaultBackend::inflight() {
   return body.is_object() ? body.value("inflight", -1) : -1;
 }
 
+int FaultBackend::deletes_waiting_for_name() {
+  auto body = call(port_, "GET", "/_fault/held");
+  return body.is_object() ? body.value("deletes_waiting_for_name", -1) : -1;
+}
+
 }  // namespace fsr::test

@@ -46,6 +46,9 @@ class FaultBackend {
   bool wait_released_finished(std::chrono::milliseconds patience = std::chrono::seconds(10));
   // The stand-in's requests in flight (held ones included); -1 on failure.
   int inflight();
+  // DELETEs holding the process-wide lock while they wait for their name;
+  // one that stays is the wedge (spec: "a wedge"). -1 on failure.
+  int deletes_waiting_for_name();
 
  private:
   int port_;

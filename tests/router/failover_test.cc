@@ -157,6 +157,7 @@ TEST(RouterReplicas, StaleKnownFileErrorTextNeverReachesAClient) {
 
 // Mixed load with every read checked against what clients were told.
 struct MixedLoad {
+  explicit MixedLoad(Stack& s) : stack(s) {}
   Stack& stack;
   std::atomic<bool> stop{false};
   std::atomic<int> invalid{0}, server_errors{0}, refused{0};
@@ -251,7 +252,7 @@ TEST(RouterFailover, PrimaryKilledUnderMixedLoadFailsOverAndLosesNothing) {
   Stack stack("kill-primary");
   stack.start_backends(3, 20);
   stack.start_router(replica_flags());
-  MixedLoad load{stack, {}, {}, {}, {}, {}, {}, {}, {}};
+  MixedLoad load(stack);
   std::thread clients([&] { load.run(24, 80, true); });
   // Under way: writes acknowledged and applied to the primary.
   EXPECT_TRUE(wait_for_status(stack, [](const auto& s) {
@@ -290,7 +291,7 @@ TEST(RouterFailover, ReplicaStoppedIsRoutedAroundAndRejoinsAfterConfirming) {
   stack.start_backends(3, 20);
   stack.start_router(replica_flags());
   auto bodies = seed_names(stack, "mix-", 60);
-  MixedLoad load{stack, {}, {}, {}, {}, {}, {}, {}, {}};
+  MixedLoad load(stack);
   {
     std::lock_guard<std::mutex> lock(load.mu);
     for (auto& [name, body] : bodies) load.acked[name] = Acked{1, true, body};
@@ -360,7 +361,7 @@ TEST(RouterFailover, PrimaryPausedPastTheTimeoutAbandonedWritesLandLateYetVolume
                       "--abandon-settle-ms", "1200", "--marker-interval-ms", "200"});
   ASSERT_TRUE(wait_for_status(stack, [](const auto& s) { return s["backends"][1]["confirmed"] == true; },
                               std::chrono::seconds(10)));
-  MixedLoad load{stack, {}, {}, {}, {}, {}, {}, {}, {}};
+  MixedLoad load(stack);
   std::thread clients([&] { load.run(12, 20, true); });
   // Applies are on their way to the primary when it stops.
   EXPECT_TRUE(wait_for_status(stack, [](const auto& s) {

@@ -25,6 +25,12 @@ nlohmann::json call(int port, const std::string& method, const std::string& targ
   return nlohmann::json::parse(r->body, nullptr, false);
 }
 
+// One count from /_fault/held; -1 on failure.
+int held_count(int port, const char* field) {
+  auto body = call(port, "GET", "/_fault/held");
+  return body.is_object() ? body.value(field, -1) : -1;
+}
+
 }  // namespace
 
 uint64_t FaultBackend::hold(const std::string& method, const std::string& name, const std::string& stage, int count) {
@@ -73,23 +79,14 @@ bool FaultBackend::reject(int count, const std::string& method, const std::strin
 
 bool FaultBackend::clear() { return call(port_, "POST", "/_fault/clear").is_object(); }
 
-int FaultBackend::released_running() {
-  auto body = call(port_, "GET", "/_fault/held");
-  return body.is_object() ? body.value("released_running", -1) : -1;
-}
+int FaultBackend::released_running() { return held_count(port_, "released_running"); }
 
 bool FaultBackend::wait_released_finished(std::chrono::milliseconds patience) {
   return wait_until([&] { return released_running() == 0; }, patience);
 }
 
-int FaultBackend::inflight() {
-  auto body = call(port_, "GET", "/_fault/held");
-  return body.is_object() ? body.value("inflight", -1) : -1;
-}
+int FaultBackend::inflight() { return held_count(port_, "inflight"); }
 
-int FaultBackend::deletes_waiting_for_name() {
-  auto body = call(port_, "GET", "/_fault/held");
-  return body.is_object() ? body.value("deletes_waiting_for_name", -1) : -1;
-}
+int FaultBackend::deletes_waiting_for_name() { return held_count(port_, "deletes_waiting_for_name"); }
 
 }  // namespace fsr::test

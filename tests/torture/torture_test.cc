@@ -525,8 +525,9 @@ void SeedRun::resume_everything() {
       continue;
     }
     ++backends_wedged_;
-    note(what + ": wedged by a hard fault, restarted");
-    std::cout << "  " << what << ": wedged by a hard fault, restarted" << std::endl;
+    const std::string event = what + ": wedged by a hard fault, restarted";
+    note(event);
+    std::cout << "  " << event << std::endl;
     try {
       stack_->kill_backend(b, SIGKILL);
       stack_->start_backend(b);

@@ -301,6 +301,11 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options().header_limit));
     parser_->body_limit(boost::none);  // Content-Length is checked by check_request_head
+    // The parser keeps a line it has not seen the end of (a chunk size with
+    // an endless extension, a trailer field) in the buffer and asks for
+    // more: the buffer's own limit ends that (buffer_overflow, a 400), so
+    // memory never follows what a client sends. A head fits in it whole.
+    buffer_.max_size(options().header_limit + kChunk);
     buffer_.reserve(std::min(kReadBuffer, options().header_limit));
     arm(options().header_timeout);
     if (try_now()) {

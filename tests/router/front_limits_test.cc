@@ -59,6 +59,24 @@ TEST_F(FrontLimits, EndlessHeaderLineIs431WithoutWaitingForItsEnd) {
   EXPECT_EQ(status_line(c.read_to_close()), "HTTP/1.1 431 Request Header Fields Too Large");
 }
 
+// A chunk-size line or a trailer field the parser never sees the end of
+// is kept whole in the read buffer while it waits for more: the buffer's
+// limit ends it with a 400 at once. Without one the buffer grew with
+// every byte sent until the body idle timeout (a 408 after 400 ms here).
+TEST_F(FrontLimits, EndlessChunkExtensionOrTrailerIs400WithoutWaitingForItsEnd) {
+  const std::string head = "PUT /api/fileserver/endless HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const std::string& start : {head + "1;", head + "0\r\nX-Trailer: "}) {
+    RawConnection c(port());
+    ASSERT_TRUE(c.connected());
+    c.send(start);
+    std::string chunk(64 * 1024, 'a');
+    for (int i = 0; i < 8 && c.send(chunk); ++i) {
+    }
+    EXPECT_EQ(status_line(c.read_to_close()), "HTTP/1.1 400 Bad Request") << start.substr(head.size());
+  }
+  expect_not_stored("endless");
+}
+
 TEST_F(FrontLimits, TargetOverTheLimitIs414) {
   expect_refused_and_closed("GET /api/fileserver/" + std::string(20000, 'n') + " HTTP/1.1\r\nHost: x\r\n\r\n",
                             "414 URI Too Long");

@@ -36,8 +36,28 @@ class Fd {
   int fd_;
 };
 
-// Counts one family's SYN_RECV sockets on `port`; -1 on an error.
-int count_family(int nl, int family, uint16_t port) {
+// The local address a count matches: a port, and an address unless the
+// socket is bound to the wildcard (4 or 16 bytes, network order).
+struct LocalAddress {
+  int family = 0;
+  uint16_t port = 0;
+  bool any = true;
+  bool mapped = false;  // IPv6, ::ffff:a.b.c.d
+  unsigned char address[16] = {};
+};
+
+bool matches(const LocalAddress& local, int family, const inet_diag_sockid& id) {
+  if (ntohs(id.idiag_sport) != local.port) return false;
+  if (local.any) return true;
+  // An IPv6 socket bound to an IPv4-mapped address may see its clients
+  // listed under IPv4, by the IPv4 address.
+  if (family == AF_INET && local.family == AF_INET6) return local.mapped && std::memcmp(id.idiag_src, local.address + 12, 4) == 0;
+  if (family != local.family) return false;
+  return std::memcmp(id.idiag_src, local.address, family == AF_INET ? 4 : 16) == 0;
+}
+
+// Counts one family's SYN_RECV sockets matching `local`; -1 on an error.
+int count_family(int nl, int family, const LocalAddress& local) {
   struct {
     nlmsghdr header;
     inet_diag_req_v2 request;
@@ -66,7 +86,7 @@ int count_family(int nl, int family, uint16_t port) {
       if (h->nlmsg_type == NLMSG_ERROR) return -1;
       if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) continue;
       const auto* socket = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
-      if (socket->idiag_state == TCP_SYN_RECV && ntohs(socket->id.idiag_sport) == port) ++count;
+      if (socket->idiag_state == TCP_SYN_RECV && matches(local, family, socket->id)) ++count;
     }
   }
 }
@@ -84,23 +104,40 @@ bool refuse_new_handshakes(int listen_fd) {
   return ::setsockopt(listen_fd, SOL_SOCKET, SO_ATTACH_FILTER, &filter, sizeof filter) == 0;
 }
 
-int handshakes_under_way(uint16_t port) {
+int handshakes_under_way(int listen_fd) {
+  sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  if (::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&bound), &len) != 0) return -1;
+  LocalAddress local;
+  local.family = bound.ss_family;
+  if (bound.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&bound);
+    local.port = ntohs(a->sin_port);
+    local.any = a->sin_addr.s_addr == htonl(INADDR_ANY);
+    std::memcpy(local.address, &a->sin_addr, 4);
+  } else if (bound.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&bound);
+    local.port = ntohs(a->sin6_port);
+    local.any = IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr);
+    local.mapped = IN6_IS_ADDR_V4MAPPED(&a->sin6_addr);
+    std::memcpy(local.address, &a->sin6_addr, 16);
+  } else {
+    return -1;
+  }
   Fd nl(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
   if (nl.get() < 0) return -1;
   // Called on an event loop: a kernel that does not answer is "cannot tell".
   timeval patience{1, 0};
   ::setsockopt(nl.get(), SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
-  // Both families: a socket may listen on either (an IPv4 client of an
-  // IPv6 socket is listed under IPv6).
-  int v4 = count_family(nl.get(), AF_INET, port);
-  if (v4 < 0) return -1;
-  int v6 = count_family(nl.get(), AF_INET6, port);
-  if (v6 < 0) {
-    // A kernel without IPv6 has nothing to count there; anything else is unknown.
-    Fd probe(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (probe.get() >= 0) return -1;
-    v6 = 0;
+  // An IPv4 socket takes IPv4 clients only; an IPv6 one may take both.
+  int v4 = 0;
+  if (local.family == AF_INET || local.any || local.mapped) {
+    v4 = count_family(nl.get(), AF_INET, local);
+    if (v4 < 0) return -1;
   }
+  if (local.family == AF_INET) return v4;
+  int v6 = count_family(nl.get(), AF_INET6, local);
+  if (v6 < 0) return -1;
   return v4 + v6;
 }
 

@@ -19,11 +19,16 @@ namespace fsr::router::http {
 // recent kernels want CAP_NET_ADMIN for a filter on a TCP socket.
 bool refuse_new_handshakes(int listen_fd);
 
-// How many TCP connections to local port `port` (any address, IPv4 or
-// IPv6: another socket on the same port counts too, which only makes a stop
-// wait longer) are between the client's SYN and the ACK that completes them
-// (SYN_RECV), asked of the kernel through NETLINK_SOCK_DIAG (no capability
-// needed); -1 when it cannot tell.
-int handshakes_under_way(uint16_t port);
+// How many TCP connections to the listening socket's address and port are
+// between the client's SYN and the ACK that completes them (SYN_RECV),
+// asked of the kernel through NETLINK_SOCK_DIAG (no capability needed); -1
+// when it cannot tell. The kernel lists them by local address and port,
+// not by socket: a socket bound to one address counts only that address's
+// (another address on the same port is another socket); one bound to the
+// wildcard counts every address of its family, and an IPv6 one the IPv4
+// family's too (an IPv4 client of a dual-stack socket is listed under either
+// family, depending on the kernel). Another socket sharing the address and
+// port (SO_REUSEPORT) is counted as well, which only makes a stop wait longer.
+int handshakes_under_way(int listen_fd);
 
 }  // namespace fsr::router::http

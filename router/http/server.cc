@@ -708,7 +708,7 @@ void ServerState::serve(tcp::socket socket) {
 void ServerState::drain_backlog(bool filtered, std::chrono::steady_clock::time_point give_up, int quiet_checks,
                                 std::function<void()> closed) {
   beast::error_code ec;
-  int under_way = filtered ? handshakes_under_way(acceptor.local_endpoint(ec).port()) : 0;
+  int under_way = filtered ? handshakes_under_way(acceptor.native_handle()) : 0;
   acceptor.non_blocking(true, ec);
   if (!ec) acceptor.set_option(net::socket_base::enable_connection_aborted(true), ec);
   if (ec) {  // a blocking accept on an empty queue would hold this loop for good

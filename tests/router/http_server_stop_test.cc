@@ -62,15 +62,17 @@ http::ServerOptions loopback_options(int loops) {
   return o;
 }
 
-// A listening socket on 127.0.0.1, any port.
+// A listening socket on `address` (127.0.0.1 unless given), on `port`
+// (any unless given).
 struct Listener {
   int fd = -1;
   uint16_t port = 0;
-  Listener() {
+  explicit Listener(const char* address = "127.0.0.1", uint16_t want_port = 0) {
     fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::inet_pton(AF_INET, address, &a.sin_addr);
+    a.sin_port = htons(want_port);
     socklen_t len = sizeof a;
     if (::bind(fd, reinterpret_cast<sockaddr*>(&a), len) != 0 || ::listen(fd, 16) != 0) return;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
@@ -79,12 +81,13 @@ struct Listener {
   ~Listener() { ::close(fd); }
 };
 
-// Starts a connect to 127.0.0.1:port without waiting; the socket, or -1.
-int connect_nonblocking(uint16_t port) {
+// Starts a connect to address:port (127.0.0.1 unless given) without
+// waiting; the socket, or -1.
+int connect_nonblocking(uint16_t port, const char* address = "127.0.0.1") {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::inet_pton(AF_INET, address, &a.sin_addr);
   a.sin_port = htons(port);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS) {
     ::close(fd);
@@ -151,10 +154,10 @@ std::string read_to_close(int fd, std::chrono::milliseconds patience) {
 
 // Polls handshakes_under_way until it gives `want` (the kernel's view
 // changes as segments are processed), or 2 s.
-int wait_for_handshakes(uint16_t port, int want) {
+int wait_for_handshakes(int listen_fd, int want) {
   int seen = -1;
   for (auto until = std::chrono::steady_clock::now() + 2s; std::chrono::steady_clock::now() < until;) {
-    seen = http::handshakes_under_way(port);
+    seen = http::handshakes_under_way(listen_fd);
     if (seen == want) break;
     std::this_thread::sleep_for(5ms);
   }
@@ -164,13 +167,13 @@ int wait_for_handshakes(uint16_t port, int want) {
 TEST(ListenSocket, HandshakeUnderWayIsCountedAndCompletesAfterNewOnesAreRefused) {
   Listener listener;
   ASSERT_GT(listener.port, 0);
-  if (http::handshakes_under_way(listener.port) < 0) GTEST_SKIP() << "the kernel does not list sockets (sock_diag)";
+  if (http::handshakes_under_way(listener.fd) < 0) GTEST_SKIP() << "the kernel does not list sockets (sock_diag)";
   if (!pass_only_syns(listener.fd)) GTEST_SKIP() << "no socket filter on TCP here: " << std::strerror(errno);
-  EXPECT_EQ(http::handshakes_under_way(listener.port), 0);
+  EXPECT_EQ(http::handshakes_under_way(listener.fd), 0);
   int early = connect_nonblocking(listener.port);
   ASSERT_GE(early, 0);
   ASSERT_TRUE(connect_completes(early, 2000ms)) << "the client saw the SYN-ACK";
-  EXPECT_EQ(wait_for_handshakes(listener.port, 1), 1);
+  EXPECT_EQ(wait_for_handshakes(listener.fd, 1), 1);
 
   // From here on SYNs are dropped and everything else passes.
   ASSERT_TRUE(http::refuse_new_handshakes(listener.fd));
@@ -189,10 +192,41 @@ TEST(ListenSocket, HandshakeUnderWayIsCountedAndCompletesAfterNewOnesAreRefused)
   ASSERT_EQ(::poll(&q, 1, 3000), 1);
   EXPECT_EQ(::recv(accepted, got, sizeof got, MSG_WAITALL), 5);
   EXPECT_EQ(std::string(got, 5), "hello");
-  EXPECT_EQ(wait_for_handshakes(listener.port, 0), 0);
+  EXPECT_EQ(wait_for_handshakes(listener.fd, 0), 0);
   ::close(accepted);
   ::close(early);
   ::close(late);
+}
+
+// The kernel lists a handshake by the local address and port it is to:
+// a socket bound to one address counts its own, not those of another
+// socket on the same port at another address, which its stop would
+// otherwise wait for; a wildcard socket counts every address.
+TEST(ListenSocket, HandshakesAreCountedForTheListeningAddressOnly) {
+  Listener mine("127.0.0.1");
+  ASSERT_GT(mine.port, 0);
+  Listener other("127.0.0.2", mine.port);
+  ASSERT_EQ(other.port, mine.port) << "127.0.0.2 is not usable here";
+  if (http::handshakes_under_way(mine.fd) < 0) GTEST_SKIP() << "the kernel does not list sockets (sock_diag)";
+  if (!pass_only_syns(other.fd)) GTEST_SKIP() << "no socket filter on TCP here: " << std::strerror(errno);
+  int client = connect_nonblocking(other.port, "127.0.0.2");
+  ASSERT_GE(client, 0);
+  ASSERT_TRUE(connect_completes(client, 2000ms));
+  EXPECT_EQ(wait_for_handshakes(other.fd, 1), 1);
+  EXPECT_EQ(http::handshakes_under_way(mine.fd), 0) << "another address's handshake was counted";
+
+  // A socket bound to the wildcard (on a port of its own) counts a
+  // handshake to any address: here, to 127.0.0.3.
+  Listener any("0.0.0.0");
+  ASSERT_GT(any.port, 0);
+  ASSERT_TRUE(pass_only_syns(any.fd));
+  int wild = connect_nonblocking(any.port, "127.0.0.3");
+  ASSERT_GE(wild, 0);
+  ASSERT_TRUE(connect_completes(wild, 2000ms));
+  EXPECT_EQ(wait_for_handshakes(any.fd, 1), 1);
+  EXPECT_EQ(http::handshakes_under_way(mine.fd), 0);
+  ::close(wild);
+  ::close(client);
 }
 
 class HttpServerStop : public ::testing::TestWithParam<int> {};
@@ -250,10 +284,9 @@ TEST_P(HttpServerStop, AnswersAClientWhoseHandshakeWasUnderWay) {
   int port = server.bind(&error);
   ASSERT_GT(port, 0) << error;
   server.start();
-  if (http::handshakes_under_way(static_cast<uint16_t>(port)) < 0)
-    GTEST_SKIP() << "the kernel does not list sockets (sock_diag)";
   int listen_fd = find_listening_fd(port);
   ASSERT_GE(listen_fd, 0);
+  if (http::handshakes_under_way(listen_fd) < 0) GTEST_SKIP() << "the kernel does not list sockets (sock_diag)";
   if (!pass_only_syns(listen_fd)) GTEST_SKIP() << "no socket filter on TCP here: " << std::strerror(errno);
 
   int client = connect_nonblocking(static_cast<uint16_t>(port));
@@ -261,7 +294,7 @@ TEST_P(HttpServerStop, AnswersAClientWhoseHandshakeWasUnderWay) {
   ASSERT_TRUE(connect_completes(client, 2000ms));
   std::string request = "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
   ASSERT_EQ(::send(client, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
-  ASSERT_EQ(wait_for_handshakes(static_cast<uint16_t>(port), 1), 1);
+  ASSERT_EQ(wait_for_handshakes(listen_fd, 1), 1);
 
   // stop() replaces the test's filter with its own, which lets the
   // client's retransmitted request complete the handshake.

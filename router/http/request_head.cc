@@ -29,7 +29,7 @@ HeadVerdict check_request_head(const RequestHead& head, const HeadLimits& limits
   int content_lengths = 0;
   int transfer_encodings = 0;
   std::optional<uint64_t> length;
-  const std::string* content_encoding = nullptr;
+  bool encoded = false;  // a Content-Encoding field other than identity, any of them
   for (const auto& [name, value] : head.fields) {
     if (iequals(name, "Content-Length")) {
       ++content_lengths;
@@ -39,7 +39,7 @@ HeadVerdict check_request_head(const RequestHead& head, const HeadLimits& limits
       ++transfer_encodings;
       if (!iequals(trim(value), "chunked")) return refuse(400, "the only transfer coding accepted is chunked");
     } else if (iequals(name, "Content-Encoding")) {
-      content_encoding = &value;
+      encoded |= !iequals(trim(value), "identity");
     }
   }
   if (content_lengths > 1) return refuse(400, "more than one Content-Length");
@@ -49,7 +49,7 @@ HeadVerdict check_request_head(const RequestHead& head, const HeadLimits& limits
   if (length && *length > limits.max_body_bytes)
     return refuse(413, "body larger than " + std::to_string(limits.max_body_bytes) + " bytes");
   bool has_body = transfer_encodings > 0 || (length && *length > 0);
-  if (has_body && content_encoding && !iequals(trim(*content_encoding), "identity"))
+  if (has_body && encoded)
     return refuse(415, "Content-Encoding is not accepted on request bodies; send the bytes as they are to be stored");
   return {};
 }

@@ -45,6 +45,9 @@ TEST(RequestHead, ContentEncodingOnABodyIs415ButNotWithoutOne) {
   EXPECT_EQ(verdict({{"Transfer-Encoding", "chunked"}, {"Content-Encoding", "br"}}), 415u);
   EXPECT_EQ(verdict({{"Content-Length", "4"}, {"Content-Encoding", "identity"}}), 0u);
   EXPECT_EQ(verdict({{"Content-Encoding", "gzip"}}), 0u);
+  // Every field counts, not the last one: gzip then identity is still gzip.
+  EXPECT_EQ(verdict({{"Content-Length", "4"}, {"Content-Encoding", "gzip"}, {"Content-Encoding", "identity"}}), 415u);
+  EXPECT_EQ(verdict({{"Content-Length", "4"}, {"Content-Encoding", "identity"}, {"Content-Encoding", "identity"}}), 0u);
 }
 
 TEST(RequestHead, MoreThanTheFieldLimitIs431) {

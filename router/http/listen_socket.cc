@@ -51,7 +51,8 @@ bool matches(const LocalAddress& local, int family, const inet_diag_sockid& id) 
   if (local.any) return true;
   // An IPv6 socket bound to an IPv4-mapped address may see its clients
   // listed under IPv4, by the IPv4 address.
-  if (family == AF_INET && local.family == AF_INET6) return local.mapped && std::memcmp(id.idiag_src, local.address + 12, 4) == 0;
+  if (family == AF_INET && local.family == AF_INET6)
+    return local.mapped && std::memcmp(id.idiag_src, local.address + 12, 4) == 0;
   if (family != local.family) return false;
   return std::memcmp(id.idiag_src, local.address, family == AF_INET ? 4 : 16) == 0;
 }

@@ -25,10 +25,10 @@ bool refuse_new_handshakes(int listen_fd);
 // when it cannot tell. The kernel lists them by local address and port,
 // not by socket: a socket bound to one address counts only that address's
 // (another address on the same port is another socket); one bound to the
-// wildcard counts every address of its family, and an IPv6 one the IPv4
-// family's too (an IPv4 client of a dual-stack socket is listed under either
-// family, depending on the kernel). Another socket sharing the address and
-// port (SO_REUSEPORT) is counted as well, which only makes a stop wait longer.
+// wildcard counts every address of its family, and an IPv6 one IPv4's too
+// (an IPv4 client of a dual-stack socket may be listed under IPv4). Another
+// socket sharing the address and port (SO_REUSEPORT) is counted as well,
+// which only makes a stop wait longer.
 int handshakes_under_way(int listen_fd);
 
 }  // namespace fsr::router::http

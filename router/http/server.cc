@@ -179,7 +179,13 @@ bool is_parse_error(const beast::error_code& ec) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<ServerState> server)
-      : stream_(std::move(socket)), server_(std::move(server)) {}
+      : stream_(std::move(socket)), server_(std::move(server)) {
+    // The parser keeps a line it has not seen the end of (a chunk size with
+    // an endless extension, a trailer field) in the buffer and asks for
+    // more: the buffer's own limit ends that (buffer_overflow, a 400), so
+    // memory never follows what a client sends. A head fits in it whole.
+    buffer_.max_size(options().header_limit + kChunk);
+  }
   ~Session() {
     if (exchange_) exchange_->aborted();
     if (registered_) server_->remove(self_in_list_);
@@ -301,11 +307,6 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options().header_limit));
     parser_->body_limit(boost::none);  // Content-Length is checked by check_request_head
-    // The parser keeps a line it has not seen the end of (a chunk size with
-    // an endless extension, a trailer field) in the buffer and asks for
-    // more: the buffer's own limit ends that (buffer_overflow, a 400), so
-    // memory never follows what a client sends. A head fits in it whole.
-    buffer_.max_size(options().header_limit + kChunk);
     buffer_.reserve(std::min(kReadBuffer, options().header_limit));
     arm(options().header_timeout);
     if (try_now()) {

@@ -77,8 +77,12 @@ class Exchange {
   // runs on the blocking pool.
   virtual bool finish_async(bool complete, Reply reply, RunBlocking blocking) { return false; }
   // The connection ended before the body was complete (client gone, body
-  // malformed or too slow); finish() is never called then.
+  // malformed or too slow); finish() is never called then. Must not throw.
   virtual void aborted() {}
+  // An exception out of start, body, finish or finish_async fails the
+  // request with 500 (a reply handed out before it is then dropped; work
+  // already queued still runs, so it must not refer to the exchange).
+  // A Reply called more than once delivers the first call only.
 };
 
 class Handler {

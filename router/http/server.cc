@@ -167,6 +167,17 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
 
 namespace {
 
+// What the exception being handled says; called in a catch (...).
+std::string current_error() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception of an unknown type";
+  }
+}
+
 bool is_parse_error(const beast::error_code& ec) {
   return ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
          ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
@@ -281,13 +292,17 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Idle: wait for the first byte of the next request, holding no buffer.
   void read_head() {
-    // Stopping: a kept-alive connection closes; a new one still gets its
-    // first request answered (stop_if_idle).
-    if (server_->stopping && served_ > 0) return close();
     phase_ = Phase::kIdle;
     parser_.reset();
     head_ = RequestHead{};
-    if (buffer_.size() > 0) return read_header();  // a pipelined request is here already
+    // A request pipelined behind the last one is here already: it is
+    // answered even when a stop began meanwhile (during the last reply's
+    // write, which promised to keep the connection open); its own reply
+    // then closes the connection.
+    if (buffer_.size() > 0) return read_header();
+    // Stopping: a kept-alive connection closes; a new one still gets its
+    // first request answered (stop_if_idle).
+    if (server_->stopping && served_ > 0) return close();
     buffer_.shrink_to_fit();
     arm(server_->stopping ? options().header_timeout : options().keep_alive);
     stream_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
@@ -295,7 +310,14 @@ class Session : public std::enable_shared_from_this<Session> {
       // Closed meanwhile (stop_if_idle): the close owns the deadline now.
       if (self->phase_ != Phase::kIdle) return;
       self->disarm();
-      if (ec) return self->close();
+      if (ec) {
+        // The keep-alive deadline cancelled the wait just as a request came
+        // in: the request is answered, not dropped by a lingering close.
+        beast::error_code error;
+        if (ec == net::error::operation_aborted && self->stream_.available(error) > 0 && !error)
+          return self->read_header();
+        return self->close();
+      }
       self->read_header();
     });
   }
@@ -333,6 +355,9 @@ class Session : public std::enable_shared_from_this<Session> {
       if (timed_out_) return reply_error(408, "request head not received in time");
       if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) return reply_header_too_large();
       if (is_parse_error(ec)) return reply_error(400, "malformed request");
+      // The client ended its stream partway through a head: a client that
+      // only half-closed still reads why nothing was done.
+      if (ec == bhttp::error::partial_message) return reply_error(400, "request head cut short");
       if (ec == bhttp::error::end_of_stream) return close_at_once();
       return close();
     }
@@ -355,8 +380,8 @@ class Session : public std::enable_shared_from_this<Session> {
     Response res;
     try {
       exchange_ = server_->handler.start(head_, &res);
-    } catch (const std::exception& e) {
-      log_error("request_failed").kv("target", head_.target).kv("error", e.what());
+    } catch (...) {
+      log_error("request_failed").kv("target", head_.target).kv("error", current_error());
       exchange_.reset();
       plain(res, 500, "internal error");
     }
@@ -412,11 +437,28 @@ class Session : public std::enable_shared_from_this<Session> {
       if (ec == bhttp::error::body_limit)
         return reply_error(413, "body larger than " + std::to_string(options().max_body_bytes) + " bytes");
       if (is_parse_error(ec)) return reply_error(400, "malformed request body");
+      // The stream ended before the body did (Content-Length not reached,
+      // no last chunk): nothing is committed, and a client that only
+      // half-closed reads the 400.
+      if (ec == bhttp::error::partial_message) return reply_error(400, "request body cut short");
       return close();
     }
     size_t got = kChunk - parser_->get().body().size;
     if (got > 0 && options().observer) options().observer->body_bytes_received(got);
-    if (got > 0 && !exchange_->body(chunk_.get(), got)) return finish(false);
+    bool more = true;
+    if (got > 0) {
+      try {
+        more = exchange_->body(chunk_.get(), got);
+      } catch (...) {
+        // A handler's fault must not end the process: this request fails
+        // alone, and the rest of its body is not read.
+        log_error("request_failed").kv("target", head_.target).kv("error", current_error());
+        exchange_->aborted();
+        exchange_.reset();
+        return reply_error(500, "internal error");
+      }
+    }
+    if (!more) return finish(false);
     if (parser_->is_done()) return finish(true);
     read_body();
   }
@@ -427,33 +469,55 @@ class Session : public std::enable_shared_from_this<Session> {
     phase_ = Phase::kWorking;
     chunk_.reset();
     release_read_buffer();
-    Reply reply = [self = shared_from_this(), complete](Response res) {
+    // The reply is taken once, for this request only (awaited_reply_ is
+    // its one-shot token): a second call, or one that comes after the
+    // session moved on (a finish_async that threw after handing its reply
+    // out), is dropped, whatever the session is doing by then.
+    uint64_t request = ++requests_;
+    awaited_reply_ = request;
+    Reply reply = [self = shared_from_this(), complete, request](Response res) {
       if (!complete) res.close = true;
-      net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+      net::post(self->stream_.get_executor(), [self, res = std::move(res), request]() mutable {
         self->new_turn();
-        self->exchange_.reset();
-        self->write(std::move(res));
+        self->take_reply(request, std::move(res));
       });
     };
     RunBlocking blocking = [self = shared_from_this()](std::function<void()> work) {
       net::post(self->server_->blocking->get_executor(), std::move(work));
     };
-    if (exchange_->finish_async(complete, reply, std::move(blocking))) return;
-    net::post(server_->blocking->get_executor(), [self = shared_from_this(), complete] {
+    try {
+      if (exchange_->finish_async(complete, reply, std::move(blocking))) return;
+    } catch (...) {
+      // The body is whole, so not aborted(): the exchange is dropped as it
+      // is, and a reply it handed out before it threw finds the request over.
+      log_error("request_failed").kv("target", head_.target).kv("error", current_error());
+      Response res;
+      plain(res, 500, "internal error");
+      res.close = !complete;
+      return take_reply(request, std::move(res));
+    }
+    net::post(server_->blocking->get_executor(), [self = shared_from_this(), complete, request] {
       Response res;
       try {
         self->exchange_->finish(complete, &res);
-      } catch (const std::exception& e) {
-        log_error("request_failed").kv("target", self->head_.target).kv("error", e.what());
+      } catch (...) {
+        log_error("request_failed").kv("target", self->head_.target).kv("error", current_error());
         plain(res, 500, "internal error");
       }
       if (!complete) res.close = true;
-      net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+      net::post(self->stream_.get_executor(), [self, res = std::move(res), request]() mutable {
         self->new_turn();
-        self->exchange_.reset();
-        self->write(std::move(res));
+        self->take_reply(request, std::move(res));
       });
     });
+  }
+
+  // The awaited reply to request number `request` is written; any other is dropped.
+  void take_reply(uint64_t request, Response res) {
+    if (awaited_reply_ != request || phase_ != Phase::kWorking) return;
+    awaited_reply_ = 0;
+    exchange_.reset();
+    write(std::move(res));
   }
 
   void reply_error(unsigned status, const std::string& text) {
@@ -550,10 +614,19 @@ class Session : public std::enable_shared_from_this<Session> {
     if (stream_offset_ >= res_.stream_size) return on_written({});
     if (!chunk_) chunk_ = std::make_unique_for_overwrite<char[]>(kChunk);
     size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, res_.stream_size - stream_offset_));
-    long n = res_.stream(stream_base_ + stream_offset_, chunk_.get(), want);
+    long n = -1;
+    std::string error = "read failed";
+    try {
+      n = res_.stream(stream_base_ + stream_offset_, chunk_.get(), want);
+    } catch (...) {
+      error = current_error();
+    }
     if (n <= 0) {
       // The header promised a length: the only honest end now is a cut connection.
-      log_error("response_body_read_failed").kv("target", head_.target).kv("offset", stream_base_ + stream_offset_);
+      log_error("response_body_read_failed")
+          .kv("target", head_.target)
+          .kv("offset", stream_base_ + stream_offset_)
+          .kv("error", n == 0 ? "ended early" : error);
       return close();
     }
     arm(options().io_timeout);
@@ -654,6 +727,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::chrono::steady_clock::time_point request_started_;  // first byte of the request
   uint64_t body_bytes_unsent_ = 0;  // a whole reply's body, counted sent once written
   uint64_t served_ = 0;  // replies written on this connection
+  uint64_t requests_ = 0;       // requests handed to finish(): each reply's number
+  uint64_t awaited_reply_ = 0;  // the number of the reply to write next; 0: none awaited
   std::unique_ptr<Exchange> exchange_;
   Response res_;
   bhttp::response<bhttp::string_body> msg_;

@@ -27,17 +27,25 @@
 //   the request line alone is), router/http/request_head.h's checks refuse
 //   what is malformed or too large before the body is read, a chunked body
 //   crossing max_body_bytes is 413, a head not complete within
-//   header_timeout or a body still for body_idle_timeout is 408; each of
-//   these replies closes the connection, and an exchange whose body did not
-//   complete is aborted (nothing committed). Past max_connections no
+//   header_timeout or a body still for body_idle_timeout is 408, a stream
+//   the client ends partway through a head or a body is 400 (read by a
+//   client that only half-closed); each of these replies closes the
+//   connection, and an exchange whose body did not complete is aborted
+//   (nothing committed). Past max_connections no
 //   connection is accepted until one closes. Memory per connection is
 //   bounded by header_limit and one 64 KiB chunk; an idle one holds neither.
 // - A single Range on a 200 answer to GET is served as 206 with
 //   Content-Range (416 when unsatisfiable); several ranges get the whole body.
+// - An exception out of the handler (start, an exchange's body, finish or
+//   finish_async) fails its request with 500; one out of a reply body's
+//   reader cuts that reply short. The loop and the other connections go on.
+// - A request that has arrived when its connection's keep-alive deadline
+//   fires is answered, not dropped by the close.
 // - Closing is lingering: the write side shuts first and what the client
 //   still sends is read and dropped for a moment, so a reply is not reset.
 // - stop() is graceful: no new connection is accepted, idle connections
-//   close, requests in flight are answered on connections that then close;
+//   close, requests in flight are answered (with any request already
+//   pipelined behind them) on connections that then close;
 //   it returns once every connection is gone (or after drain_max). On a
 //   socket it bound itself, new SYNs are dropped first (a socket filter,
 //   where the kernel allows it: CAP_NET_ADMIN), and the connections the

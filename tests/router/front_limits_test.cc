@@ -131,6 +131,24 @@ TEST_F(FrontLimits, ChunkedBodyCutBeforeItsLastChunkStoresNothing) {
   expect_not_stored("cut");
 }
 
+// A client that ends its stream partway through a body (or a head) but
+// still reads is told why nothing was done: 400, then the close. Before,
+// the connection closed without a reply.
+TEST_F(FrontLimits, StreamEndedBeforeTheBodyOrHeadIs400AndNothingIsStored) {
+  const std::string put = "PUT /api/fileserver/half-closed HTTP/1.1\r\nHost: x\r\n";
+  for (const std::string& request : {put + "Transfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n",
+                                     put + "Content-Length: 10\r\n\r\nabcd", put}) {
+    RawConnection c(port());
+    ASSERT_TRUE(c.connected());
+    c.send(request);
+    c.shutdown_send();
+    std::string reply = c.read_to_close();
+    EXPECT_EQ(status_line(reply), "HTTP/1.1 400 Bad Request") << request;
+    EXPECT_TRUE(c.closed());
+  }
+  expect_not_stored("half-closed");
+}
+
 TEST_F(FrontLimits, SlowRequestHeadIs408AndCloses) {
   RawConnection c(port());
   c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");  // never finished

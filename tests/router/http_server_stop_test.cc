@@ -36,13 +36,21 @@ namespace http = fsr::router::http;
 
 // Answers every request at once with 200 "ok", except /block, whose start
 // holds its event loop (a loop busy with something else) until `release`
-// is set, after telling `blocking`.
+// is set, after telling `blocking`, and /big, a 32 MiB reply (more than the
+// socket buffers of both ends hold: its write waits for the client), after
+// telling `big`.
 class TestHandler : public http::Handler {
  public:
   std::promise<void> blocking;
   std::promise<void> release;
+  std::promise<void> big;
 
   std::unique_ptr<http::Exchange> start(const http::RequestHead& head, http::Response* res) override {
+    if (head.path() == "/big") {
+      http::plain(*res, 200, std::string(32 << 20, 'b'));
+      big.set_value();
+      return nullptr;
+    }
     if (head.path() == "/block") {
       blocking.set_value();
       release.get_future().wait_for(10s);
@@ -303,6 +311,41 @@ TEST_P(HttpServerStop, AnswersAClientWhoseHandshakeWasUnderWay) {
   stopper.join();
   ::close(client);
   EXPECT_EQ(status_line(reply), "HTTP/1.1 200 OK") << "the client mid-handshake was reset by the stop";
+}
+
+// A request pipelined behind one whose reply is being written when stop()
+// comes is answered: the reply in flight promised to keep the connection
+// open, and the request is here already. Before, the connection closed
+// after that reply and the request behind it went unanswered. The second
+// reply closes the connection.
+TEST_P(HttpServerStop, AnswersARequestPipelinedBehindAReplyBeingWritten) {
+  TestHandler handler;
+  http::Server server(handler, loopback_options(GetParam()));
+  std::string error;
+  int port = server.bind(&error);
+  ASSERT_GT(port, 0) << error;
+  server.start();
+
+  RawConnection c(port);
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_EQ(handler.big.get_future().wait_for(5s), std::future_status::ready);
+  // The big reply's head went out saying keep-alive; its body waits for the
+  // client, which reads nothing until the stop is under way.
+  std::this_thread::sleep_for(200ms);
+  std::thread stopper([&] { server.stop(); });
+  std::this_thread::sleep_for(300ms);
+
+  std::string replies = c.read_to_close(20000ms);
+  stopper.join();
+  ASSERT_EQ(status_line(replies), "HTTP/1.1 200 OK");
+  size_t head_end = replies.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos);
+  EXPECT_EQ(replies.substr(0, head_end).find("Connection: close"), std::string::npos)
+      << "the first reply already closed: the test proves nothing";
+  EXPECT_EQ(count_of(replies, "HTTP/1.1 200 OK"), 2) << "the pipelined request was not answered";
+  EXPECT_NE(replies.find("Connection: close", head_end), std::string::npos) << "the second reply kept the connection";
+  EXPECT_TRUE(c.closed());
 }
 
 INSTANTIATE_TEST_SUITE_P(Loops, HttpServerStop, ::testing::Values(1, 2),

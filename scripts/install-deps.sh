@@ -14,6 +14,8 @@ packages=(
   # scripts/fuzz.sh: clang, and libclang-rt-14-dev for libFuzzer and the
   # sanitizer runtimes (libclang_rt.fuzzer-x86_64.a; only recommended by clang)
   clang libclang-rt-14-dev
+  # fsrouter's allocator: tcmalloc_minimal from gperftools (router/CMakeLists.txt)
+  libgoogle-perftools-dev
   curl nginx-light wrk procps psmisc python3 iproute2
   # tests/router/status_page_test.cc: headless Chromium loads the status
   # page; a font so that its screenshot has text

@@ -147,6 +147,18 @@ http::ServerOptions one_loop() {
   return o;
 }
 
+// Binds and starts the server; its port, or -1 (the reason printed).
+int start(http::Server& server) {
+  std::string error;
+  int port = server.bind(&error);
+  if (port <= 0) {
+    ADD_FAILURE() << error;
+    return -1;
+  }
+  server.start();
+  return port;
+}
+
 // The server still answers: the process and its loop survived.
 void expect_still_serving(int port) {
   RawConnection c(port);
@@ -161,10 +173,8 @@ void expect_still_serving(int port) {
 TEST(HttpServerSession, HandlerThatThrowsFailsItsRequestNotTheServer) {
   TestHandler handler;
   http::Server server(handler, one_loop());
-  std::string error;
-  int port = server.bind(&error);
-  ASSERT_GT(port, 0) << error;
-  server.start();
+  int port = start(server);
+  ASSERT_GT(port, 0);
   for (const std::string path : {"/throw-body", "/throw-finish"}) {
     RawConnection c(port);
     ASSERT_TRUE(c.connected());
@@ -184,10 +194,8 @@ TEST(HttpServerSession, HandlerThatThrowsFailsItsRequestNotTheServer) {
 TEST(HttpServerSession, SecondReplyFromAnExchangeIsDropped) {
   TestHandler handler;
   http::Server server(handler, one_loop());
-  std::string error;
-  int port = server.bind(&error);
-  ASSERT_GT(port, 0) << error;
-  server.start();
+  int port = start(server);
+  ASSERT_GT(port, 0);
   RawConnection c(port);
   ASSERT_TRUE(c.connected());
   c.send("GET /twice HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -211,10 +219,8 @@ TEST(HttpServerSession, SecondReplyFromAnExchangeIsDropped) {
 TEST(HttpServerSession, StreamReaderThatThrowsCutsTheReplyNotTheServer) {
   TestHandler handler;
   http::Server server(handler, one_loop());
-  std::string error;
-  int port = server.bind(&error);
-  ASSERT_GT(port, 0) << error;
-  server.start();
+  int port = start(server);
+  ASSERT_GT(port, 0);
   RawConnection c(port);
   ASSERT_TRUE(c.connected());
   c.send("GET /throw-stream HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -246,10 +252,8 @@ TEST(HttpServerSession, RequestArrivingAsTheKeepAliveDeadlineFiresIsAnswered) {
   o.header_timeout = 1000ms;
   o.observer = &observer;
   http::Server server(handler, o);
-  std::string error;
-  int port = server.bind(&error);
-  ASSERT_GT(port, 0) << error;
-  server.start();
+  int port = start(server);
+  ASSERT_GT(port, 0);
 
   RawConnection slow(port);  // first in the server's list: its head never ends
   ASSERT_TRUE(slow.connected());

@@ -4,8 +4,11 @@
 #   1. PUT acknowledgement latency under 1,000 closed-loop writers (each
 #      connection PUTs its own 1 KiB file again and again): the router in
 #      front of five stand-ins at the real 333 ms, against one bare stand-in
-#      (10 requests at a time; a refused PUT is retried after 100 ms); and
-#      the same router under 100 writers.
+#      (10 requests at a time; a refused PUT is retried after 100 ms);
+#      against nginx taking the same PUTs with its WebDAV module (each body
+#      written to a file on tmpfs, /dev/shm: the latency the same client and
+#      writers come to on these cores when nothing is promised); and the
+#      same router under 100 writers.
 #   2. The front door against nginx (worker_processes = the router's
 #      --io-threads, BENCH_IO_THREADS, default the core count), the router
 #      serving 1 KiB files from its journal and nginx the same bytes from
@@ -71,10 +74,15 @@ nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/fsrouter-bench.XXXXXX")"
 started=()  # pids of the processes this script started
+nginx_dirs=()  # the nginx instances' directories (pid files)
+shm=""  # a directory on tmpfs, when there is one
 routers=()  # the routers among them
 cleanup() {
   local pid
-  if [ -f "$work/nginx/nginx.pid" ]; then kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true; fi
+  local ng
+  for ng in "${nginx_dirs[@]}"; do
+    if [ -f "$ng/nginx.pid" ]; then kill "$(cat "$ng/nginx.pid")" 2>/dev/null || true; fi
+  done
   for pid in "${routers[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${routers[@]}"; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -88,6 +96,7 @@ cleanup() {
     mkdir -p "$BENCH_OUT" && cp -r "$work/results" "$work/logs" "$BENCH_OUT/" 2>/dev/null || true
   fi
   if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $work" >&2; else rm -rf "$work"; fi
+  if [ -n "$shm" ]; then rm -rf "$shm"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -144,6 +153,46 @@ start_fileservers() {
 
 # nginx cannot name a port the kernel chose: it gets one just probed free.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_nginx DIR [SERVER_DIRECTIVES]: nginx (worker_processes = the
+# router's --io-threads) serving DIR/root on a free port, its pid file
+# DIR/nginx.pid; sets nginx_port and nginx_pids (master and workers).
+start_nginx() {
+  local ng="$1" extra="${2:-}"
+  nginx_dirs+=("$ng")
+  mkdir -p "$ng/root/api/fileserver" "$ng/tmp"
+  chmod 755 "$work" "$ng" "$ng/root" "$ng/root/api" "$ng/root/api/fileserver"
+  nginx_port="$(free_port)"
+  cat >"$ng/nginx.conf" <<CONF
+worker_processes $io_threads;
+worker_rlimit_nofile 30000;
+pid $ng/nginx.pid;
+error_log $ng/error.log warn;
+events { worker_connections 12000; }
+http {
+  access_log off;
+  sendfile on;
+  keepalive_timeout 75s;
+  client_body_temp_path $ng/tmp;
+  proxy_temp_path $ng/tmp;
+  fastcgi_temp_path $ng/tmp;
+  uwsgi_temp_path $ng/tmp;
+  scgi_temp_path $ng/tmp;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$nginx_port backlog=4096 reuseport;
+    root $ng/root;
+    $extra
+  }
+}
+CONF
+  "$nginx_bin" -c "$ng/nginx.conf" -p "$ng" 2>>"$work/logs/nginx.log" || die "nginx did not start"
+  for _ in $(seq 50); do
+    [ -s "$ng/nginx.pid" ] && curl -s -o /dev/null "http://127.0.0.1:$nginx_port/" && break
+    sleep 0.1
+  done
+  nginx_pids="$(cat "$ng/nginx.pid") $(ps -o pid= --ppid "$(cat "$ng/nginx.pid")" | tr '\n' ' ')"
+}
 
 # start_router TAG BACKENDS CACHE_MB [FLAGS...]: sets port and pid. The
 # router takes a port from the kernel and names it in its event=listening
@@ -346,20 +395,47 @@ run_put() {
   local router_port="$port"
   start_fileserver bare "$work/data-bare" 333
   local bare_port="$port"
+  # nginx taking the same PUTs with its WebDAV module: each body written to
+  # a temporary file and renamed into place, on tmpfs (/dev/shm): nothing
+  # reaches the disk, so this baseline costs no disk work and leaves none
+  # behind for the router's rounds (the kernel would write its files back
+  # during them). What the same 1,000 writers on these cores come to for a
+  # server that keeps the bytes and promises nothing.
+  local ng nginx_port nginx_pids
+  if [ -d /dev/shm ] && [ -w /dev/shm ] && shm="$(mktemp -d /dev/shm/fsrouter-bench.XXXXXX)"; then
+    chmod 755 "$shm"
+    ng="$shm/nginx-put"
+  else
+    shm="" ng="$work/nginx-put"
+    say "  no tmpfs at /dev/shm: nginx's PUT baseline writes to $work (synced after each run)"
+  fi
+  start_nginx "$ng" "location /api/fileserver/ { dav_methods PUT; client_max_body_size 2m; }"
+  chmod 777 "$ng/root/api/fileserver" "$ng/tmp"  # nginx's workers run as nobody under root
+  local nginx_put_port="$nginx_port"
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary probe "http://127.0.0.1:$nginx_put_port/api/fileserver/probe")" = 201 ] ||
+    die "nginx does not take PUT (WebDAV)"
   local args=(--method PUT --duration 8 --warmup 2 --body-size 1024 --backoff-ms 100)
   local r
+  bench_nginx_put() {
+    bench put-nginx --url "http://127.0.0.1:$nginx_put_port" --prefix "nginx-w$r-" --connections 1000 "${args[@]}"
+    [ -n "$shm" ] || sync
+  }
   for ((r = 1; r <= reps; r++)); do
     say "  round $r/$reps"
     if ((r % 2)); then
       bench put-router --url "http://127.0.0.1:$router_port" --prefix "router-w$r-" --connections 1000 "${args[@]}"
+      bench_nginx_put
       bench put-bare --url "http://127.0.0.1:$bare_port" --prefix "bare-w$r-" --connections 1000 "${args[@]}"
       bench put-router-100 --url "http://127.0.0.1:$router_port" --prefix "router-h$r-" --connections 100 "${args[@]}"
     else
       bench put-router-100 --url "http://127.0.0.1:$router_port" --prefix "router-h$r-" --connections 100 "${args[@]}"
       bench put-bare --url "http://127.0.0.1:$bare_port" --prefix "bare-w$r-" --connections 1000 "${args[@]}"
+      bench_nginx_put
       bench put-router --url "http://127.0.0.1:$router_port" --prefix "router-w$r-" --connections 1000 "${args[@]}"
     fi
   done
+  kill "$(cat "$ng/nginx.pid")" 2>/dev/null || true
+  rm -f "$ng/nginx.pid"
   status "$router_port" >"$work/results/put-router-status.json" || true
   log_problems "$work/logs/fsrouter-put.log" >"$work/results/put-router-log-problems.txt"
   stop_started
@@ -380,9 +456,8 @@ run_get() {
   wait_settled "$router_port" 60
 
   # nginx serves the same bytes (the client's body pattern) from disk.
-  local ng="$work/nginx"
-  mkdir -p "$ng/root/api/fileserver" "$ng/tmp"
-  chmod 755 "$work" "$ng" "$ng/root" "$ng/root/api" "$ng/root/api/fileserver"
+  local ng="$work/nginx" nginx_port nginx_pids
+  mkdir -p "$ng/root/api/fileserver"
   python3 - "$ng/root/api/fileserver" "$names" <<'PY'
 import os, sys
 body = bytes(ord('a') + i % 26 for i in range(1024))
@@ -391,39 +466,10 @@ for i in range(int(sys.argv[2])):
     open(p, "wb").write(body)
     os.chmod(p, 0o644)
 PY
-  local nginx_port
-  nginx_port="$(free_port)"
-  cat >"$ng/nginx.conf" <<CONF
-worker_processes $io_threads;
-worker_rlimit_nofile 30000;
-pid $ng/nginx.pid;
-error_log $ng/error.log warn;
-events { worker_connections 12000; }
-http {
-  access_log off;
-  sendfile on;
-  keepalive_timeout 75s;
-  client_body_temp_path $ng/tmp;
-  proxy_temp_path $ng/tmp;
-  fastcgi_temp_path $ng/tmp;
-  uwsgi_temp_path $ng/tmp;
-  scgi_temp_path $ng/tmp;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$nginx_port backlog=4096 reuseport;
-    root $ng/root;
-  }
-}
-CONF
-  "$nginx_bin" -c "$ng/nginx.conf" -p "$ng" 2>"$work/logs/nginx.log" || die "nginx did not start"
-  for _ in $(seq 50); do
-    curl -fs "http://127.0.0.1:$nginx_port/api/fileserver/g0" >/dev/null && break
-    sleep 0.1
-  done
+  start_nginx "$ng"
   curl -fs "http://127.0.0.1:$nginx_port/api/fileserver/g0" | cmp -s - <(curl -fs "http://127.0.0.1:$router_port/api/fileserver/g0") ||
     die "nginx and the router do not serve the same bytes"
-  local nginx_pids router_fds nginx_fds
-  nginx_pids="$(cat "$ng/nginx.pid") $(ps -o pid= --ppid "$(cat "$ng/nginx.pid")" | tr '\n' ' ')"
+  local router_fds nginx_fds
   router_fds="$(open_fds "$router_pid")"
   # shellcheck disable=SC2086
   nginx_fds="$(open_fds $nginx_pids)"
@@ -580,6 +626,14 @@ if router and bare:
         f"{rw:.0f} of 1,000 writers acknowledged at least once; failures {failures(bare)}")
     row("", "router / bare",
         f"{ratio(router, bare):.0f}x acknowledged PUT/s")
+ngput = runs("put-nginx")
+if router and ngput:
+    row("", "nginx, WebDAV PUT, nothing synced (same client and writers)",
+        f"2xx p50 {med(ngput, 'ok_p50_ms'):.0f} ms, p99 {med(ngput, 'ok_p99_ms'):.0f} ms; "
+        f"{med(ngput, 'ok_per_s'):.0f} PUT/s answered; failures {failures(ngput)}")
+    row("", "router / nginx",
+        f"p99 {ratio(router, ngput, 'ok_p99_ms'):.2f} of nginx's {med(ngput, 'ok_p99_ms'):.0f} ms; "
+        f"PUT/s {ratio(router, ngput):.2f} of nginx's {med(ngput, 'ok_per_s'):.0f}")
     hundred = runs("put-router-100")
     if hundred:
         row("PUT 1 KiB, 100 writers, 333 ms", "router, 5 stand-ins (same router)",

@@ -33,7 +33,7 @@
 # nginx a port just probed free) in a temporary directory, removed on exit
 # along with every process the script started. Clients run at nice -10 when
 # allowed, so that they do not queue behind the servers' threads. About seven
-# minutes.
+# and a half minutes.
 #
 #   scripts/bench-router.sh [BUILD_DIR]        default: build-bench
 #
@@ -167,7 +167,7 @@ start_nginx() {
 worker_processes $io_threads;
 worker_rlimit_nofile 30000;
 pid $ng/nginx.pid;
-error_log $ng/error.log warn;
+error_log $work/logs/nginx-$(basename "$ng")-error.log warn;
 events { worker_connections 12000; }
 http {
   access_log off;
@@ -187,10 +187,12 @@ http {
 }
 CONF
   "$nginx_bin" -c "$ng/nginx.conf" -p "$ng" 2>>"$work/logs/nginx.log" || die "nginx did not start"
+  local ready=0
   for _ in $(seq 50); do
-    [ -s "$ng/nginx.pid" ] && curl -s -o /dev/null "http://127.0.0.1:$nginx_port/" && break
+    if [ -s "$ng/nginx.pid" ] && curl -s -o /dev/null "http://127.0.0.1:$nginx_port/"; then ready=1; break; fi
     sleep 0.1
   done
+  [ "$ready" = 1 ] || die "nginx in $ng is not answering on port $nginx_port (see $work/logs)"
   nginx_pids="$(cat "$ng/nginx.pid") $(ps -o pid= --ppid "$(cat "$ng/nginx.pid")" | tr '\n' ' ')"
 }
 
@@ -402,7 +404,8 @@ run_put() {
   # during them). What the same 1,000 writers on these cores come to for a
   # server that keeps the bytes and promises nothing.
   local ng nginx_port nginx_pids
-  if [ -d /dev/shm ] && [ -w /dev/shm ] && shm="$(mktemp -d /dev/shm/fsrouter-bench.XXXXXX)"; then
+  if [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(stat -f -c %T /dev/shm)" = tmpfs ] &&
+    shm="$(mktemp -d /dev/shm/fsrouter-bench.XXXXXX)"; then
     chmod 755 "$shm"
     ng="$shm/nginx-put"
   else
@@ -608,6 +611,11 @@ def problems(name):
     p = os.path.join(d, name + "-log-problems.txt")
     return open(p).read().strip() if os.path.exists(p) else "?"
 
+# The same for a figure that may be missing (-1: no answer counted).
+def paired_ratio(xs, ys, key):
+    rs = [x[key] / y[key] for x, y in zip(xs, ys) if y[key] > 0 and x[key] >= 0]
+    return statistics.median(rs) if rs else float("nan")
+
 rows = []
 def row(*cells):
     rows.append(cells)
@@ -626,24 +634,20 @@ if router and bare:
         f"{rw:.0f} of 1,000 writers acknowledged at least once; failures {failures(bare)}")
     row("", "router / bare",
         f"{ratio(router, bare):.0f}x acknowledged PUT/s")
-ngput = runs("put-nginx")
-if router and ngput:
-    row("", "nginx, WebDAV PUT, nothing synced (same client and writers)",
-        f"2xx p50 {med(ngput, 'ok_p50_ms'):.0f} ms, p99 {med(ngput, 'ok_p99_ms'):.0f} ms; "
-        f"{med(ngput, 'ok_per_s'):.0f} PUT/s answered; failures {failures(ngput)}")
-    row("", "router / nginx",
-        f"p99 {ratio(router, ngput, 'ok_p99_ms'):.2f} of nginx's {med(ngput, 'ok_p99_ms'):.0f} ms; "
-        f"PUT/s {ratio(router, ngput):.2f} of nginx's {med(ngput, 'ok_per_s'):.0f}")
+    ngput = runs("put-nginx")
+    if ngput:
+        row("", "nginx, WebDAV PUT, nothing synced (same client and writers)",
+            f"2xx p50 {med(ngput, 'ok_p50_ms'):.0f} ms, p99 {med(ngput, 'ok_p99_ms'):.0f} ms; "
+            f"{med(ngput, 'ok_per_s'):.0f} PUT/s answered; failures {failures(ngput)}")
+        row("", "router / nginx",
+            f"p99 {paired_ratio(router, ngput, 'ok_p99_ms'):.2f} of nginx's {med(ngput, 'ok_p99_ms'):.0f} ms; "
+            f"PUT/s {ratio(router, ngput):.2f} of nginx's {med(ngput, 'ok_per_s'):.0f}")
     hundred = runs("put-router-100")
     if hundred:
         row("PUT 1 KiB, 100 writers, 333 ms", "router, 5 stand-ins (same router)",
             f"ack p50 {med(hundred, 'ok_p50_ms'):.0f} ms, p99 {med(hundred, 'ok_p99_ms'):.0f} ms; "
             f"{med(hundred, 'ok_per_s'):.0f} PUT/s acknowledged; stalled rounds {stalled(hundred)} of {len(hundred)}; "
             f"failures {failures(hundred)}")
-
-def paired_ratio(xs, ys, key):
-    rs = [x[key] / y[key] for x, y in zip(xs, ys) if y[key] > 0 and x[key] >= 0]
-    return statistics.median(rs) if rs else float("nan")
 
 for tag, label in (("get16", "GET cached 1 KiB, wrk closed loop, 16 keep-alive connections"),
                    ("get256", "GET cached 1 KiB, wrk closed loop, 256 keep-alive connections"),

@@ -80,9 +80,7 @@ routers=()  # the routers among them
 cleanup() {
   local pid
   local ng
-  for ng in "${nginx_dirs[@]}"; do
-    if [ -f "$ng/nginx.pid" ]; then kill "$(cat "$ng/nginx.pid")" 2>/dev/null || true; fi
-  done
+  for ng in "${nginx_dirs[@]}"; do stop_nginx "$ng"; done
   for pid in "${routers[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${routers[@]}"; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -194,6 +192,12 @@ CONF
   done
   [ "$ready" = 1 ] || die "nginx in $ng is not answering on port $nginx_port (see $work/logs)"
   nginx_pids="$(cat "$ng/nginx.pid") $(ps -o pid= --ppid "$(cat "$ng/nginx.pid")" | tr '\n' ' ')"
+}
+
+# stop_nginx DIR: stops the nginx start_nginx started there, if it runs.
+stop_nginx() {
+  if [ -f "$1/nginx.pid" ]; then kill "$(cat "$1/nginx.pid")" 2>/dev/null || true; fi
+  rm -f "$1/nginx.pid"
 }
 
 # start_router TAG BACKENDS CACHE_MB [FLAGS...]: sets port and pid. The
@@ -437,8 +441,7 @@ run_put() {
       bench put-router --url "http://127.0.0.1:$router_port" --prefix "router-w$r-" --connections 1000 "${args[@]}"
     fi
   done
-  kill "$(cat "$ng/nginx.pid")" 2>/dev/null || true
-  rm -f "$ng/nginx.pid"
+  stop_nginx "$ng"
   status "$router_port" >"$work/results/put-router-status.json" || true
   log_problems "$work/logs/fsrouter-put.log" >"$work/results/put-router-log-problems.txt"
   stop_started
@@ -517,8 +520,7 @@ PY
       tail -n 1 "$work/results/idle-$who.jsonl" | sed "s/^/bench:   idle $who /" >&2
     done
   done
-  kill "$(cat "$ng/nginx.pid")" 2>/dev/null || true
-  rm -f "$ng/nginx.pid"
+  stop_nginx "$ng"
   status "$router_port" >"$work/results/get-router-status.json" || true
   log_problems "$work/logs/fsrouter-get.log" >"$work/results/get-router-log-problems.txt"
   stop_started
@@ -593,9 +595,10 @@ def med(rs, key):
     vals = [r[key] for r in rs if r.get(key, -1) >= 0]
     return statistics.median(vals) if vals else float("nan")
 
-# Median of the ratios of the rounds (each pair ran side by side).
+# Median of the ratios of the rounds (each pair ran side by side); a round
+# without the figure on either side (-1: no answer counted) is left out.
 def ratio(xs, ys, key="ok_per_s"):
-    rs = [x[key] / y[key] for x, y in zip(xs, ys) if y[key] > 0]
+    rs = [x[key] / y[key] for x, y in zip(xs, ys) if y[key] > 0 and x[key] >= 0]
     return statistics.median(rs) if rs else float("nan")
 
 def failures(rs):
@@ -610,11 +613,6 @@ def stalled(rs):
 def problems(name):
     p = os.path.join(d, name + "-log-problems.txt")
     return open(p).read().strip() if os.path.exists(p) else "?"
-
-# The same for a figure that may be missing (-1: no answer counted).
-def paired_ratio(xs, ys, key):
-    rs = [x[key] / y[key] for x, y in zip(xs, ys) if y[key] > 0 and x[key] >= 0]
-    return statistics.median(rs) if rs else float("nan")
 
 rows = []
 def row(*cells):
@@ -640,7 +638,7 @@ if router and bare:
             f"2xx p50 {med(ngput, 'ok_p50_ms'):.0f} ms, p99 {med(ngput, 'ok_p99_ms'):.0f} ms; "
             f"{med(ngput, 'ok_per_s'):.0f} PUT/s answered; failures {failures(ngput)}")
         row("", "router / nginx",
-            f"p99 {paired_ratio(router, ngput, 'ok_p99_ms'):.2f} of nginx's {med(ngput, 'ok_p99_ms'):.0f} ms; "
+            f"p99 {ratio(router, ngput, 'ok_p99_ms'):.2f} of nginx's {med(ngput, 'ok_p99_ms'):.0f} ms; "
             f"PUT/s {ratio(router, ngput):.2f} of nginx's {med(ngput, 'ok_per_s'):.0f}")
     hundred = runs("put-router-100")
     if hundred:
@@ -660,7 +658,7 @@ for tag, label in (("get16", "GET cached 1 KiB, wrk closed loop, 16 keep-alive c
                 f"socket errors {sum(r['socket_errors'] for r in rs)}, non-2xx {sum(r['non_2xx'] for r in rs)}")
     row(label, "router (journal)", line(a))
     row("", "nginx (disk, sendfile)", line(b))
-    row("", "router / nginx", f"{paired_ratio(a, b, 'req_per_s'):.2f} of nginx's {med(b, 'req_per_s'):.0f} req/s")
+    row("", "router / nginx", f"{ratio(a, b, 'req_per_s'):.2f} of nginx's {med(b, 'req_per_s'):.0f} req/s")
 
 # The PUT row's 1,000 connections and client, reading: the same figures
 # for a server that writes nothing and promises nothing.
@@ -672,8 +670,8 @@ if a and b:
     row("GET cached 1 KiB, fsbench_closed_loop, 1,000 keep-alive connections (the PUT row's client)",
         "router (journal)", line(a))
     row("", "nginx (disk, sendfile)", line(b))
-    row("", "router / nginx", f"{paired_ratio(a, b, 'ok_per_s'):.2f} of nginx's {med(b, 'ok_per_s'):.0f} req/s; "
-        f"p99 {paired_ratio(a, b, 'ok_p99_ms'):.2f} of nginx's {med(b, 'ok_p99_ms'):.0f} ms")
+    row("", "router / nginx", f"{ratio(a, b, 'ok_per_s'):.2f} of nginx's {med(b, 'ok_per_s'):.0f} req/s; "
+        f"p99 {ratio(a, b, 'ok_p99_ms'):.2f} of nginx's {med(b, 'ok_p99_ms'):.0f} ms")
 
 fl = {}
 for who in ("router", "nginx"):
